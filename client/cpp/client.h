@@ -1,0 +1,46 @@
+// Client: a small C++ client of sessiontoken's SessionTokens, KeyAdmin and health services,
+// with a per-call deadline. Used by the CLI and by C++ frontends.
+#ifndef SESSIONTOKEN_CLIENT_CPP_CLIENT_H_
+#define SESSIONTOKEN_CLIENT_CPP_CLIENT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "sessiontoken/v1/admin.grpc.pb.h"
+#include "sessiontoken/v1/tokens.grpc.pb.h"
+
+namespace sessiontoken::client {
+
+struct ClientOptions {
+  std::string target = "127.0.0.1:50051";
+  absl::Duration timeout = absl::Seconds(5);  // deadline of each call
+};
+
+class Client {
+ public:
+  static absl::StatusOr<std::unique_ptr<Client>> New(const ClientOptions& options);
+
+  absl::StatusOr<v1::SignResponse> Sign(const v1::SignRequest& req);
+  absl::StatusOr<v1::VerifyResponse> Verify(const v1::VerifyRequest& req);
+  absl::StatusOr<v1::RotateResponse> Rotate(const v1::RotateRequest& req);
+  absl::StatusOr<v1::ListKeysResponse> ListKeys(const v1::ListKeysRequest& req);
+  // grpc.health.v1 Check of `service` ("" = the whole server).
+  absl::StatusOr<grpc::health::v1::HealthCheckResponse> Health(const std::string& service);
+
+ private:
+  explicit Client(const ClientOptions& options, std::shared_ptr<grpc::Channel> channel);
+  std::unique_ptr<grpc::ClientContext> NewContext() const;
+
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::SessionTokens::Stub> tokens_;
+  std::unique_ptr<v1::KeyAdmin::Stub> admin_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+}  // namespace sessiontoken::client
+
+#endif  // SESSIONTOKEN_CLIENT_CPP_CLIENT_H_

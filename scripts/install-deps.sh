@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs the Debian 12 packages sessiontoken needs to build, run and test.
+# Idempotent and quiet when everything is already present. Needs root (or sudo).
+set -eu
+
+PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  etcd-server etcd-client
+  python3 python3-grpcio python3-protobuf python3-flask python3-itsdangerous"
+
+missing=""
+for p in $PACKAGES; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >/dev/null
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null

@@ -1,0 +1,51 @@
+// Hmac: HMAC-SHA256 / HMAC-SHA1 with a precomputed key schedule, so each MAC costs only the
+// message blocks. Thread-safe for concurrent Compute/Verify; Verify is constant-time.
+#ifndef SESSIONTOKEN_SERVER_CRYPTO_HMAC_H_
+#define SESSIONTOKEN_SERVER_CRYPTO_HMAC_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/crypto/secret_bytes.h"
+
+namespace sessiontoken::crypto {
+
+enum class HashFunction { kSha1, kSha256 };
+
+class Hmac {
+ public:
+  static constexpr size_t kMaxTagSize = 32;
+
+  // Fails on an empty key. The key is copied into BoringSSL's HMAC state and wiped there
+  // when the object is destroyed.
+  static absl::StatusOr<std::unique_ptr<Hmac>> New(HashFunction hash, absl::string_view key);
+
+  virtual ~Hmac() = default;
+  // Tag size in bytes: 32 for SHA-256, 20 for SHA-1.
+  virtual size_t tag_size() const = 0;
+  // Computes the MAC of the concatenation of `parts` into out[0, tag_size()).
+  virtual void Compute(std::initializer_list<absl::string_view> parts, uint8_t* out) const = 0;
+  // True iff `tag` is the MAC of the concatenation of `parts` (constant-time comparison).
+  virtual bool Verify(std::initializer_list<absl::string_view> parts,
+                      absl::string_view tag) const = 0;
+};
+
+// Constant-time equality of two byte strings (length is not secret). This is the only
+// comparison used for MACs anywhere in the service.
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
+
+// SHA-256 of `data` into out[0, 32).
+void Sha256(absl::string_view data, uint8_t out[32]);
+
+// For the isolation test: the address of the HMAC implementation this library calls.
+const void* HmacImplementationAddress();
+// The crypto library's version string (must name BoringSSL).
+const char* CryptoLibraryVersion();
+
+}  // namespace sessiontoken::crypto
+
+#endif  // SESSIONTOKEN_SERVER_CRYPTO_HMAC_H_

@@ -1,0 +1,95 @@
+// Engine: the core of the service. Keeps the current snapshot of every keyring (readers
+// take one atomic load, no lock), and applies admin changes as compare-and-swap writes to
+// the Store followed by publishing the new snapshot. gRPC-free; the service layer only
+// translates protos to these calls.
+#ifndef SESSIONTOKEN_SERVER_ENGINE_ENGINE_H_
+#define SESSIONTOKEN_SERVER_ENGINE_ENGINE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/keyring/clock.h"
+#include "server/keyring/keyring.h"
+#include "server/store/sealer.h"
+#include "server/store/store.h"
+
+namespace sessiontoken::engine {
+
+struct EngineOptions {
+  size_t max_payload_bytes = 2048;
+  size_t max_audience_bytes = 256;
+  size_t max_token_bytes = 4095;
+  absl::Duration min_ttl = absl::Seconds(1);
+  absl::Duration max_ttl = absl::Hours(24 * 31);
+  keyring::VerifyOptions verify;
+  // Keyring created on first start when the store is empty of it ("" = none).
+  std::string default_keyring = "default";
+};
+
+struct RotateOutcome {
+  std::shared_ptr<const keyring::Keyring> keyring;  // the new snapshot
+  uint32_t new_key_id = 0;
+  uint32_t previous_primary_key_id = 0;
+};
+
+class Engine {
+ public:
+  // Loads every stored keyring (any failure aborts: nothing is overwritten) and creates the
+  // default keyring when it does not exist yet. `clock` must outlive the engine.
+  static absl::StatusOr<std::unique_ptr<Engine>> New(std::unique_ptr<store::Store> store,
+                                                     std::unique_ptr<store::Sealer> sealer,
+                                                     const keyring::Clock* clock,
+                                                     EngineOptions options);
+
+  // Hot path. InvalidArgument for bad requests (message names the field), NotFound for an
+  // unknown keyring.
+  absl::StatusOr<keyring::SignResult> Sign(absl::string_view keyring, absl::string_view payload,
+                                           absl::string_view audience, absl::Duration ttl) const;
+  absl::StatusOr<keyring::VerifyResult> Verify(absl::string_view keyring,
+                                               absl::string_view token,
+                                               absl::string_view audience) const;
+
+  // The current snapshot of a keyring.
+  absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Get(absl::string_view keyring) const;
+
+  // Admin: rotates (new primary; old primary -> ACTIVE), persisted before it is published.
+  absl::StatusOr<RotateOutcome> Rotate(absl::string_view keyring);
+
+  const EngineOptions& options() const { return options_; }
+
+ private:
+  struct Entry {
+    std::shared_ptr<const keyring::Keyring> keyring;
+    uint64_t store_version = 0;
+  };
+  using Registry = absl::flat_hash_map<std::string, Entry>;
+
+  Engine(std::unique_ptr<store::Store> store, std::unique_ptr<store::Sealer> sealer,
+         const keyring::Clock* clock, EngineOptions options)
+      : store_(std::move(store)), sealer_(std::move(sealer)), clock_(clock),
+        options_(std::move(options)) {}
+
+  absl::Status Load();
+  absl::StatusOr<Entry> Lookup(absl::string_view keyring) const;
+  // Persists `next` over `current` (CAS) and publishes it.
+  absl::Status Commit(absl::string_view name, const Entry& current,
+                      std::shared_ptr<const keyring::Keyring> next) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::Sealer> sealer_;
+  const keyring::Clock* clock_;
+  const EngineOptions options_;
+  absl::Mutex write_mu_;  // serialises admin changes within this process
+  std::atomic<std::shared_ptr<const Registry>> registry_;
+};
+
+}  // namespace sessiontoken::engine
+
+#endif  // SESSIONTOKEN_SERVER_ENGINE_ENGINE_H_

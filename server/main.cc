@@ -1,0 +1,174 @@
+// sessiontoken-server: flags, wiring, signals, health and graceful shutdown.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "server/engine/engine.h"
+#include "server/service/admin_service.h"
+#include "server/service/tokens_service.h"
+#include "server/store/file_store.h"
+#include "server/store/sealer.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "Address to listen on (host:port; port 0 picks a free port, printed at start-up)");
+ABSL_FLAG(std::string, data_dir, "data", "Directory of the file keyring store (created 0700)");
+ABSL_FLAG(std::string, kek_file, "",
+          "File holding the key-encryption key (64 hex chars or base64 of 32 bytes)");
+ABSL_FLAG(std::string, kek_env, "SESSIONTOKEN_KEK",
+          "Environment variable holding the KEK, used when --kek_file is not set");
+ABSL_FLAG(bool, dev_kek, false,
+          "Development only: generate/use an unprotected KEK in <data_dir>/dev-kek when no KEK "
+          "is configured");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "On SIGTERM/SIGINT: how long in-flight calls may take before they are cancelled");
+ABSL_FLAG(int64_t, max_payload_bytes, 2048, "Largest payload Sign accepts (at most 3000)");
+ABSL_FLAG(absl::Duration, max_ttl, absl::Hours(24 * 31), "Longest token TTL Sign accepts");
+ABSL_FLAG(absl::Duration, max_clock_skew, absl::Seconds(30),
+          "How far in the future a token's issued-at may be before NOT_YET_VALID");
+ABSL_FLAG(std::string, default_keyring, "default",
+          "Keyring created on first start (empty: none)");
+
+namespace sessiontoken {
+namespace {
+
+void Log(absl::string_view level, absl::string_view msg) {
+  std::string line = absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(),
+                                                   absl::UTCTimeZone()),
+                                  " ", level, " ", msg, "\n");
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+absl::StatusOr<crypto::SecretBytes> ResolveKek(const std::string& data_dir) {
+  const std::string kek_file = absl::GetFlag(FLAGS_kek_file);
+  if (!kek_file.empty()) return store::LoadKekFile(kek_file);
+  const std::string env_name = absl::GetFlag(FLAGS_kek_env);
+  if (!env_name.empty()) {
+    if (const char* v = std::getenv(env_name.c_str()); v != nullptr && *v != '\0') {
+      absl::StatusOr<crypto::SecretBytes> kek = store::ParseKek(v);
+      if (!kek.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("environment variable ", env_name, ": ", kek.status().message()));
+      }
+      return kek;
+    }
+  }
+  if (absl::GetFlag(FLAGS_dev_kek)) {
+    const std::string path = data_dir + "/dev-kek";
+    bool created = false;
+    absl::StatusOr<crypto::SecretBytes> kek = store::LoadOrCreateDevKek(path, &created);
+    if (kek.ok()) {
+      Log("WARNING", "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+      Log("WARNING", absl::StrCat("DEVELOPMENT KEK IN USE (", created ? "generated " : "", path,
+                                  "). Keyrings are only as safe as this file. Never use "
+                                  "--dev_kek in production: pass --kek_file or set ",
+                                  env_name, "."));
+      Log("WARNING", "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+    }
+    return kek;
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "no key-encryption key configured: pass --kek_file=PATH, set ", env_name,
+      ", or use --dev_kek for local development"));
+}
+
+int Run() {
+  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  // Block the shutdown signals in every thread (gRPC's included); main waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<store::FileStore>> file_store = store::FileStore::Open(data_dir);
+  if (!file_store.ok()) {
+    Log("FATAL", absl::StrCat("cannot open store: ", file_store.status().message()));
+    return 1;
+  }
+  absl::StatusOr<crypto::SecretBytes> kek = ResolveKek(data_dir);
+  if (!kek.ok()) {
+    Log("FATAL", std::string(kek.status().message()));
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<store::Sealer>> sealer = store::Sealer::New(*std::move(kek));
+  if (!sealer.ok()) {
+    Log("FATAL", std::string(sealer.status().message()));
+    return 1;
+  }
+  const std::string kek_fp = (*sealer)->fingerprint();
+
+  engine::EngineOptions options;
+  options.max_payload_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_payload_bytes));
+  options.max_ttl = absl::GetFlag(FLAGS_max_ttl);
+  options.verify.max_clock_skew = absl::GetFlag(FLAGS_max_clock_skew);
+  options.default_keyring = absl::GetFlag(FLAGS_default_keyring);
+  absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
+      engine::Engine::New(*std::move(file_store), *std::move(sealer), &keyring::Clock::Real(),
+                          options);
+  if (!engine.ok()) {
+    Log("FATAL", absl::StrCat("cannot load keyrings from ", data_dir, ": ",
+                              engine.status().message(), ". Nothing was modified."));
+    return 1;
+  }
+
+  service::SessionTokensService tokens(engine->get());
+  service::KeyAdminService admin(engine->get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&tokens);
+  builder.RegisterService(&admin);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    Log("FATAL", absl::StrCat("cannot listen on ", listen));
+    return 1;
+  }
+  server->GetHealthCheckService()->SetServingStatus(true);
+  std::string host = listen.substr(0, listen.rfind(':'));
+  Log("INFO", absl::StrCat("KEK fingerprint ", kek_fp, "; data dir ", data_dir));
+  // The first stdout line is machine-readable: tests and scripts read the port from it.
+  std::printf("sessiontoken-server listening on %s:%d\n", host.c_str(), port);
+  std::printf("try: sessiontoken --server=%s:%d sign --payload=hello --ttl=1h\n", host.c_str(),
+              port);
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  Log("INFO", absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                           ": draining (grace ", absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)),
+                           ")"));
+  server->GetHealthCheckService()->SetServingStatus(false);
+  server->Shutdown(std::chrono::system_clock::now() +
+                   absl::ToChronoSeconds(absl::GetFlag(FLAGS_shutdown_grace)));
+  server->Wait();
+  Log("INFO", "stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace sessiontoken
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "sessiontoken-server: holds the secret keys of web session cookies.\n"
+      "  sessiontoken-server --listen=127.0.0.1:50051 --data_dir=data --kek_file=kek.hex");
+  absl::ParseCommandLine(argc, argv);
+  return sessiontoken::Run();
+}

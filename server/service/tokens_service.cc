@@ -1,0 +1,79 @@
+#include "server/service/tokens_service.h"
+
+#include "server/service/status.h"
+
+namespace sessiontoken::service {
+namespace {
+
+v1::VerifyResponse::Result ToProto(keyring::VerifyStatus s) {
+  using R = v1::VerifyResponse;
+  switch (s) {
+    case keyring::VerifyStatus::kValid: return R::VALID;
+    case keyring::VerifyStatus::kMalformed: return R::MALFORMED;
+    case keyring::VerifyStatus::kUnknownKey: return R::UNKNOWN_KEY;
+    case keyring::VerifyStatus::kBadSignature: return R::BAD_SIGNATURE;
+    case keyring::VerifyStatus::kExpired: return R::EXPIRED;
+    case keyring::VerifyStatus::kNotYetValid: return R::NOT_YET_VALID;
+    case keyring::VerifyStatus::kKeyDisabled: return R::KEY_DISABLED;
+    case keyring::VerifyStatus::kWrongAudience: return R::WRONG_AUDIENCE;
+  }
+  return R::RESULT_UNSPECIFIED;
+}
+
+}  // namespace
+
+grpc::Status SessionTokensService::DoSign(const v1::SignRequest& req,
+                                          v1::SignResponse* resp) const {
+  if (req.keyring().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "keyring: required");
+  }
+  if (!req.has_ttl()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ttl: required");
+  if (req.ttl().nanos() != 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ttl: must be whole seconds");
+  }
+  absl::StatusOr<keyring::SignResult> r = engine_->Sign(
+      req.keyring(), req.payload(), req.audience(), absl::Seconds(req.ttl().seconds()));
+  if (!r.ok()) return ToGrpc(r.status());
+  resp->set_token(std::move(r->token));
+  resp->set_key_id(r->key_id);
+  resp->mutable_issued_at()->set_seconds(r->issued_at);
+  resp->mutable_expires_at()->set_seconds(r->expires_at);
+  return grpc::Status::OK;
+}
+
+grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req,
+                                            v1::VerifyResponse* resp) const {
+  if (req.keyring().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "keyring: required");
+  }
+  absl::StatusOr<keyring::VerifyResult> r =
+      engine_->Verify(req.keyring(), req.token(), req.audience());
+  if (!r.ok()) return ToGrpc(r.status());
+  resp->set_result(ToProto(r->status));
+  resp->set_key_id(r->key_id);
+  if (r->issued_at != 0 || r->expires_at != 0) {
+    resp->mutable_issued_at()->set_seconds(r->issued_at);
+    resp->mutable_expires_at()->set_seconds(r->expires_at);
+  }
+  resp->set_payload(std::move(r->payload));
+  resp->set_refresh_recommended(r->refresh_recommended);
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* SessionTokensService::Sign(grpc::CallbackServerContext* ctx,
+                                                     const v1::SignRequest* req,
+                                                     v1::SignResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(DoSign(*req, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SessionTokensService::Verify(grpc::CallbackServerContext* ctx,
+                                                       const v1::VerifyRequest* req,
+                                                       v1::VerifyResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(DoVerify(*req, resp));
+  return reactor;
+}
+
+}  // namespace sessiontoken::service

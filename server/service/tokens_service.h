@@ -1,0 +1,31 @@
+// SessionTokensService: the hot-path gRPC handlers (callback API). Translates protos to
+// Engine calls and back; no crypto and no keyring logic here.
+#ifndef SESSIONTOKEN_SERVER_SERVICE_TOKENS_SERVICE_H_
+#define SESSIONTOKEN_SERVER_SERVICE_TOKENS_SERVICE_H_
+
+#include "server/engine/engine.h"
+#include "sessiontoken/v1/tokens.grpc.pb.h"
+
+namespace sessiontoken::service {
+
+class SessionTokensService final : public v1::SessionTokens::CallbackService {
+ public:
+  explicit SessionTokensService(const engine::Engine* engine) : engine_(engine) {}
+
+  grpc::ServerUnaryReactor* Sign(grpc::CallbackServerContext* ctx, const v1::SignRequest* req,
+                                 v1::SignResponse* resp) override;
+  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* ctx,
+                                   const v1::VerifyRequest* req,
+                                   v1::VerifyResponse* resp) override;
+
+  // The handlers' logic, callable without a gRPC server (tests).
+  grpc::Status DoSign(const v1::SignRequest& req, v1::SignResponse* resp) const;
+  grpc::Status DoVerify(const v1::VerifyRequest& req, v1::VerifyResponse* resp) const;
+
+ private:
+  const engine::Engine* engine_;
+};
+
+}  // namespace sessiontoken::service
+
+#endif  // SESSIONTOKEN_SERVER_SERVICE_TOKENS_SERVICE_H_

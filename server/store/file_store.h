@@ -1,0 +1,42 @@
+// FileStore: the embedded default store, one file per keyring under <data_dir>/keyrings/.
+// Writes are crash-safe: temp file, fsync, rename, directory fsync; a kill -9 at any instant
+// leaves either the old or the new file. An exclusive lock on <data_dir>/LOCK keeps a second
+// server off the same directory.
+#ifndef SESSIONTOKEN_SERVER_STORE_FILE_STORE_H_
+#define SESSIONTOKEN_SERVER_STORE_FILE_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "server/store/store.h"
+
+namespace sessiontoken::store {
+
+class FileStore final : public Store {
+ public:
+  // Creates the directory (0700) if needed and takes the lock. FailedPrecondition when
+  // another process holds it.
+  static absl::StatusOr<std::unique_ptr<FileStore>> Open(const std::string& data_dir);
+  ~FileStore() override;
+
+  absl::StatusOr<std::vector<std::string>> List() override;
+  absl::StatusOr<VersionedBlob> Get(absl::string_view name) override;
+  absl::StatusOr<uint64_t> Put(absl::string_view name, absl::string_view data,
+                               uint64_t expected_version) override;
+
+  // Path of a keyring's file (for messages and tests).
+  std::string PathOf(absl::string_view name) const;
+
+ private:
+  FileStore(std::string dir, int lock_fd) : dir_(std::move(dir)), lock_fd_(lock_fd) {}
+  absl::StatusOr<VersionedBlob> ReadLocked(absl::string_view name);
+
+  const std::string dir_;  // <data_dir>/keyrings
+  const int lock_fd_;
+  absl::Mutex mu_;  // serialises Put's read-compare-write within this process
+};
+
+}  // namespace sessiontoken::store
+
+#endif  // SESSIONTOKEN_SERVER_STORE_FILE_STORE_H_

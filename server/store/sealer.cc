@@ -1,0 +1,179 @@
+#include "server/store/sealer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "server/crypto/hmac.h"
+#include "server/crypto/random.h"
+#include "sessiontoken/v1/keyring.pb.h"
+
+namespace sessiontoken::store {
+namespace {
+
+// Sealed blob: "STK1" | KEK fingerprint (8) | nonce (12) | ciphertext | tag (16).
+constexpr absl::string_view kMagic = "STK1";
+constexpr size_t kFingerprintSize = 8;
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+void WipeStored(v1::StoredKeyring* stored) {
+  for (v1::StoredKey& k : *stored->mutable_keys()) {
+    crypto::SecureWipe(k.mutable_material()->data(), k.material().size());
+  }
+}
+
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read KEK file ", path, ": ", std::strerror(errno)));
+  }
+  std::string content(4096, '\0');
+  ssize_t n = ::read(fd, content.data(), content.size());
+  ::close(fd);
+  if (n < 0) {
+    crypto::SecureWipe(content.data(), content.size());
+    return absl::FailedPreconditionError(absl::StrCat("cannot read KEK file ", path));
+  }
+  content.resize(static_cast<size_t>(n));
+  return content;
+}
+
+}  // namespace
+
+absl::StatusOr<crypto::SecretBytes> ParseKek(absl::string_view text) {
+  if (text.size() == crypto::Aes256Gcm::kKeySize) return crypto::SecretBytes::CopyFrom(text);
+  absl::string_view t = absl::StripAsciiWhitespace(text);
+  if (t.size() == 64) {
+    crypto::SecretBytes kek(32);
+    bool ok = true;
+    for (size_t i = 0; i < 32; ++i) {
+      int hi = HexValue(t[2 * i]), lo = HexValue(t[2 * i + 1]);
+      if (hi < 0 || lo < 0) ok = false;
+      kek.data()[i] = static_cast<uint8_t>((hi << 4) | (lo & 0xf));
+    }
+    if (ok) return kek;
+  }
+  std::string decoded;
+  if ((absl::Base64Unescape(t, &decoded) || absl::WebSafeBase64Unescape(t, &decoded)) &&
+      decoded.size() == crypto::Aes256Gcm::kKeySize) {
+    crypto::SecretBytes kek = crypto::SecretBytes::CopyFrom(decoded);
+    crypto::SecureWipe(decoded.data(), decoded.size());
+    return kek;
+  }
+  crypto::SecureWipe(decoded.data(), decoded.size());
+  return absl::InvalidArgumentError(
+      "KEK must be 32 bytes: 64 hex characters, base64 of 32 bytes, or 32 raw bytes");
+}
+
+absl::StatusOr<crypto::SecretBytes> LoadKekFile(const std::string& path) {
+  absl::StatusOr<std::string> content = ReadSmallFile(path);
+  if (!content.ok()) return content.status();
+  absl::StatusOr<crypto::SecretBytes> kek = ParseKek(*content);
+  crypto::SecureWipe(content->data(), content->size());
+  if (!kek.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("KEK file ", path, ": ", kek.status().message()));
+  }
+  return kek;
+}
+
+absl::StatusOr<crypto::SecretBytes> LoadOrCreateDevKek(const std::string& path, bool* created) {
+  *created = false;
+  if (::access(path.c_str(), F_OK) == 0) return LoadKekFile(path);
+  crypto::SecretBytes kek = crypto::RandomSecret(crypto::Aes256Gcm::kKeySize);
+  std::string hex = absl::BytesToHexString(kek.view());
+  hex.push_back('\n');
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) &&
+            ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  crypto::SecureWipe(hex.data(), hex.size());
+  if (!ok) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create development KEK file ", path, ": ", std::strerror(errno)));
+  }
+  *created = true;
+  return kek;
+}
+
+absl::StatusOr<std::unique_ptr<Sealer>> Sealer::New(crypto::SecretBytes kek) {
+  absl::StatusOr<std::unique_ptr<crypto::Aes256Gcm>> aead = crypto::Aes256Gcm::New(kek.view());
+  if (!aead.ok()) return aead.status();
+  absl::StatusOr<std::unique_ptr<crypto::Hmac>> fp_mac =
+      crypto::Hmac::New(crypto::HashFunction::kSha256, kek.view());
+  if (!fp_mac.ok()) return fp_mac.status();
+  uint8_t fp[32];
+  (*fp_mac)->Compute({"sessiontoken kek fingerprint v1"}, fp);
+  std::string raw(reinterpret_cast<const char*>(fp), kFingerprintSize);
+  std::string hex = absl::BytesToHexString(raw);
+  return std::unique_ptr<Sealer>(new Sealer(*std::move(aead), std::move(raw), std::move(hex)));
+}
+
+std::string Sealer::Aad(absl::string_view name) const {
+  return absl::StrCat(kMagic, fingerprint_raw_, "keyring:", name);
+}
+
+absl::StatusOr<std::string> Sealer::Seal(const keyring::Keyring& keyring) const {
+  v1::StoredKeyring stored;
+  keyring.ToStored(&stored);
+  crypto::SecretBytes plain(stored.ByteSizeLong());
+  bool ok = stored.SerializeToArray(plain.data(), static_cast<int>(plain.size()));
+  WipeStored(&stored);
+  if (!ok) return absl::InternalError("cannot serialize keyring");
+  absl::StatusOr<std::string> ct = aead_->Encrypt(plain.view(), Aad(keyring.name()));
+  if (!ct.ok()) return ct.status();
+  return absl::StrCat(kMagic, fingerprint_raw_, *ct);
+}
+
+absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Sealer::Open(
+    absl::string_view name, absl::string_view blob) const {
+  if (blob.size() < kMagic.size() + kFingerprintSize || blob.substr(0, kMagic.size()) != kMagic) {
+    return absl::DataLossError(absl::StrCat("keyring ", name, ": not a sealed keyring"));
+  }
+  absl::string_view fp = blob.substr(kMagic.size(), kFingerprintSize);
+  if (fp != fingerprint_raw_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "keyring ", name, " was encrypted with a different KEK (fingerprint ",
+        absl::BytesToHexString(fp), "; the configured KEK has fingerprint ", fingerprint_hex_,
+        ")"));
+  }
+  absl::StatusOr<crypto::SecretBytes> plain =
+      aead_->Decrypt(blob.substr(kMagic.size() + kFingerprintSize), Aad(name));
+  if (!plain.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "keyring ", name, ": authentication failed (the stored data is corrupt or was altered)"));
+  }
+  v1::StoredKeyring stored;
+  bool parsed = stored.ParseFromArray(plain->data(), static_cast<int>(plain->size()));
+  plain->Clear();
+  if (!parsed) {
+    WipeStored(&stored);
+    return absl::DataLossError(absl::StrCat("keyring ", name, ": cannot parse stored form"));
+  }
+  if (stored.name() != name) {
+    WipeStored(&stored);
+    return absl::DataLossError(absl::StrCat("keyring ", name, ": stored name mismatch"));
+  }
+  absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr =
+      keyring::Keyring::FromStored(&stored);
+  WipeStored(&stored);
+  if (!kr.ok()) {
+    return absl::DataLossError(absl::StrCat("keyring ", name, ": ", kr.status().message()));
+  }
+  return kr;
+}
+
+}  // namespace sessiontoken::store
