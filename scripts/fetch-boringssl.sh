@@ -31,7 +31,7 @@ if [ "$found" = 0 ]; then
   exit 1
 fi
 
-O="-o Dir::Etc::sourcelist=/dev/null -o Dir::Etc::sourceparts=$S/parts \
+O="-o APT::Sandbox::User=root -o Dir::Etc::sourcelist=/dev/null -o Dir::Etc::sourceparts=$S/parts \
    -o Dir::State::Lists=$S/lists -o Dir::Cache=$S/cache -o Debug::NoLocking=1"
 echo "fetch-boringssl: downloading Debian source package android-platform-external-boringssl"
 # shellcheck disable=SC2086

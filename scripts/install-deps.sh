@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev openssl binutils
   etcd-server etcd-client
   python3 python3-grpcio python3-protobuf python3-flask python3-itsdangerous"
 

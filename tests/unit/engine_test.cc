@@ -1,0 +1,113 @@
+#include "server/engine/engine.h"
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+#include "server/crypto/random.h"
+#include "server/store/file_store.h"
+#include "server/store/memory_store.h"
+#include "tests/unit/test_util.h"
+
+namespace sessiontoken::engine {
+namespace {
+
+using keyring::VerifyStatus;
+
+class EngineTest : public ::testing::Test {
+ protected:
+  EngineTest() : clock_(absl::FromUnixSeconds(1800000000)), kek_(crypto::RandomSecret(32)) {}
+
+  std::unique_ptr<store::Sealer> NewSealer() {
+    return *store::Sealer::New(crypto::SecretBytes::CopyFrom(kek_.view()));
+  }
+  std::unique_ptr<Engine> NewEngine(std::unique_ptr<store::Store> s) {
+    auto e = Engine::New(std::move(s), NewSealer(), &clock_, {});
+    EXPECT_TRUE(e.ok()) << e.status();
+    return e.ok() ? *std::move(e) : nullptr;
+  }
+
+  keyring::FakeClock clock_;
+  crypto::SecretBytes kek_;
+};
+
+TEST_F(EngineTest, CreatesDefaultKeyringAndSignsVerifies) {
+  auto e = NewEngine(std::make_unique<store::MemoryStore>());
+  auto s = e->Sign("default", "payload", "web", absl::Hours(1));
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto v = e->Verify("default", s->token, "web");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->status, VerifyStatus::kValid);
+  EXPECT_EQ(v->payload, "payload");
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(e->Verify("default", s->token, "web")->status, VerifyStatus::kExpired);
+}
+
+TEST_F(EngineTest, RequestErrorsNameTheField) {
+  auto e = NewEngine(std::make_unique<store::MemoryStore>());
+  auto expect = [](const absl::Status& s, absl::StatusCode code, absl::string_view field) {
+    EXPECT_EQ(s.code(), code) << s;
+    EXPECT_TRUE(absl::StartsWith(s.message(), field)) << s;
+  };
+  expect(e->Sign("", "p", "", absl::Hours(1)).status(), absl::StatusCode::kInvalidArgument,
+         "keyring");
+  expect(e->Sign("nope", "p", "", absl::Hours(1)).status(), absl::StatusCode::kNotFound,
+         "keyring");
+  expect(e->Sign("BAD NAME", "p", "", absl::Hours(1)).status(),
+         absl::StatusCode::kInvalidArgument, "keyring");
+  expect(e->Sign("default", std::string(2049, 'x'), "", absl::Hours(1)).status(),
+         absl::StatusCode::kInvalidArgument, "payload");
+  expect(e->Sign("default", "p", std::string(257, 'a'), absl::Hours(1)).status(),
+         absl::StatusCode::kInvalidArgument, "audience");
+  expect(e->Sign("default", "p", "", absl::ZeroDuration()).status(),
+         absl::StatusCode::kInvalidArgument, "ttl");
+  expect(e->Sign("default", "p", "", absl::Hours(24 * 32)).status(),
+         absl::StatusCode::kInvalidArgument, "ttl");
+  expect(e->Verify("default", std::string(4096, 'A'), "").status(),
+         absl::StatusCode::kInvalidArgument, "token");
+  expect(e->Rotate("nope").status(), absl::StatusCode::kNotFound, "keyring");
+}
+
+TEST_F(EngineTest, RotationIsPersistedBeforeItIsVisible) {
+  std::string dir = sessiontoken::testing::MakeTempDir();
+  std::string old_token;
+  uint32_t new_id = 0;
+  {
+    auto e = NewEngine(*store::FileStore::Open(dir));
+    old_token = e->Sign("default", "x", "", absl::Hours(2))->token;
+    auto r = e->Rotate("default");
+    ASSERT_TRUE(r.ok()) << r.status();
+    new_id = r->new_key_id;
+    EXPECT_EQ(r->keyring->revision(), 2u);
+    EXPECT_EQ((*e->Get("default"))->primary().id(), new_id);
+  }
+  auto e = NewEngine(*store::FileStore::Open(dir));
+  auto kr = e->Get("default");
+  ASSERT_TRUE(kr.ok());
+  EXPECT_EQ((*kr)->revision(), 2u);
+  EXPECT_EQ((*kr)->primary().id(), new_id);
+  auto v = e->Verify("default", old_token, "");
+  EXPECT_EQ(v->status, VerifyStatus::kValid);
+  EXPECT_TRUE(v->refresh_recommended);
+  EXPECT_EQ(e->Sign("default", "x", "", absl::Hours(1))->key_id, new_id);
+}
+
+TEST_F(EngineTest, WrongKekRefusesToLoadAndWritesNothing) {
+  std::string dir = sessiontoken::testing::MakeTempDir();
+  { NewEngine(*store::FileStore::Open(dir)); }
+  std::string before = sessiontoken::testing::ReadFile(dir + "/keyrings/default.keyring");
+  auto other = store::Sealer::New(crypto::RandomSecret(32));
+  auto e = Engine::New(*store::FileStore::Open(dir), *std::move(other), &clock_, {});
+  EXPECT_TRUE(absl::IsFailedPrecondition(e.status())) << e.status();
+  EXPECT_EQ(sessiontoken::testing::ReadFile(dir + "/keyrings/default.keyring"), before);
+}
+
+TEST_F(EngineTest, ReadersKeepTheirSnapshotAcrossRotation) {
+  auto e = NewEngine(std::make_unique<store::MemoryStore>());
+  auto snapshot = *e->Get("default");
+  const uint32_t old_primary = snapshot->primary().id();
+  ASSERT_TRUE(e->Rotate("default").ok());
+  EXPECT_EQ(snapshot->primary().id(), old_primary);
+  EXPECT_NE((*e->Get("default"))->primary().id(), old_primary);
+}
+
+}  // namespace
+}  // namespace sessiontoken::engine

@@ -1,0 +1,247 @@
+#include "server/keyring/keyring.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "server/token/base64url.h"
+#include "server/token/native.h"
+
+namespace sessiontoken::keyring {
+namespace {
+
+constexpr int64_t kNow = 1800000000;
+constexpr uint32_t kPrimaryId = 0x11111111, kActiveId = 0x22222222, kDisabledId = 0x33333333;
+
+std::shared_ptr<const Key> MakeKey(uint32_t id, KeyState state, char fill, int64_t created) {
+  KeyMetadata md{id, v1::HMAC_SHA256, state, absl::FromUnixSeconds(created),
+                 absl::FromUnixSeconds(created)};
+  auto k = Key::New(md, crypto::SecretBytes::CopyFrom(std::string(32, fill)));
+  EXPECT_TRUE(k.ok()) << k.status();
+  return *k;
+}
+
+std::shared_ptr<const Keyring> TestKeyring() {
+  auto kr = Keyring::New("shop", 7, absl::FromUnixSeconds(kNow - 1000),
+                         {MakeKey(kPrimaryId, v1::PRIMARY, 'p', kNow - 10),
+                          MakeKey(kActiveId, v1::ACTIVE, 'a', kNow - 100),
+                          MakeKey(kDisabledId, v1::DISABLED, 'd', kNow - 200)});
+  EXPECT_TRUE(kr.ok()) << kr.status();
+  return *kr;
+}
+
+// Signs directly with a key's material: lets the table build tokens of any shape.
+std::string SignWith(char fill, uint32_t id, int64_t iat, int64_t exp, absl::string_view aud,
+                     absl::string_view payload) {
+  auto mac = crypto::Hmac::New(crypto::HashFunction::kSha256, std::string(32, fill));
+  return token::SignNative(**mac, {id, iat, exp}, aud, payload);
+}
+
+// Flips bit 0 of decoded body byte `offset` (negative: from the end) and re-encodes.
+std::string FlipBody(const std::string& t, int offset) {
+  std::string body;
+  EXPECT_TRUE(token::Base64UrlDecodeStrict(absl::string_view(t).substr(4), &body));
+  size_t i = offset >= 0 ? static_cast<size_t>(offset) : body.size() + offset;
+  body[i] ^= 0x01;
+  return "st1." + token::Base64UrlEncode(body);
+}
+
+struct Case {
+  std::string name;
+  std::string token;
+  std::string audience;
+  VerifyStatus expected;
+};
+
+std::vector<Case> MalformedTable() {
+  const std::string good = SignWith('p', kPrimaryId, kNow - 5, kNow + 3600, "web", "user=42");
+  // 5 payload bytes: a 61-byte body, so the encoding ends in a partial group.
+  const std::string odd = SignWith('p', kPrimaryId, kNow - 5, kNow + 3600, "web", "hello");
+  std::string non_canonical = odd;
+  non_canonical.back() = non_canonical.back() == 'A' ? 'B' : static_cast<char>(non_canonical.back() + 1);
+  std::string plus = good, slash = good;
+  plus[10] = '+';
+  slash[10] = '/';
+  std::string with_nul = good;
+  with_nul[20] = '\0';
+  std::string non_ascii = good;
+  non_ascii[20] = '\xc3';
+  std::string body;
+  token::Base64UrlDecodeStrict(absl::string_view(good).substr(4), &body);
+  std::string oversized_body = body.substr(0, 24) + std::string(3001, 'x') + body.substr(body.size() - 32);
+  return {
+      {"valid primary", good, "web", VerifyStatus::kValid},
+      {"valid active key", SignWith('a', kActiveId, kNow - 5, kNow + 60, "web", "x"), "web",
+       VerifyStatus::kValid},
+      {"empty", "", "web", VerifyStatus::kMalformed},
+      {"prefix only", "st1.", "web", VerifyStatus::kMalformed},
+      {"no prefix", good.substr(4), "web", VerifyStatus::kMalformed},
+      {"bad version", "st2." + good.substr(4), "web", VerifyStatus::kMalformed},
+      {"upper-case prefix", "ST1." + good.substr(4), "web", VerifyStatus::kMalformed},
+      {"truncated below minimum", good.substr(0, 60), "web", VerifyStatus::kMalformed},
+      {"truncated one char", odd.substr(0, odd.size() - 1), "web", VerifyStatus::kMalformed},
+      {"truncated one group", good.substr(0, good.size() - 4), "web",
+       VerifyStatus::kBadSignature},
+      {"extra dot inside", good.substr(0, 30) + "." + good.substr(30), "web",
+       VerifyStatus::kMalformed},
+      {"trailing dot", good + ".", "web", VerifyStatus::kMalformed},
+      {"two sections", good + ".abc", "web", VerifyStatus::kMalformed},
+      {"leading dot", "." + good, "web", VerifyStatus::kMalformed},
+      {"padding", odd + "=", "web", VerifyStatus::kMalformed},
+      {"non-canonical last char", non_canonical, "web", VerifyStatus::kMalformed},
+      {"standard alphabet +", plus, "web", VerifyStatus::kMalformed},
+      {"standard alphabet /", slash, "web", VerifyStatus::kMalformed},
+      {"trailing newline", good + "\n", "web", VerifyStatus::kMalformed},
+      {"inner space", good.substr(0, 30) + " " + good.substr(31), "web",
+       VerifyStatus::kMalformed},
+      {"NUL byte", with_nul, "web", VerifyStatus::kMalformed},
+      {"non-ASCII byte", non_ascii, "web", VerifyStatus::kMalformed},
+      {"oversize token", "st1." + std::string(5000, 'A'), "web", VerifyStatus::kMalformed},
+      {"payload over format limit", "st1." + token::Base64UrlEncode(oversized_body), "web",
+       VerifyStatus::kMalformed},
+      {"issued after expiry", SignWith('p', kPrimaryId, kNow, kNow - 1, "web", "x"), "web",
+       VerifyStatus::kMalformed},
+      {"unknown key id", SignWith('z', 0x44444444, kNow - 5, kNow + 60, "web", "x"), "web",
+       VerifyStatus::kUnknownKey},
+      {"key disabled", SignWith('d', kDisabledId, kNow - 5, kNow + 60, "web", "x"), "web",
+       VerifyStatus::kKeyDisabled},
+      {"wrong audience", good, "api", VerifyStatus::kWrongAudience},
+      {"empty audience expected", good, "", VerifyStatus::kWrongAudience},
+      {"expired exactly now", SignWith('p', kPrimaryId, kNow - 60, kNow, "web", "x"), "web",
+       VerifyStatus::kExpired},
+      {"expired long ago", SignWith('p', kPrimaryId, 1000, 2000, "web", "x"), "web",
+       VerifyStatus::kExpired},
+      {"issued in the future", SignWith('p', kPrimaryId, kNow + 31, kNow + 3600, "web", "x"),
+       "web", VerifyStatus::kNotYetValid},
+      {"future within skew", SignWith('p', kPrimaryId, kNow + 30, kNow + 3600, "web", "x"),
+       "web", VerifyStatus::kValid},
+      {"same id, other keyring's material",
+       SignWith('q', kPrimaryId, kNow - 5, kNow + 60, "web", "x"), "web",
+       VerifyStatus::kBadSignature},
+      {"flipped bit in key id", FlipBody(good, 3), "web", VerifyStatus::kUnknownKey},
+      {"flipped bit in issued-at", FlipBody(good, 11), "web", VerifyStatus::kBadSignature},
+      {"flipped bit in expiry", FlipBody(good, 19), "web", VerifyStatus::kBadSignature},
+      {"flipped bit in audience tag", FlipBody(good, 20), "web", VerifyStatus::kWrongAudience},
+      {"flipped bit in payload", FlipBody(good, 24), "web", VerifyStatus::kBadSignature},
+      {"flipped bit in MAC (first)", FlipBody(good, -32), "web", VerifyStatus::kBadSignature},
+      {"flipped bit in MAC (last)", FlipBody(good, -1), "web", VerifyStatus::kBadSignature},
+  };
+}
+
+TEST(KeyringVerifyTest, MalformedTokenTable) {
+  auto kr = TestKeyring();
+  const std::vector<Case> table = MalformedTable();
+  ASSERT_GE(table.size(), 25u);
+  for (const Case& c : table) {
+    VerifyResult r = kr->Verify(c.token, c.audience, absl::FromUnixSeconds(kNow));
+    EXPECT_EQ(VerifyStatusName(r.status), VerifyStatusName(c.expected)) << c.name;
+    if (r.status == VerifyStatus::kValid) {
+      EXPECT_FALSE(r.payload.empty()) << c.name;
+    } else {
+      EXPECT_TRUE(r.payload.empty()) << c.name << ": payload must not leak on failure";
+      EXPECT_FALSE(r.refresh_recommended) << c.name;
+    }
+  }
+}
+
+TEST(KeyringVerifyTest, RefreshRecommendedOnlyForNonPrimaryKeys) {
+  auto kr = TestKeyring();
+  auto t1 = SignWith('p', kPrimaryId, kNow, kNow + 60, "", "a");
+  auto t2 = SignWith('a', kActiveId, kNow, kNow + 60, "", "b");
+  VerifyResult r1 = kr->Verify(t1, "", absl::FromUnixSeconds(kNow));
+  VerifyResult r2 = kr->Verify(t2, "", absl::FromUnixSeconds(kNow));
+  ASSERT_EQ(r1.status, VerifyStatus::kValid);
+  ASSERT_EQ(r2.status, VerifyStatus::kValid);
+  EXPECT_FALSE(r1.refresh_recommended);
+  EXPECT_TRUE(r2.refresh_recommended);
+  EXPECT_EQ(r1.payload, "a");
+  EXPECT_EQ(r2.key_id, kActiveId);
+}
+
+TEST(KeyringSignTest, SignsWithPrimaryAndBindsTimes) {
+  auto kr = TestKeyring();
+  auto s = kr->Sign("data", "web", absl::FromUnixSeconds(kNow), absl::Minutes(5));
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->key_id, kPrimaryId);
+  EXPECT_EQ(s->issued_at, kNow);
+  EXPECT_EQ(s->expires_at, kNow + 300);
+  EXPECT_EQ(s->token, SignWith('p', kPrimaryId, kNow, kNow + 300, "web", "data"));
+  EXPECT_EQ(kr->Verify(s->token, "web", absl::FromUnixSeconds(kNow + 299)).status,
+            VerifyStatus::kValid);
+  EXPECT_EQ(kr->Verify(s->token, "web", absl::FromUnixSeconds(kNow + 300)).status,
+            VerifyStatus::kExpired);
+  EXPECT_FALSE(kr->Sign(std::string(3001, 'x'), "", absl::FromUnixSeconds(kNow),
+                        absl::Minutes(5)).ok());
+  EXPECT_FALSE(kr->Sign("x", std::string(257, 'a'), absl::FromUnixSeconds(kNow),
+                        absl::Minutes(5)).ok());
+  EXPECT_FALSE(kr->Sign("x", "", absl::FromUnixSeconds(kNow), absl::ZeroDuration()).ok());
+}
+
+TEST(KeyringRotateTest, NewPrimaryOldActiveRevisionBumped) {
+  auto kr = Keyring::Create("default", absl::FromUnixSeconds(kNow));
+  ASSERT_TRUE(kr.ok());
+  EXPECT_EQ((*kr)->revision(), 1u);
+  const uint32_t old_id = (*kr)->primary().id();
+  auto old_token = (*kr)->Sign("p", "", absl::FromUnixSeconds(kNow), absl::Hours(1));
+  uint32_t new_id = 0;
+  auto next = (*kr)->Rotate(absl::FromUnixSeconds(kNow + 10), &new_id);
+  ASSERT_TRUE(next.ok());
+  EXPECT_NE(new_id, old_id);
+  EXPECT_EQ((*next)->revision(), 2u);
+  EXPECT_EQ((*next)->primary().id(), new_id);
+  EXPECT_EQ((*next)->Find(old_id)->state(), v1::ACTIVE);
+  EXPECT_EQ((*next)->keys().front()->id(), new_id);  // newest first
+  // The old snapshot is untouched (immutability).
+  EXPECT_EQ((*kr)->primary().id(), old_id);
+  VerifyResult r = (*next)->Verify(old_token->token, "", absl::FromUnixSeconds(kNow + 20));
+  EXPECT_EQ(r.status, VerifyStatus::kValid);
+  EXPECT_TRUE(r.refresh_recommended);
+  auto fresh = (*next)->Sign("p", "", absl::FromUnixSeconds(kNow + 20), absl::Hours(1));
+  EXPECT_EQ(fresh->key_id, new_id);
+}
+
+TEST(KeyringTest, InvariantsAreEnforced) {
+  auto p1 = MakeKey(1, v1::PRIMARY, 'a', kNow);
+  auto p2 = MakeKey(2, v1::PRIMARY, 'b', kNow);
+  auto a1 = MakeKey(1, v1::ACTIVE, 'c', kNow);
+  auto a3 = MakeKey(3, v1::ACTIVE, 'c', kNow);
+  EXPECT_FALSE(Keyring::New("x", 1, absl::Now(), {p1, p2}).ok());    // two primaries
+  EXPECT_FALSE(Keyring::New("x", 1, absl::Now(), {a3}).ok());        // no primary
+  EXPECT_FALSE(Keyring::New("x", 1, absl::Now(), {p1, a1}).ok());    // duplicate id
+  EXPECT_FALSE(Keyring::New("Bad Name", 1, absl::Now(), {p1}).ok());
+  EXPECT_TRUE(Keyring::New("x", 1, absl::Now(), {p1, a3}).ok());
+  EXPECT_FALSE(Key::New({0, v1::HMAC_SHA256, v1::PRIMARY, absl::Now(), absl::Now()},
+                        crypto::SecretBytes::CopyFrom(std::string(32, 'k'))).ok());
+  EXPECT_FALSE(Key::New({5, v1::HMAC_SHA256, v1::PRIMARY, absl::Now(), absl::Now()},
+                        crypto::SecretBytes()).ok());
+}
+
+TEST(KeyringTest, KeyringNames) {
+  EXPECT_TRUE(ValidateKeyringName("default").ok());
+  EXPECT_TRUE(ValidateKeyringName("shop-eu_2").ok());
+  EXPECT_TRUE(ValidateKeyringName(std::string(63, 'a')).ok());
+  EXPECT_FALSE(ValidateKeyringName("").ok());
+  EXPECT_FALSE(ValidateKeyringName(std::string(64, 'a')).ok());
+  EXPECT_FALSE(ValidateKeyringName("Shop").ok());
+  EXPECT_FALSE(ValidateKeyringName("../etc").ok());
+  EXPECT_FALSE(ValidateKeyringName("a/b").ok());
+  EXPECT_FALSE(ValidateKeyringName("-x").ok());
+}
+
+TEST(KeyringTest, StoredFormRoundTripsAndIsWiped) {
+  auto kr = TestKeyring();
+  v1::StoredKeyring stored;
+  kr->ToStored(&stored);
+  ASSERT_EQ(stored.keys_size(), 3);
+  auto back = Keyring::FromStored(&stored);
+  ASSERT_TRUE(back.ok()) << back.status();
+  for (const auto& k : stored.keys()) EXPECT_EQ(k.material(), std::string(32, '\0'));
+  EXPECT_EQ((*back)->name(), "shop");
+  EXPECT_EQ((*back)->revision(), 7u);
+  EXPECT_EQ((*back)->primary().id(), kPrimaryId);
+  EXPECT_EQ((*back)->Find(kDisabledId)->state(), v1::DISABLED);
+  auto t = SignWith('a', kActiveId, kNow, kNow + 60, "", "x");
+  EXPECT_EQ((*back)->Verify(t, "", absl::FromUnixSeconds(kNow)).status, VerifyStatus::kValid);
+}
+
+}  // namespace
+}  // namespace sessiontoken::keyring
