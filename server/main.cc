@@ -2,7 +2,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -67,6 +69,9 @@ absl::StatusOr<crypto::SecretBytes> ResolveKek(const std::string& data_dir) {
     }
   }
   if (absl::GetFlag(FLAGS_dev_kek)) {
+    if (::mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot create ", data_dir));
+    }
     const std::string path = data_dir + "/dev-kek";
     bool created = false;
     absl::StatusOr<crypto::SecretBytes> kek = store::LoadOrCreateDevKek(path, &created);
@@ -94,16 +99,18 @@ int Run() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  absl::StatusOr<std::unique_ptr<store::FileStore>> file_store = store::FileStore::Open(data_dir);
-  if (!file_store.ok()) {
-    Log("FATAL", absl::StrCat("cannot open store: ", file_store.status().message()));
-    return 1;
-  }
+  // The KEK first: a start refused for want of a KEK leaves no trace on disk.
   absl::StatusOr<crypto::SecretBytes> kek = ResolveKek(data_dir);
   if (!kek.ok()) {
     Log("FATAL", std::string(kek.status().message()));
     return 1;
   }
+  absl::StatusOr<std::unique_ptr<store::FileStore>> file_store = store::FileStore::Open(data_dir);
+  if (!file_store.ok()) {
+    Log("FATAL", absl::StrCat("cannot open store: ", file_store.status().message()));
+    return 1;
+  }
+  store::FileStore* file_store_ptr = file_store->get();
   absl::StatusOr<std::unique_ptr<store::Sealer>> sealer = store::Sealer::New(*std::move(kek));
   if (!sealer.ok()) {
     Log("FATAL", std::string(sealer.status().message()));
@@ -123,6 +130,9 @@ int Run() {
     Log("FATAL", absl::StrCat("cannot load keyrings from ", data_dir, ": ",
                               engine.status().message(), ". Nothing was modified."));
     return 1;
+  }
+  if (int n = file_store_ptr->RemoveTempFiles(); n > 0) {
+    Log("INFO", absl::StrCat("removed ", n, " incomplete temp file(s) left by an earlier crash"));
   }
 
   service::SessionTokensService tokens(engine->get());

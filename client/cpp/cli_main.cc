@@ -96,7 +96,11 @@ int Sign(client::Client& c) {
     req.set_payload(absl::GetFlag(FLAGS_payload));
   }
   absl::Duration ttl = absl::GetFlag(FLAGS_ttl);
-  req.mutable_ttl()->set_seconds(absl::ToInt64Seconds(ttl));
+  // Sent exactly (seconds and nanos): the server, not the CLI, decides what it accepts.
+  const int64_t seconds = absl::ToInt64Seconds(ttl);
+  req.mutable_ttl()->set_seconds(seconds);
+  req.mutable_ttl()->set_nanos(
+      static_cast<int32_t>(absl::ToInt64Nanoseconds(ttl - absl::Seconds(seconds))));
   absl::StatusOr<v1::SignResponse> r = c.Sign(req);
   if (!r.ok()) return RpcError(r.status());
   if (absl::GetFlag(FLAGS_json)) {

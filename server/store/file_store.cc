@@ -70,14 +70,22 @@ absl::StatusOr<std::unique_ptr<FileStore>> FileStore::Open(const std::string& da
         "data directory ", data_dir, " is in use by another sessiontoken process (", lock_path,
         " is locked)"));
   }
-  // Temp files left by a crash mid-write are incomplete by definition: remove them.
-  if (DIR* d = ::opendir(dir.c_str())) {
+  return std::unique_ptr<FileStore>(new FileStore(dir, fd));
+}
+
+int FileStore::RemoveTempFiles() {
+  absl::MutexLock lock(&mu_);
+  int removed = 0;
+  if (DIR* d = ::opendir(dir_.c_str())) {
     while (dirent* e = ::readdir(d)) {
-      if (absl::StrContains(e->d_name, ".tmp.")) ::unlink((dir + "/" + e->d_name).c_str());
+      if (absl::StrContains(e->d_name, ".tmp.") &&
+          ::unlink((dir_ + "/" + e->d_name).c_str()) == 0) {
+        ++removed;
+      }
     }
     ::closedir(d);
   }
-  return std::unique_ptr<FileStore>(new FileStore(dir, fd));
+  return removed;
 }
 
 FileStore::~FileStore() { ::close(lock_fd_); }

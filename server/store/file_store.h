@@ -25,6 +25,11 @@ class FileStore final : public Store {
   absl::StatusOr<uint64_t> Put(absl::string_view name, absl::string_view data,
                                uint64_t expected_version) override;
 
+  // Removes temp files a crash left mid-write (incomplete by definition; they are ignored
+  // by List/Get). Call only once the keyrings loaded, so a refused start changes nothing.
+  // Returns how many were removed.
+  int RemoveTempFiles();
+
   // Path of a keyring's file (for messages and tests).
   std::string PathOf(absl::string_view name) const;
 

@@ -87,6 +87,8 @@ TEST(FileStoreTest, LeftoverTempFilesAreIgnoredAndRemoved) {
   auto s = FileStore::Open(dir);
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(*(*s)->List(), (std::vector<std::string>{"k"}));
+  EXPECT_EQ(::access(tmp.c_str(), F_OK), 0);  // opening alone modifies nothing
+  EXPECT_EQ((*s)->RemoveTempFiles(), 1);
   EXPECT_NE(::access(tmp.c_str(), F_OK), 0);
   EXPECT_EQ((*s)->Get("k")->data, "v");
 }
