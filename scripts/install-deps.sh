@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev openssl binutils
+  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev openssl binutils zlib1g-dev
   etcd-server etcd-client
   python3 python3-grpcio python3-protobuf python3-flask python3-itsdangerous"
 
@@ -15,6 +15,11 @@ for p in $PACKAGES; do
     missing="$missing $p"
   fi
 done
+# Node.js and npm (Express client tests): any existing installation will do (a nodesource
+# nodejs bundles npm and conflicts with Debian's npm package); otherwise Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing="$missing nodejs npm"
+fi
 [ -z "$missing" ] && exit 0
 
 SUDO=""

@@ -1,5 +1,6 @@
 #include "server/engine/engine.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -92,6 +93,12 @@ absl::StatusOr<keyring::SignResult> Engine::Sign(absl::string_view name,
   }
   absl::StatusOr<Entry> e = Lookup(name);
   if (!e.ok()) return e.status();
+  const absl::Duration keyring_max = e->keyring->MaxTtl(options_.max_ttl);
+  if (ttl > keyring_max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ttl: ", absl::FormatDuration(ttl), " exceeds keyring ", name,
+                     "'s max_token_ttl ", absl::FormatDuration(keyring_max)));
+  }
   return e->keyring->Sign(payload, audience, clock_->Now(), ttl);
 }
 
@@ -125,18 +132,183 @@ absl::Status Engine::Commit(absl::string_view name, const Entry& current,
   return absl::OkStatus();
 }
 
-absl::StatusOr<RotateOutcome> Engine::Rotate(absl::string_view name) {
-  absl::MutexLock lock(&write_mu_);
-  absl::StatusOr<Entry> e = Lookup(name);
-  if (!e.ok()) return e.status();
-  RotateOutcome out;
-  out.previous_primary_key_id = e->keyring->primary().id();
-  absl::StatusOr<std::shared_ptr<const keyring::Keyring>> next =
-      e->keyring->Rotate(clock_->Now(), &out.new_key_id);
-  if (!next.ok()) return next.status();
-  out.keyring = *next;
-  if (absl::Status s = Commit(name, *e, *std::move(next)); !s.ok()) return s;
+void Engine::Audit(absl::string_view caller, absl::string_view operation,
+                   absl::string_view keyring, uint32_t key_id,
+                   const absl::StatusOr<AdminOutcome>& result) const {
+  if (options_.audit_log == nullptr) return;
+  AuditEvent e;
+  e.time = clock_->Now();
+  e.caller = std::string(caller);
+  e.operation = std::string(operation);
+  e.keyring = std::string(keyring);
+  e.key_id = key_id;
+  if (result.ok()) {
+    if (result->key_id != 0) e.key_id = result->key_id;
+    e.revision = result->keyring->revision();
+    e.outcome = "ok";
+  } else {
+    e.outcome = absl::StrCat(absl::StatusCodeToString(result.status().code()), ": ",
+                             result.status().message());
+  }
+  options_.audit_log->Record(e);
+}
+
+absl::StatusOr<AdminOutcome> Engine::Mutate(absl::string_view caller,
+                                            absl::string_view operation,
+                                            absl::string_view name, uint32_t key_id,
+                                            const Change& change) {
+  absl::StatusOr<AdminOutcome> result = [&]() -> absl::StatusOr<AdminOutcome> {
+    absl::MutexLock lock(&write_mu_);
+    absl::StatusOr<Entry> e = Lookup(name);
+    if (!e.ok()) return e.status();
+    AdminOutcome out;
+    out.key_id = key_id;
+    out.previous_primary_key_id = e->keyring->primary().id();
+    absl::StatusOr<std::shared_ptr<const keyring::Keyring>> next = change(*e->keyring, &out);
+    if (!next.ok()) return next.status();
+    out.keyring = *next;
+    if (absl::Status s = Commit(name, *e, *std::move(next)); !s.ok()) return s;
+    return out;
+  }();
+  Audit(caller, operation, name, key_id, result);
+  return result;
+}
+
+absl::StatusOr<AdminOutcome> Engine::Rotate(absl::string_view caller, absl::string_view name,
+                                            bool promote_now, keyring::Algorithm algorithm) {
+  return Mutate(caller, "rotate", name, 0, [&](const keyring::Keyring& k, AdminOutcome* out) {
+    const bool promote =
+        promote_now || k.policy().stage_lead_time().seconds() == 0;
+    return k.Rotate(clock_->Now(), promote, &out->key_id, algorithm);
+  });
+}
+
+absl::StatusOr<AdminOutcome> Engine::Promote(absl::string_view caller, absl::string_view name,
+                                             uint32_t key_id) {
+  return Mutate(caller, "promote", name, key_id, [&](const keyring::Keyring& k, AdminOutcome*) {
+    return k.Promote(key_id, clock_->Now());
+  });
+}
+
+absl::StatusOr<AdminOutcome> Engine::Disable(absl::string_view caller, absl::string_view name,
+                                             uint32_t key_id) {
+  return Mutate(caller, "disable", name, key_id, [&](const keyring::Keyring& k, AdminOutcome*) {
+    return k.Disable(key_id, clock_->Now());
+  });
+}
+
+absl::StatusOr<AdminOutcome> Engine::Enable(absl::string_view caller, absl::string_view name,
+                                            uint32_t key_id) {
+  return Mutate(caller, "enable", name, key_id, [&](const keyring::Keyring& k, AdminOutcome*) {
+    return k.Enable(key_id, clock_->Now());
+  });
+}
+
+absl::StatusOr<AdminOutcome> Engine::Destroy(absl::string_view caller, absl::string_view name,
+                                             uint32_t key_id) {
+  return Mutate(caller, "destroy", name, key_id, [&](const keyring::Keyring& k, AdminOutcome*) {
+    return k.Destroy(key_id, clock_->Now());
+  });
+}
+
+absl::StatusOr<AdminOutcome> Engine::Import(absl::string_view caller, absl::string_view name,
+                                            keyring::Algorithm algorithm,
+                                            absl::string_view secret, keyring::KeyState state) {
+  return Mutate(caller, "import", name, 0, [&](const keyring::Keyring& k, AdminOutcome* out) {
+    return k.Import(algorithm, secret, state, clock_->Now(), &out->key_id);
+  });
+}
+
+absl::StatusOr<AdminOutcome> Engine::SetPolicy(absl::string_view caller, absl::string_view name,
+                                               const v1::KeyringPolicy& policy) {
+  return Mutate(caller, "set_policy", name, 0, [&](const keyring::Keyring& k, AdminOutcome*) {
+    return k.WithPolicy(policy, options_.max_ttl);
+  });
+}
+
+absl::StatusOr<AdminOutcome> Engine::CreateKeyring(absl::string_view caller,
+                                                   absl::string_view name,
+                                                   const v1::KeyringPolicy& policy,
+                                                   keyring::Algorithm algorithm) {
+  absl::StatusOr<AdminOutcome> result = [&]() -> absl::StatusOr<AdminOutcome> {
+    if (name.empty()) return absl::InvalidArgumentError("name: required");
+    if (absl::Status s = keyring::ValidateKeyringName(name); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("name: ", s.message()));
+    }
+    if (absl::Status s = keyring::ValidatePolicy(policy, options_.max_ttl); !s.ok()) return s;
+    if (algorithm == v1::ALGORITHM_UNSPECIFIED) algorithm = v1::HMAC_SHA256;
+    absl::MutexLock lock(&write_mu_);
+    if (registry_.load()->contains(name)) {
+      return absl::AlreadyExistsError(absl::StrCat("name: keyring \"", name, "\" already exists"));
+    }
+    absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr =
+        keyring::Keyring::Create(std::string(name), clock_->Now(), policy, algorithm);
+    if (!kr.ok()) return kr.status();
+    AdminOutcome out;
+    out.key_id = (*kr)->primary().id();
+    out.keyring = *kr;
+    if (absl::Status s = Commit(name, Entry{}, *std::move(kr)); !s.ok()) return s;
+    return out;
+  }();
+  Audit(caller, "create_keyring", name, 0, result);
+  return result;
+}
+
+std::vector<std::shared_ptr<const keyring::Keyring>> Engine::ListKeyrings() const {
+  std::shared_ptr<const Registry> reg = registry_.load(std::memory_order_acquire);
+  std::vector<std::shared_ptr<const keyring::Keyring>> out;
+  out.reserve(reg->size());
+  for (const auto& [name, entry] : *reg) out.push_back(entry.keyring);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
   return out;
+}
+
+int Engine::Tick() {
+  int applied_total = 0;
+  for (const auto& kr : ListKeyrings()) {
+    std::vector<keyring::Keyring::Transition> applied;
+    absl::StatusOr<AdminOutcome> r =
+        [&]() -> absl::StatusOr<AdminOutcome> {
+      absl::MutexLock lock(&write_mu_);
+      absl::StatusOr<Entry> e = Lookup(kr->name());
+      if (!e.ok()) return e.status();
+      absl::StatusOr<std::shared_ptr<const keyring::Keyring>> next =
+          e->keyring->ApplyDue(clock_->Now(), &applied);
+      if (!next.ok()) return next.status();
+      AdminOutcome out;
+      out.previous_primary_key_id = e->keyring->primary().id();
+      if (*next == nullptr) return out;  // nothing due
+      out.keyring = *next;
+      if (absl::Status s = Commit(kr->name(), *e, *next); !s.ok()) return s;
+      return out;
+    }();
+    if (!r.ok()) {
+      Audit("scheduler", "tick", kr->name(), 0, r);
+      continue;
+    }
+    for (const auto& t : applied) {
+      AdminOutcome one = *r;
+      one.key_id = t.key_id;
+      Audit("scheduler", t.operation, kr->name(), t.key_id, one);
+    }
+    applied_total += static_cast<int>(applied.size());
+  }
+  return applied_total;
+}
+
+absl::StatusOr<bool> Engine::Refresh(absl::string_view name) {
+  absl::MutexLock lock(&write_mu_);
+  absl::StatusOr<store::VersionedBlob> blob = store_->Get(name);
+  if (!blob.ok()) return blob.status();
+  std::shared_ptr<const Registry> reg = registry_.load();
+  auto it = reg->find(name);
+  if (it != reg->end() && it->second.store_version == blob->version) return false;
+  absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr = sealer_->Open(name, blob->data);
+  if (!kr.ok()) return kr.status();
+  auto next = std::make_shared<Registry>(*reg);
+  (*next)[std::string(name)] = Entry{*std::move(kr), blob->version};
+  registry_.store(std::move(next), std::memory_order_release);
+  return true;
 }
 
 }  // namespace sessiontoken::engine

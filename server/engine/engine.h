@@ -6,6 +6,8 @@
 #define SESSIONTOKEN_SERVER_ENGINE_ENGINE_H_
 
 #include <atomic>
+#include <functional>
+#include <vector>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/engine/audit.h"
 #include "server/keyring/clock.h"
 #include "server/keyring/keyring.h"
 #include "server/store/sealer.h"
@@ -31,13 +34,17 @@ struct EngineOptions {
   keyring::VerifyOptions verify;
   // Keyring created on first start when the store is empty of it ("" = none).
   std::string default_keyring = "default";
+  // Where admin operations are recorded (may be null). Not owned; must outlive the engine.
+  AuditLog* audit_log = nullptr;
 };
 
-struct RotateOutcome {
+// The result of an admin operation.
+struct AdminOutcome {
   std::shared_ptr<const keyring::Keyring> keyring;  // the new snapshot
-  uint32_t new_key_id = 0;
-  uint32_t previous_primary_key_id = 0;
+  uint32_t key_id = 0;                   // the key created or changed (0: none)
+  uint32_t previous_primary_key_id = 0;  // primary before the operation
 };
+using RotateOutcome = AdminOutcome;
 
 class Engine {
  public:
@@ -59,8 +66,42 @@ class Engine {
   // The current snapshot of a keyring.
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Get(absl::string_view keyring) const;
 
-  // Admin: rotates (new primary; old primary -> ACTIVE), persisted before it is published.
-  absl::StatusOr<RotateOutcome> Rotate(absl::string_view keyring);
+  // Admin operations. Each is persisted (compare-and-swap on the store version) before it
+  // is published, recorded in the audit log with `caller`, and returns the new snapshot,
+  // whose revision() is the revision it produced.
+  //
+  // Rotate stages a new key and promotes it at once when `promote_now` or the policy's
+  // stage lead time is 0; otherwise Tick() promotes it after the lead time.
+  absl::StatusOr<AdminOutcome> Rotate(absl::string_view caller, absl::string_view keyring,
+                                      bool promote_now = false,
+                                      keyring::Algorithm algorithm = v1::ALGORITHM_UNSPECIFIED);
+  absl::StatusOr<AdminOutcome> Promote(absl::string_view caller, absl::string_view keyring,
+                                       uint32_t key_id);
+  absl::StatusOr<AdminOutcome> Disable(absl::string_view caller, absl::string_view keyring,
+                                       uint32_t key_id);
+  absl::StatusOr<AdminOutcome> Enable(absl::string_view caller, absl::string_view keyring,
+                                      uint32_t key_id);
+  absl::StatusOr<AdminOutcome> Destroy(absl::string_view caller, absl::string_view keyring,
+                                       uint32_t key_id);
+  // Imports an existing secret (e.g. a Flask SECRET_KEY). The secret is only ever sealed.
+  absl::StatusOr<AdminOutcome> Import(absl::string_view caller, absl::string_view keyring,
+                                      keyring::Algorithm algorithm, absl::string_view secret,
+                                      keyring::KeyState state);
+  absl::StatusOr<AdminOutcome> CreateKeyring(absl::string_view caller, absl::string_view name,
+                                             const v1::KeyringPolicy& policy,
+                                             keyring::Algorithm algorithm = v1::HMAC_SHA256);
+  absl::StatusOr<AdminOutcome> SetPolicy(absl::string_view caller, absl::string_view keyring,
+                                         const v1::KeyringPolicy& policy);
+  // Current snapshots of all keyrings, sorted by name.
+  std::vector<std::shared_ptr<const keyring::Keyring>> ListKeyrings() const;
+
+  // Scheduler step: applies every policy transition due at the clock's now to every
+  // keyring. Returns the number of transitions applied; errors are audited and skipped.
+  int Tick();
+
+  // Re-reads one keyring from the store and publishes it when its version changed (for
+  // stores shared with other replicas). Returns true when something changed.
+  absl::StatusOr<bool> Refresh(absl::string_view keyring);
 
   const EngineOptions& options() const { return options_; }
 
@@ -80,7 +121,16 @@ class Engine {
   absl::StatusOr<Entry> Lookup(absl::string_view keyring) const;
   // Persists `next` over `current` (CAS) and publishes it.
   absl::Status Commit(absl::string_view name, const Entry& current,
-                      std::shared_ptr<const keyring::Keyring> next) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+                      std::shared_ptr<const keyring::Keyring> next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  using Change = std::function<absl::StatusOr<std::shared_ptr<const keyring::Keyring>>(
+      const keyring::Keyring&, AdminOutcome*)>;
+  // Looks the keyring up, applies `change`, commits, audits.
+  absl::StatusOr<AdminOutcome> Mutate(absl::string_view caller, absl::string_view operation,
+                                      absl::string_view keyring, uint32_t key_id,
+                                      const Change& change);
+  void Audit(absl::string_view caller, absl::string_view operation, absl::string_view keyring,
+             uint32_t key_id, const absl::StatusOr<AdminOutcome>& result) const;
 
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::Sealer> sealer_;

@@ -9,7 +9,7 @@ namespace sessiontoken::keyring {
 absl::StatusOr<std::shared_ptr<const Key>> Key::New(KeyMetadata metadata,
                                                     crypto::SecretBytes material) {
   if (metadata.id == 0) return absl::InvalidArgumentError("key id 0 is reserved");
-  if (metadata.algorithm != v1::HMAC_SHA256) {
+  if (metadata.algorithm != v1::HMAC_SHA256 && metadata.algorithm != v1::HMAC_SHA1_FLASK) {
     return absl::InvalidArgumentError(
         absl::StrCat("key ", metadata.id, ": unsupported algorithm ", metadata.algorithm));
   }
@@ -24,7 +24,9 @@ absl::StatusOr<std::shared_ptr<const Key>> Key::New(KeyMetadata metadata,
   }
   std::shared_ptr<Material> m;
   if (!destroyed) {
-    if (material.size() < 16) {
+    // Native keys are generated (32 bytes) or imported; Flask secrets are whatever the
+    // application used, so any non-empty secret is accepted for them.
+    if (metadata.algorithm == v1::HMAC_SHA256 && material.size() < 16) {
       return absl::InvalidArgumentError(
           absl::StrCat("key ", metadata.id, ": material shorter than 16 bytes"));
     }

@@ -40,17 +40,16 @@ absl::Status ValidateKeyringName(absl::string_view name) {
 
 absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::New(
     std::string name, uint64_t revision, absl::Time created_at,
-    std::vector<std::shared_ptr<const Key>> keys) {
+    std::vector<std::shared_ptr<const Key>> keys, v1::KeyringPolicy policy) {
   if (absl::Status s = ValidateKeyringName(name); !s.ok()) return s;
   std::shared_ptr<Keyring> kr(new Keyring());
   kr->name_ = std::move(name);
   kr->revision_ = revision;
   kr->created_at_ = created_at;
-  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) {
-    if (a->metadata().created_at != b->metadata().created_at) {
-      return a->metadata().created_at > b->metadata().created_at;
-    }
-    return a->id() > b->id();
+  kr->policy_ = std::move(policy);
+  // Newest first; keys created in the same instant keep their given order (newest first).
+  std::stable_sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) {
+    return a->metadata().created_at > b->metadata().created_at;
   });
   kr->keys_ = std::move(keys);
   for (const auto& k : kr->keys_) {
@@ -73,13 +72,14 @@ absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::New(
 }
 
 absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Create(std::string name,
-                                                               absl::Time now) {
+                                                               absl::Time now,
+                                                               v1::KeyringPolicy policy,
+                                                               Algorithm algorithm) {
   uint32_t id = 0;
   while (id == 0) id = crypto::RandomUint32();
-  absl::StatusOr<std::shared_ptr<const Key>> key =
-      Key::Generate(id, v1::HMAC_SHA256, v1::PRIMARY, now);
+  absl::StatusOr<std::shared_ptr<const Key>> key = Key::Generate(id, algorithm, v1::PRIMARY, now);
   if (!key.ok()) return key.status();
-  return New(std::move(name), 1, now, {*std::move(key)});
+  return New(std::move(name), 1, now, {*std::move(key)}, std::move(policy));
 }
 
 const Key* Keyring::Find(uint32_t id) const {
@@ -161,23 +161,255 @@ uint32_t Keyring::NewKeyId() const {
 
 absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Next(
     std::vector<std::shared_ptr<const Key>> keys) const {
-  return New(name_, revision_ + 1, created_at_, std::move(keys));
+  return New(name_, revision_ + 1, created_at_, std::move(keys), policy_);
 }
 
-absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Rotate(absl::Time now,
-                                                               uint32_t* new_key_id) const {
+absl::StatusOr<const Key*> Keyring::FindOrError(uint32_t id) const {
+  const Key* k = Find(id);
+  if (k == nullptr) {
+    return absl::NotFoundError(absl::StrCat("key_id: keyring ", name_, " has no key ", id));
+  }
+  return k;
+}
+
+std::vector<std::shared_ptr<const Key>> Keyring::Replace(uint32_t id,
+                                                         std::shared_ptr<const Key> replacement,
+                                                         absl::Time now) const {
+  const bool new_primary = replacement->state() == v1::PRIMARY;
+  std::vector<std::shared_ptr<const Key>> keys;
+  keys.reserve(keys_.size());
+  for (const auto& k : keys_) {
+    if (k->id() == id) {
+      keys.push_back(replacement);
+    } else if (new_primary && k->state() == v1::PRIMARY) {
+      keys.push_back(k->WithState(v1::ACTIVE, now));
+    } else {
+      keys.push_back(k);
+    }
+  }
+  return keys;
+}
+
+namespace {
+absl::Status Illegal(const Key& k, absl::string_view what, absl::string_view why) {
+  return absl::FailedPreconditionError(absl::StrCat("key_id: cannot ", what, " key ", k.id(),
+                                                    " (", v1::KeyState_Name(k.state()), "): ",
+                                                    why));
+}
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Rotate(absl::Time now, bool promote,
+                                                               uint32_t* new_key_id,
+                                                               Algorithm algorithm) const {
+  if (algorithm == v1::ALGORITHM_UNSPECIFIED) algorithm = primary_->metadata().algorithm;
   const uint32_t id = NewKeyId();
   absl::StatusOr<std::shared_ptr<const Key>> fresh =
-      Key::Generate(id, v1::HMAC_SHA256, v1::PRIMARY, now);
+      Key::Generate(id, algorithm, promote ? v1::PRIMARY : v1::STAGED, now);
   if (!fresh.ok()) return fresh.status();
   std::vector<std::shared_ptr<const Key>> keys;
   keys.reserve(keys_.size() + 1);
   keys.push_back(*std::move(fresh));
   for (const auto& k : keys_) {
-    keys.push_back(k->state() == v1::PRIMARY ? k->WithState(v1::ACTIVE, now) : k);
+    keys.push_back(promote && k->state() == v1::PRIMARY ? k->WithState(v1::ACTIVE, now) : k);
   }
   if (new_key_id != nullptr) *new_key_id = id;
   return Next(std::move(keys));
+}
+
+absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Promote(uint32_t key_id,
+                                                                absl::Time now) const {
+  absl::StatusOr<const Key*> k = FindOrError(key_id);
+  if (!k.ok()) return k.status();
+  const KeyState s = (*k)->state();
+  if (s == v1::PRIMARY) return Illegal(**k, "promote", "it is already the primary key");
+  if (s != v1::STAGED && s != v1::ACTIVE) {
+    return Illegal(**k, "promote", "only STAGED or ACTIVE keys can become primary");
+  }
+  return Next(Replace(key_id, (*k)->WithState(v1::PRIMARY, now), now));
+}
+
+absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Disable(uint32_t key_id,
+                                                                absl::Time now) const {
+  absl::StatusOr<const Key*> k = FindOrError(key_id);
+  if (!k.ok()) return k.status();
+  const KeyState s = (*k)->state();
+  if (s == v1::PRIMARY) {
+    return Illegal(**k, "disable", "promote another key (or rotate) first");
+  }
+  if (s != v1::STAGED && s != v1::ACTIVE) {
+    return Illegal(**k, "disable", "only STAGED or ACTIVE keys can be disabled");
+  }
+  return Next(Replace(key_id, (*k)->WithState(v1::DISABLED, now), now));
+}
+
+absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Enable(uint32_t key_id,
+                                                               absl::Time now) const {
+  absl::StatusOr<const Key*> k = FindOrError(key_id);
+  if (!k.ok()) return k.status();
+  if ((*k)->state() != v1::DISABLED) {
+    return Illegal(**k, "enable", "only DISABLED keys can be enabled");
+  }
+  return Next(Replace(key_id, (*k)->WithState(v1::ACTIVE, now), now));
+}
+
+absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Destroy(uint32_t key_id,
+                                                                absl::Time now) const {
+  absl::StatusOr<const Key*> k = FindOrError(key_id);
+  if (!k.ok()) return k.status();
+  if ((*k)->state() != v1::DISABLED) {
+    return Illegal(**k, "destroy", "a key must be DISABLED before it is destroyed");
+  }
+  return Next(Replace(key_id, (*k)->WithState(v1::DESTROYED, now), now));
+}
+
+absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Import(Algorithm algorithm,
+                                                               absl::string_view secret,
+                                                               KeyState state, absl::Time now,
+                                                               uint32_t* new_key_id) const {
+  if (state == v1::KEY_STATE_UNSPECIFIED) state = v1::ACTIVE;
+  if (state != v1::ACTIVE && state != v1::STAGED && state != v1::PRIMARY) {
+    return absl::InvalidArgumentError("state: an imported key must be ACTIVE, STAGED or PRIMARY");
+  }
+  if (algorithm == v1::ALGORITHM_UNSPECIFIED) {
+    return absl::InvalidArgumentError("algorithm: required");
+  }
+  if (secret.empty()) return absl::InvalidArgumentError("secret: required");
+  const uint32_t id = NewKeyId();
+  absl::StatusOr<std::shared_ptr<const Key>> key =
+      Key::New({id, algorithm, state, now, now}, crypto::SecretBytes::CopyFrom(secret));
+  if (!key.ok()) return key.status();
+  std::vector<std::shared_ptr<const Key>> keys;
+  keys.reserve(keys_.size() + 1);
+  keys.push_back(*key);
+  for (const auto& k : keys_) {
+    keys.push_back(state == v1::PRIMARY && k->state() == v1::PRIMARY
+                       ? k->WithState(v1::ACTIVE, now)
+                       : k);
+  }
+  if (new_key_id != nullptr) *new_key_id = id;
+  return Next(std::move(keys));
+}
+
+namespace {
+absl::Duration D(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+}  // namespace
+
+absl::Status ValidatePolicy(const v1::KeyringPolicy& p, absl::Duration server_max_ttl) {
+  struct Field {
+    const char* name;
+    const google::protobuf::Duration& d;
+  } fields[] = {{"rotation_period", p.rotation_period()},
+                {"stage_lead_time", p.stage_lead_time()},
+                {"verify_window", p.verify_window()},
+                {"destroy_after", p.destroy_after()},
+                {"max_token_ttl", p.max_token_ttl()}};
+  for (const Field& f : fields) {
+    if (f.d.seconds() < 0 || f.d.nanos() != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("policy.", f.name, ": must be whole, non-negative seconds"));
+    }
+  }
+  const absl::Duration period = D(p.rotation_period()), lead = D(p.stage_lead_time()),
+                       window = D(p.verify_window()), ttl = D(p.max_token_ttl());
+  if (period > absl::ZeroDuration() && lead >= period) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "policy.stage_lead_time: ", absl::FormatDuration(lead),
+        " must be shorter than rotation_period ", absl::FormatDuration(period)));
+  }
+  if (ttl > server_max_ttl) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy.max_token_ttl: ", absl::FormatDuration(ttl),
+                     " exceeds the server's limit ", absl::FormatDuration(server_max_ttl)));
+  }
+  const absl::Duration effective_ttl = ttl > absl::ZeroDuration() ? ttl : server_max_ttl;
+  if (window > absl::ZeroDuration() && effective_ttl > window) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "policy.max_token_ttl: ", absl::FormatDuration(effective_ttl),
+        ttl > absl::ZeroDuration() ? "" : " (the server's limit, as max_token_ttl is 0)",
+        " exceeds verify_window ", absl::FormatDuration(window),
+        ": tokens would outlive their key"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Duration Keyring::MaxTtl(absl::Duration server_max) const {
+  absl::Duration ttl = D(policy_.max_token_ttl());
+  return ttl > absl::ZeroDuration() && ttl < server_max ? ttl : server_max;
+}
+
+absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::WithPolicy(
+    const v1::KeyringPolicy& policy, absl::Duration server_max_ttl) const {
+  if (absl::Status s = ValidatePolicy(policy, server_max_ttl); !s.ok()) return s;
+  return New(name_, revision_ + 1, created_at_, keys_, policy);
+}
+
+absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::ApplyDue(
+    absl::Time now, std::vector<Transition>* applied) const {
+  const absl::Duration period = D(policy_.rotation_period()), lead = D(policy_.stage_lead_time()),
+                       window = D(policy_.verify_window()),
+                       destroy_after = D(policy_.destroy_after());
+  std::shared_ptr<const Keyring> cur;  // null: unchanged so far
+  auto self = [&]() -> const Keyring& { return cur ? *cur : *this; };
+  auto step = [&](absl::StatusOr<std::shared_ptr<const Keyring>> next, const char* op,
+                  uint32_t id) -> absl::Status {
+    if (!next.ok()) return next.status();
+    cur = *std::move(next);
+    applied->push_back({op, id});
+    return absl::OkStatus();
+  };
+  // Bounded: each pass applies at most one transition per key plus one rotation.
+  for (int guard = 0; guard < 64; ++guard) {
+    const Keyring& k = self();
+    absl::Status s;
+    bool changed = false;
+    // 1. Promote the newest STAGED key whose lead time has passed.
+    for (const auto& key : k.keys_) {
+      if (key->state() == v1::STAGED && key->metadata().state_changed_at + lead <= now) {
+        s = step(k.Promote(key->id(), now), "promote", key->id());
+        changed = true;
+        break;
+      }
+    }
+    if (!s.ok()) return s;
+    if (changed) continue;
+    // 2. Rotate when the primary is due (staging lead-time early), unless a key is staged.
+    if (period > absl::ZeroDuration()) {
+      const bool staged = std::any_of(k.keys_.begin(), k.keys_.end(),
+                                      [](const auto& x) { return x->state() == v1::STAGED; });
+      if (!staged && k.primary_->metadata().state_changed_at + period - lead <= now) {
+        uint32_t id = 0;
+        const bool promote = lead == absl::ZeroDuration();
+        if (!(s = step(k.Rotate(now, promote, &id), promote ? "rotate" : "stage", id)).ok()) {
+          return s;
+        }
+        continue;
+      }
+    }
+    // 3. Disable ACTIVE keys past the verify window; 4. destroy DISABLED keys.
+    for (const auto& key : k.keys_) {
+      const absl::Time since = key->metadata().state_changed_at;
+      if (window > absl::ZeroDuration() && key->state() == v1::ACTIVE && since + window <= now) {
+        s = step(k.Disable(key->id(), now), "disable", key->id());
+        changed = true;
+        break;
+      }
+      if (destroy_after > absl::ZeroDuration() && key->state() == v1::DISABLED &&
+          since + destroy_after <= now) {
+        s = step(k.Destroy(key->id(), now), "destroy", key->id());
+        changed = true;
+        break;
+      }
+    }
+    if (!s.ok()) return s;
+    if (!changed) break;
+  }
+  if (cur) {
+    // Collapse the intermediate revisions: one committed change.
+    return New(name_, revision_ + 1, created_at_, cur->keys_, policy_);
+  }
+  return std::shared_ptr<const Keyring>();
 }
 
 void Keyring::ToStored(v1::StoredKeyring* out) const {
@@ -185,6 +417,7 @@ void Keyring::ToStored(v1::StoredKeyring* out) const {
   out->set_name(name_);
   out->set_revision(revision_);
   out->set_created_unix(absl::ToUnixSeconds(created_at_));
+  *out->mutable_policy() = policy_;
   for (const auto& k : keys_) {
     v1::StoredKey* sk = out->add_keys();
     const KeyMetadata& md = k->metadata();
@@ -216,7 +449,7 @@ absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::FromStored(v1::StoredKey
   }
   if (!error.ok()) return error;
   return New(stored->name(), stored->revision(), absl::FromUnixSeconds(stored->created_unix()),
-             std::move(keys));
+             std::move(keys), stored->policy());
 }
 
 }  // namespace sessiontoken::keyring

@@ -1,8 +1,22 @@
 #include "server/service/admin_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "server/service/status.h"
 
 namespace sessiontoken::service {
+namespace {
+
+grpc::Status Required(absl::string_view field) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat(field, ": required"));
+}
+
+grpc::Status Reply(const absl::StatusOr<engine::AdminOutcome>& r, v1::KeyringInfo* resp) {
+  if (!r.ok()) return ToGrpc(r.status());
+  ToKeyringInfo(*r->keyring, resp);
+  return grpc::Status::OK;
+}
+
+}  // namespace
 
 void ToKeyInfo(const keyring::KeyMetadata& md, v1::KeyInfo* out) {
   out->set_key_id(md.id);
@@ -12,15 +26,26 @@ void ToKeyInfo(const keyring::KeyMetadata& md, v1::KeyInfo* out) {
   out->mutable_state_changed_at()->set_seconds(absl::ToUnixSeconds(md.state_changed_at));
 }
 
-grpc::Status KeyAdminService::Rotate(grpc::ServerContext*, const v1::RotateRequest* req,
+void ToKeyringInfo(const keyring::Keyring& kr, v1::KeyringInfo* out) {
+  out->set_name(kr.name());
+  *out->mutable_policy() = kr.policy();
+  for (const auto& k : kr.keys()) ToKeyInfo(k->metadata(), out->add_keys());
+  out->set_primary_key_id(kr.primary().id());
+  out->set_revision(kr.revision());
+  out->mutable_created_at()->set_seconds(absl::ToUnixSeconds(kr.created_at()));
+}
+
+std::string KeyAdminService::CallerOf(grpc::ServerContext* ctx) {
+  return ctx != nullptr ? ctx->peer() : std::string("local");
+}
+
+grpc::Status KeyAdminService::Rotate(grpc::ServerContext* ctx, const v1::RotateRequest* req,
                                      v1::RotateResponse* resp) {
-  if (req->keyring().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "keyring: required");
-  }
-  absl::StatusOr<engine::RotateOutcome> r = engine_->Rotate(req->keyring());
+  if (req->keyring().empty()) return Required("keyring");
+  absl::StatusOr<engine::AdminOutcome> r =
+      engine_->Rotate(CallerOf(ctx), req->keyring(), req->promote_now(), req->algorithm());
   if (!r.ok()) return ToGrpc(r.status());
-  const keyring::Key* k = r->keyring->Find(r->new_key_id);
-  ToKeyInfo(k->metadata(), resp->mutable_new_key());
+  ToKeyInfo(r->keyring->Find(r->key_id)->metadata(), resp->mutable_new_key());
   resp->set_previous_primary_key_id(r->previous_primary_key_id);
   resp->set_revision(r->keyring->revision());
   return grpc::Status::OK;
@@ -28,9 +53,7 @@ grpc::Status KeyAdminService::Rotate(grpc::ServerContext*, const v1::RotateReque
 
 grpc::Status KeyAdminService::ListKeys(grpc::ServerContext*, const v1::ListKeysRequest* req,
                                        v1::ListKeysResponse* resp) {
-  if (req->keyring().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "keyring: required");
-  }
+  if (req->keyring().empty()) return Required("keyring");
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr = engine_->Get(req->keyring());
   if (!kr.ok()) return ToGrpc(kr.status());
   resp->set_keyring((*kr)->name());
@@ -38,6 +61,86 @@ grpc::Status KeyAdminService::ListKeys(grpc::ServerContext*, const v1::ListKeysR
   resp->set_primary_key_id((*kr)->primary().id());
   resp->set_revision((*kr)->revision());
   return grpc::Status::OK;
+}
+
+grpc::Status KeyAdminService::PromoteKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
+                                         v1::KeyringInfo* resp) {
+  if (req->keyring().empty()) return Required("keyring");
+  if (req->key_id() == 0) return Required("key_id");
+  return Reply(engine_->Promote(CallerOf(ctx), req->keyring(), req->key_id()), resp);
+}
+
+grpc::Status KeyAdminService::DisableKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
+                                         v1::KeyringInfo* resp) {
+  if (req->keyring().empty()) return Required("keyring");
+  if (req->key_id() == 0) return Required("key_id");
+  return Reply(engine_->Disable(CallerOf(ctx), req->keyring(), req->key_id()), resp);
+}
+
+grpc::Status KeyAdminService::EnableKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
+                                        v1::KeyringInfo* resp) {
+  if (req->keyring().empty()) return Required("keyring");
+  if (req->key_id() == 0) return Required("key_id");
+  return Reply(engine_->Enable(CallerOf(ctx), req->keyring(), req->key_id()), resp);
+}
+
+grpc::Status KeyAdminService::DestroyKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
+                                         v1::KeyringInfo* resp) {
+  if (req->keyring().empty()) return Required("keyring");
+  if (req->key_id() == 0) return Required("key_id");
+  return Reply(engine_->Destroy(CallerOf(ctx), req->keyring(), req->key_id()), resp);
+}
+
+grpc::Status KeyAdminService::ImportKey(grpc::ServerContext* ctx,
+                                        const v1::ImportKeyRequest* req,
+                                        v1::ImportKeyResponse* resp) {
+  if (req->keyring().empty()) return Required("keyring");
+  if (req->algorithm() == v1::ALGORITHM_UNSPECIFIED) return Required("algorithm");
+  if (req->secret().empty()) return Required("secret");
+  absl::StatusOr<engine::AdminOutcome> r = engine_->Import(
+      CallerOf(ctx), req->keyring(), req->algorithm(), req->secret(), req->state());
+  if (!r.ok()) return ToGrpc(r.status());
+  ToKeyInfo(r->keyring->Find(r->key_id)->metadata(), resp->mutable_key());
+  resp->set_revision(r->keyring->revision());
+  return grpc::Status::OK;
+}
+
+grpc::Status KeyAdminService::CreateKeyring(grpc::ServerContext* ctx,
+                                            const v1::CreateKeyringRequest* req,
+                                            v1::KeyringInfo* resp) {
+  if (req->name().empty()) return Required("name");
+  return Reply(engine_->CreateKeyring(CallerOf(ctx), req->name(), req->policy(),
+                                      req->algorithm()),
+               resp);
+}
+
+grpc::Status KeyAdminService::ListKeyrings(grpc::ServerContext*,
+                                           const v1::ListKeyringsRequest*,
+                                           v1::ListKeyringsResponse* resp) {
+  for (const auto& kr : engine_->ListKeyrings()) {
+    v1::ListKeyringsResponse::Entry* e = resp->add_keyrings();
+    e->set_name(kr->name());
+    e->set_revision(kr->revision());
+    e->set_primary_key_id(kr->primary().id());
+    e->set_key_count(static_cast<int32_t>(kr->keys().size()));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status KeyAdminService::GetKeyring(grpc::ServerContext*, const v1::GetKeyringRequest* req,
+                                         v1::KeyringInfo* resp) {
+  if (req->keyring().empty()) return Required("keyring");
+  absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr = engine_->Get(req->keyring());
+  if (!kr.ok()) return ToGrpc(kr.status());
+  ToKeyringInfo(**kr, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status KeyAdminService::SetPolicy(grpc::ServerContext* ctx,
+                                        const v1::SetPolicyRequest* req,
+                                        v1::KeyringInfo* resp) {
+  if (req->keyring().empty()) return Required("keyring");
+  return Reply(engine_->SetPolicy(CallerOf(ctx), req->keyring(), req->policy()), resp);
 }
 
 }  // namespace sessiontoken::service

@@ -10,6 +10,8 @@ namespace sessiontoken::service {
 
 // Fills a KeyInfo from key metadata (no material is reachable from KeyMetadata).
 void ToKeyInfo(const keyring::KeyMetadata& md, v1::KeyInfo* out);
+// Fills a KeyringInfo: policy and key metadata only.
+void ToKeyringInfo(const keyring::Keyring& kr, v1::KeyringInfo* out);
 
 class KeyAdminService final : public v1::KeyAdmin::Service {
  public:
@@ -19,6 +21,28 @@ class KeyAdminService final : public v1::KeyAdmin::Service {
                       v1::RotateResponse* resp) override;
   grpc::Status ListKeys(grpc::ServerContext* ctx, const v1::ListKeysRequest* req,
                         v1::ListKeysResponse* resp) override;
+  grpc::Status PromoteKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
+                          v1::KeyringInfo* resp) override;
+  grpc::Status DisableKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
+                          v1::KeyringInfo* resp) override;
+  grpc::Status EnableKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
+                         v1::KeyringInfo* resp) override;
+  grpc::Status DestroyKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
+                          v1::KeyringInfo* resp) override;
+  grpc::Status ImportKey(grpc::ServerContext* ctx, const v1::ImportKeyRequest* req,
+                         v1::ImportKeyResponse* resp) override;
+  grpc::Status CreateKeyring(grpc::ServerContext* ctx, const v1::CreateKeyringRequest* req,
+                             v1::KeyringInfo* resp) override;
+  grpc::Status ListKeyrings(grpc::ServerContext* ctx, const v1::ListKeyringsRequest* req,
+                            v1::ListKeyringsResponse* resp) override;
+  grpc::Status GetKeyring(grpc::ServerContext* ctx, const v1::GetKeyringRequest* req,
+                          v1::KeyringInfo* resp) override;
+  grpc::Status SetPolicy(grpc::ServerContext* ctx, const v1::SetPolicyRequest* req,
+                         v1::KeyringInfo* resp) override;
+
+  // The caller identity recorded in the audit log (the peer address until authentication
+  // provides identities).
+  static std::string CallerOf(grpc::ServerContext* ctx);
 
  private:
   engine::Engine* engine_;

@@ -63,7 +63,7 @@ TEST_F(EngineTest, RequestErrorsNameTheField) {
          absl::StatusCode::kInvalidArgument, "ttl");
   expect(e->Verify("default", std::string(4096, 'A'), "").status(),
          absl::StatusCode::kInvalidArgument, "token");
-  expect(e->Rotate("nope").status(), absl::StatusCode::kNotFound, "keyring");
+  expect(e->Rotate("test", "nope").status(), absl::StatusCode::kNotFound, "keyring");
 }
 
 TEST_F(EngineTest, RotationIsPersistedBeforeItIsVisible) {
@@ -73,9 +73,9 @@ TEST_F(EngineTest, RotationIsPersistedBeforeItIsVisible) {
   {
     auto e = NewEngine(*store::FileStore::Open(dir));
     old_token = e->Sign("default", "x", "", absl::Hours(2))->token;
-    auto r = e->Rotate("default");
+    auto r = e->Rotate("test", "default");
     ASSERT_TRUE(r.ok()) << r.status();
-    new_id = r->new_key_id;
+    new_id = r->key_id;
     EXPECT_EQ(r->keyring->revision(), 2u);
     EXPECT_EQ((*e->Get("default"))->primary().id(), new_id);
   }
@@ -104,7 +104,7 @@ TEST_F(EngineTest, ReadersKeepTheirSnapshotAcrossRotation) {
   auto e = NewEngine(std::make_unique<store::MemoryStore>());
   auto snapshot = *e->Get("default");
   const uint32_t old_primary = snapshot->primary().id();
-  ASSERT_TRUE(e->Rotate("default").ok());
+  ASSERT_TRUE(e->Rotate("test", "default").ok());
   EXPECT_EQ(snapshot->primary().id(), old_primary);
   EXPECT_NE((*e->Get("default"))->primary().id(), old_primary);
 }

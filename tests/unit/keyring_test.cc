@@ -183,7 +183,7 @@ TEST(KeyringRotateTest, NewPrimaryOldActiveRevisionBumped) {
   const uint32_t old_id = (*kr)->primary().id();
   auto old_token = (*kr)->Sign("p", "", absl::FromUnixSeconds(kNow), absl::Hours(1));
   uint32_t new_id = 0;
-  auto next = (*kr)->Rotate(absl::FromUnixSeconds(kNow + 10), &new_id);
+  auto next = (*kr)->Rotate(absl::FromUnixSeconds(kNow + 10), /*promote=*/true, &new_id);
   ASSERT_TRUE(next.ok());
   EXPECT_NE(new_id, old_id);
   EXPECT_EQ((*next)->revision(), 2u);
