@@ -11,13 +11,19 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <optional>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "server/config/config.h"
+#include "server/engine/audit.h"
 #include "server/engine/engine.h"
 #include "server/service/admin_service.h"
 #include "server/service/tokens_service.h"
@@ -42,6 +48,14 @@ ABSL_FLAG(absl::Duration, max_clock_skew, absl::Seconds(30),
           "How far in the future a token's issued-at may be before NOT_YET_VALID");
 ABSL_FLAG(std::string, default_keyring, "default",
           "Keyring created on first start (empty: none)");
+ABSL_FLAG(std::string, config, "",
+          "Server config file in protobuf text format (proto/sessiontoken/v1/config.proto); "
+          "flags given on the command line override it");
+ABSL_FLAG(std::string, audit_log, "",
+          "Append one JSON line per admin operation to this file ('-' = stdout; empty = off)");
+ABSL_FLAG(absl::Duration, scheduler_interval, absl::Seconds(1),
+          "How often the scheduler applies due policy transitions (0 = never)");
+ABSL_FLAG(int32_t, max_batch_items, 1000, "Most items in one BatchSign/BatchVerify request");
 
 namespace sessiontoken {
 namespace {
@@ -54,10 +68,31 @@ void Log(absl::string_view level, absl::string_view msg) {
   std::fflush(stderr);
 }
 
+v1::ServerConfig g_config;
+
+// True when the flag was set to something other than its default (this Abseil version
+// does not expose "specified on the command line"): then it overrides the config file.
+bool OnCommandLine(absl::string_view flag) {
+  const absl::CommandLineFlag* f = absl::FindCommandLineFlag(flag);
+  return f != nullptr && f->CurrentValue() != f->DefaultValue();
+}
+// A string setting: the flag when given on the command line, else the config's when set,
+// else the flag's default.
+std::string Setting(const absl::Flag<std::string>& flag, absl::string_view name,
+                    const std::string& from_config) {
+  if (OnCommandLine(name) || from_config.empty()) return absl::GetFlag(flag);
+  return from_config;
+}
+absl::Duration Setting(const absl::Flag<absl::Duration>& flag, absl::string_view name,
+                       const google::protobuf::Duration& from_config, bool has) {
+  if (OnCommandLine(name) || !has) return absl::GetFlag(flag);
+  return absl::Seconds(from_config.seconds()) + absl::Nanoseconds(from_config.nanos());
+}
+
 absl::StatusOr<crypto::SecretBytes> ResolveKek(const std::string& data_dir) {
-  const std::string kek_file = absl::GetFlag(FLAGS_kek_file);
+  const std::string kek_file = Setting(FLAGS_kek_file, "kek_file", g_config.kek_file());
   if (!kek_file.empty()) return store::LoadKekFile(kek_file);
-  const std::string env_name = absl::GetFlag(FLAGS_kek_env);
+  const std::string env_name = Setting(FLAGS_kek_env, "kek_env", g_config.kek_env());
   if (!env_name.empty()) {
     if (const char* v = std::getenv(env_name.c_str()); v != nullptr && *v != '\0') {
       absl::StatusOr<crypto::SecretBytes> kek = store::ParseKek(v);
@@ -91,7 +126,21 @@ absl::StatusOr<crypto::SecretBytes> ResolveKek(const std::string& data_dir) {
 }
 
 int Run() {
-  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  if (const std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
+    std::optional<absl::Duration> ttl_override;
+    if (OnCommandLine("max_ttl")) ttl_override = absl::GetFlag(FLAGS_max_ttl);
+    absl::StatusOr<v1::ServerConfig> cfg =
+        config::LoadConfigFile(path, ttl_override, absl::GetFlag(FLAGS_max_ttl));
+    if (!cfg.ok()) {
+      Log("FATAL", std::string(cfg.status().message()));
+      return 1;
+    }
+    g_config = *std::move(cfg);
+  }
+  const v1::Limits& limits = g_config.limits();
+  const absl::Duration max_ttl =
+      Setting(FLAGS_max_ttl, "max_ttl", limits.max_ttl(), limits.has_max_ttl());
+  const std::string data_dir = Setting(FLAGS_data_dir, "data_dir", g_config.data_dir());
   // Block the shutdown signals in every thread (gRPC's included); main waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -117,12 +166,35 @@ int Run() {
     return 1;
   }
   const std::string kek_fp = (*sealer)->fingerprint();
+  const absl::Duration grace = Setting(FLAGS_shutdown_grace, "shutdown_grace",
+                                       g_config.shutdown_grace(), g_config.has_shutdown_grace());
+
+  std::unique_ptr<engine::JsonLinesAuditLog> audit;
+  if (const std::string path = Setting(FLAGS_audit_log, "audit_log", g_config.audit_log());
+      !path.empty()) {
+    absl::StatusOr<std::unique_ptr<engine::JsonLinesAuditLog>> a =
+        engine::JsonLinesAuditLog::Open(path);
+    if (!a.ok()) {
+      Log("FATAL", std::string(a.status().message()));
+      return 1;
+    }
+    audit = *std::move(a);
+  }
 
   engine::EngineOptions options;
-  options.max_payload_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_payload_bytes));
-  options.max_ttl = absl::GetFlag(FLAGS_max_ttl);
-  options.verify.max_clock_skew = absl::GetFlag(FLAGS_max_clock_skew);
-  options.default_keyring = absl::GetFlag(FLAGS_default_keyring);
+  options.max_payload_bytes = static_cast<size_t>(
+      OnCommandLine("max_payload_bytes") || limits.max_payload_bytes() == 0
+          ? absl::GetFlag(FLAGS_max_payload_bytes)
+          : limits.max_payload_bytes());
+  options.max_ttl = max_ttl;
+  options.verify.max_clock_skew = Setting(FLAGS_max_clock_skew, "max_clock_skew",
+                                          limits.max_clock_skew(), limits.has_max_clock_skew());
+  options.default_keyring =
+      Setting(FLAGS_default_keyring, "default_keyring", g_config.default_keyring());
+  options.audit_log = audit.get();
+  const int max_batch = OnCommandLine("max_batch_items") || limits.max_batch_items() == 0
+                            ? absl::GetFlag(FLAGS_max_batch_items)
+                            : limits.max_batch_items();
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
       engine::Engine::New(*std::move(file_store), *std::move(sealer), &keyring::Clock::Real(),
                           options);
@@ -134,14 +206,28 @@ int Run() {
   if (int n = file_store_ptr->RemoveTempFiles(); n > 0) {
     Log("INFO", absl::StrCat("removed ", n, " incomplete temp file(s) left by an earlier crash"));
   }
+  // Keyrings the config file lists: create when missing, apply the configured policy.
+  for (const v1::KeyringConfig& k : g_config.keyrings()) {
+    absl::StatusOr<std::shared_ptr<const keyring::Keyring>> existing = (*engine)->Get(k.name());
+    absl::Status s;
+    if (!existing.ok()) {
+      s = (*engine)->CreateKeyring("config", k.name(), k.policy(), k.algorithm()).status();
+    } else if ((*existing)->policy().SerializeAsString() != k.policy().SerializeAsString()) {
+      s = (*engine)->SetPolicy("config", k.name(), k.policy()).status();
+    }
+    if (!s.ok()) {
+      Log("FATAL", absl::StrCat("config keyring ", k.name(), ": ", s.message()));
+      return 1;
+    }
+  }
 
-  service::SessionTokensService tokens(engine->get());
+  service::SessionTokensService tokens(engine->get(), max_batch);
   service::KeyAdminService admin(engine->get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::string listen = Setting(FLAGS_listen, "listen", g_config.listen());
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&tokens);
   builder.RegisterService(&admin);
@@ -159,14 +245,28 @@ int Run() {
               port);
   std::fflush(stdout);
 
+  // The scheduler: applies due rotations/promotions/disables/destroys on time.
+  const absl::Duration tick = Setting(FLAGS_scheduler_interval, "scheduler_interval",
+                                      g_config.scheduler_interval(),
+                                      g_config.has_scheduler_interval());
+  absl::Notification stop_scheduler;
+  std::thread scheduler([&] {
+    if (tick <= absl::ZeroDuration()) return;
+    while (!stop_scheduler.WaitForNotificationWithTimeout(tick)) {
+      if (int n = (*engine)->Tick(); n > 0) {
+        Log("INFO", absl::StrCat("scheduler applied ", n, " transition(s)"));
+      }
+    }
+  });
+
   int sig = 0;
   sigwait(&signals, &sig);
+  stop_scheduler.Notify();
+  scheduler.join();
   Log("INFO", absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                           ": draining (grace ", absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)),
-                           ")"));
+                           ": draining (grace ", absl::FormatDuration(grace), ")"));
   server->GetHealthCheckService()->SetServingStatus(false);
-  server->Shutdown(std::chrono::system_clock::now() +
-                   absl::ToChronoSeconds(absl::GetFlag(FLAGS_shutdown_grace)));
+  server->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server->Wait();
   Log("INFO", "stopped");
   return 0;

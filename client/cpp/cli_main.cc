@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -13,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
@@ -29,6 +31,24 @@ ABSL_FLAG(std::string, token, "", "verify: the token (or give it as an argument,
 ABSL_FLAG(bool, json, false,
           "Print the response as JSON (protobuf JSON mapping with proto field names)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "Deadline of each call");
+ABSL_FLAG(bool, promote_now, false, "keys rotate: promote at once despite a stage lead time");
+ABSL_FLAG(std::string, algorithm, "",
+          "keys import / keyrings create / keys rotate: native (HMAC_SHA256) or flask "
+          "(HMAC_SHA1_FLASK)");
+ABSL_FLAG(std::string, secret_file, "-",
+          "keys import: file holding the secret to import ('-' = stdin; never on argv). "
+          "One trailing newline is stripped");
+ABSL_FLAG(std::string, state, "active", "keys import: active, staged or primary");
+ABSL_FLAG(absl::Duration, rotation_period, absl::Seconds(-1),
+          "policy set / keyrings create: rotate after this long (0 = manual)");
+ABSL_FLAG(absl::Duration, stage_lead_time, absl::Seconds(-1),
+          "policy set / keyrings create: STAGED this long before promotion");
+ABSL_FLAG(absl::Duration, verify_window, absl::Seconds(-1),
+          "policy set / keyrings create: ACTIVE keys verify this long, then are disabled");
+ABSL_FLAG(absl::Duration, destroy_after, absl::Seconds(-1),
+          "policy set / keyrings create: DISABLED keys are destroyed after this long");
+ABSL_FLAG(absl::Duration, max_token_ttl, absl::Seconds(-1),
+          "policy set / keyrings create: longest TTL Sign accepts for the keyring");
 
 namespace sessiontoken {
 namespace {
@@ -40,7 +60,16 @@ constexpr char kUsage[] =
     "  sessiontoken [--server=H:P] [--keyring=K] sign --payload=TEXT [--ttl=1h] [--audience=A]\n"
     "  sessiontoken [--server=H:P] [--keyring=K] verify TOKEN [--audience=A]\n"
     "  sessiontoken [--server=H:P] [--keyring=K] keys list\n"
-    "  sessiontoken [--server=H:P] [--keyring=K] keys rotate\n"
+    "  sessiontoken [--server=H:P] [--keyring=K] keys rotate [--promote_now]\n"
+    "  sessiontoken [--server=H:P] [--keyring=K] keys promote|disable|enable|destroy KEY_ID\n"
+    "  sessiontoken [--server=H:P] [--keyring=K] keys import --algorithm=flask "
+    "[--secret_file=PATH|-] [--state=active]\n"
+    "  sessiontoken [--server=H:P] keyrings list | keyrings create NAME [policy flags]\n"
+    "  sessiontoken [--server=H:P] [--keyring=K] keyrings get\n"
+    "  sessiontoken [--server=H:P] [--keyring=K] policy set [--rotation_period=720h] "
+    "[--stage_lead_time=0s] [--verify_window=744h] [--destroy_after=0s] [--max_token_ttl=0s]\n"
+    "  sessiontoken [--server=H:P] [--keyring=K] batch-sign < payloads (one per line)\n"
+    "  sessiontoken [--server=H:P] [--keyring=K] batch-verify < tokens (one per line)\n"
     "  sessiontoken [--server=H:P] health\n"
     "Add --json for machine-readable output. Exit codes: 0 ok/valid, 1 invalid token or not\n"
     "serving, 2 usage error, 3 RPC error.";
@@ -82,6 +111,8 @@ bool ReadAll(const std::string& path, std::string* out) {
   out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   return true;
 }
+
+bool ParseAlgorithm(v1::Algorithm* out);
 
 int Sign(client::Client& c) {
   v1::SignRequest req;
@@ -172,14 +203,25 @@ int KeysList(client::Client& c) {
 int KeysRotate(client::Client& c) {
   v1::RotateRequest req;
   req.set_keyring(absl::GetFlag(FLAGS_keyring));
+  req.set_promote_now(absl::GetFlag(FLAGS_promote_now));
+  v1::Algorithm alg;
+  if (!ParseAlgorithm(&alg)) return Usage("--algorithm must be native or flask");
+  req.set_algorithm(alg);
   absl::StatusOr<v1::RotateResponse> r = c.Rotate(req);
   if (!r.ok()) return RpcError(r.status());
   if (absl::GetFlag(FLAGS_json)) {
     PrintJson(*r);
   } else {
-    std::cout << "rotated keyring " << req.keyring() << ": new primary key "
-              << r->new_key().key_id() << " (previous " << r->previous_primary_key_id()
-              << " is now ACTIVE), revision " << r->revision() << std::endl;
+    if (r->new_key().state() == v1::PRIMARY) {
+      std::cout << "rotated keyring " << req.keyring() << ": new primary key "
+                << r->new_key().key_id() << " (previous " << r->previous_primary_key_id()
+                << " is now ACTIVE), revision " << r->revision() << std::endl;
+    } else {
+      std::cout << "rotated keyring " << req.keyring() << ": staged key "
+                << r->new_key().key_id() << " (promoted after the stage lead time; primary "
+                << "is still " << r->previous_primary_key_id() << "), revision " << r->revision()
+                << std::endl;
+    }
   }
   return kExitOk;
 }
@@ -196,6 +238,222 @@ int Health(client::Client& c) {
   return r->status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk : kExitInvalid;
 }
 
+void PrintKeyring(const v1::KeyringInfo& k) {
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(k);
+    return;
+  }
+  std::cout << "keyring " << k.name() << " (revision " << k.revision() << ")\n";
+  const v1::KeyringPolicy& p = k.policy();
+  std::cout << absl::StrFormat(
+      "policy: rotation_period=%ds stage_lead_time=%ds verify_window=%ds destroy_after=%ds "
+      "max_token_ttl=%ds\n",
+      p.rotation_period().seconds(), p.stage_lead_time().seconds(), p.verify_window().seconds(),
+      p.destroy_after().seconds(), p.max_token_ttl().seconds());
+  std::cout << absl::StrFormat("%-12s %-10s %-16s %-21s %s\n", "KEY_ID", "STATE", "ALGORITHM",
+                               "CREATED", "STATE_CHANGED");
+  for (const v1::KeyInfo& key : k.keys()) {
+    std::cout << absl::StrFormat("%-12u %-10s %-16s %-21s %s\n", key.key_id(),
+                                 v1::KeyState_Name(key.state()),
+                                 v1::Algorithm_Name(key.algorithm()), FormatTs(key.created_at()),
+                                 FormatTs(key.state_changed_at()));
+  }
+  std::cout << std::flush;
+}
+
+int KeyringReply(const absl::StatusOr<v1::KeyringInfo>& r) {
+  if (!r.ok()) return RpcError(r.status());
+  PrintKeyring(*r);
+  return kExitOk;
+}
+
+// Parses --algorithm; ALGORITHM_UNSPECIFIED when empty.
+bool ParseAlgorithm(v1::Algorithm* out) {
+  const std::string a = absl::GetFlag(FLAGS_algorithm);
+  if (a.empty()) *out = v1::ALGORITHM_UNSPECIFIED;
+  else if (a == "native" || a == "HMAC_SHA256") *out = v1::HMAC_SHA256;
+  else if (a == "flask" || a == "HMAC_SHA1_FLASK") *out = v1::HMAC_SHA1_FLASK;
+  else return false;
+  return true;
+}
+
+// Applies the policy flags that were given (>= 0) onto *p.
+void ApplyPolicyFlags(v1::KeyringPolicy* p) {
+  struct {
+    absl::Flag<absl::Duration>* flag;
+    google::protobuf::Duration* field;
+  } fields[] = {{&FLAGS_rotation_period, p->mutable_rotation_period()},
+                {&FLAGS_stage_lead_time, p->mutable_stage_lead_time()},
+                {&FLAGS_verify_window, p->mutable_verify_window()},
+                {&FLAGS_destroy_after, p->mutable_destroy_after()},
+                {&FLAGS_max_token_ttl, p->mutable_max_token_ttl()}};
+  for (const auto& f : fields) {
+    absl::Duration d = absl::GetFlag(*f.flag);
+    if (d >= absl::ZeroDuration()) f.field->set_seconds(absl::ToInt64Seconds(d));
+  }
+}
+
+int KeyCommand(client::Client& c, const std::string& sub, const std::vector<char*>& args) {
+  if (args.size() != 3) return Usage(absl::StrCat("keys ", sub, " takes one KEY_ID"));
+  uint32_t id = 0;
+  if (!absl::SimpleAtoi(args[2], &id) || id == 0) return Usage("KEY_ID must be a number");
+  v1::KeyRequest req;
+  req.set_keyring(absl::GetFlag(FLAGS_keyring));
+  req.set_key_id(id);
+  if (sub == "promote") return KeyringReply(c.PromoteKey(req));
+  if (sub == "disable") return KeyringReply(c.DisableKey(req));
+  if (sub == "enable") return KeyringReply(c.EnableKey(req));
+  return KeyringReply(c.DestroyKey(req));
+}
+
+int KeysImport(client::Client& c) {
+  v1::ImportKeyRequest req;
+  req.set_keyring(absl::GetFlag(FLAGS_keyring));
+  v1::Algorithm alg;
+  if (!ParseAlgorithm(&alg) || alg == v1::ALGORITHM_UNSPECIFIED) {
+    return Usage("keys import needs --algorithm=flask or --algorithm=native");
+  }
+  req.set_algorithm(alg);
+  const std::string state = absl::GetFlag(FLAGS_state);
+  if (state == "active") req.set_state(v1::ACTIVE);
+  else if (state == "staged") req.set_state(v1::STAGED);
+  else if (state == "primary") req.set_state(v1::PRIMARY);
+  else return Usage("--state must be active, staged or primary");
+  const std::string path = absl::GetFlag(FLAGS_secret_file);
+  if (!ReadAll(path, req.mutable_secret())) return Usage(absl::StrCat("cannot read ", path));
+  std::string* secret = req.mutable_secret();
+  if (!secret->empty() && secret->back() == '\n') secret->pop_back();
+  if (!secret->empty() && secret->back() == '\r') secret->pop_back();
+  absl::StatusOr<v1::ImportKeyResponse> r = c.ImportKey(req);
+  std::fill(secret->begin(), secret->end(), '\0');
+  if (!r.ok()) return RpcError(r.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(*r);
+  } else {
+    std::cout << "imported key " << r->key().key_id() << " ("
+              << v1::KeyState_Name(r->key().state()) << ", "
+              << v1::Algorithm_Name(r->key().algorithm()) << ") into keyring " << req.keyring()
+              << ", revision " << r->revision() << std::endl;
+  }
+  return kExitOk;
+}
+
+int Keyrings(client::Client& c, const std::vector<char*>& args) {
+  const std::string sub = args.size() >= 2 ? args[1] : "";
+  if (sub == "list" && args.size() == 2) {
+    absl::StatusOr<v1::ListKeyringsResponse> r = c.ListKeyrings({});
+    if (!r.ok()) return RpcError(r.status());
+    if (absl::GetFlag(FLAGS_json)) {
+      PrintJson(*r);
+      return kExitOk;
+    }
+    std::cout << absl::StrFormat("%-32s %-10s %-12s %s\n", "KEYRING", "REVISION", "PRIMARY",
+                                 "KEYS");
+    for (const auto& e : r->keyrings()) {
+      std::cout << absl::StrFormat("%-32s %-10d %-12u %d\n", e.name(), e.revision(),
+                                   e.primary_key_id(), e.key_count());
+    }
+    std::cout << std::flush;
+    return kExitOk;
+  }
+  if (sub == "create" && args.size() == 3) {
+    v1::CreateKeyringRequest req;
+    req.set_name(args[2]);
+    v1::Algorithm alg;
+    if (!ParseAlgorithm(&alg)) return Usage("--algorithm must be native or flask");
+    req.set_algorithm(alg);
+    ApplyPolicyFlags(req.mutable_policy());
+    return KeyringReply(c.CreateKeyring(req));
+  }
+  if (sub == "get" && args.size() == 2) {
+    v1::GetKeyringRequest req;
+    req.set_keyring(absl::GetFlag(FLAGS_keyring));
+    return KeyringReply(c.GetKeyring(req));
+  }
+  return Usage("keyrings list | keyrings create NAME | keyrings get");
+}
+
+int PolicySet(client::Client& c) {
+  v1::GetKeyringRequest get;
+  get.set_keyring(absl::GetFlag(FLAGS_keyring));
+  absl::StatusOr<v1::KeyringInfo> cur = c.GetKeyring(get);
+  if (!cur.ok()) return RpcError(cur.status());
+  v1::SetPolicyRequest req;
+  req.set_keyring(get.keyring());
+  *req.mutable_policy() = cur->policy();
+  ApplyPolicyFlags(req.mutable_policy());
+  return KeyringReply(c.SetPolicy(req));
+}
+
+std::vector<std::string> StdinLines() {
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+int BatchSign(client::Client& c) {
+  v1::BatchSignRequest req;
+  for (const std::string& payload : StdinLines()) {
+    v1::SignRequest* item = req.add_items();
+    item->set_keyring(absl::GetFlag(FLAGS_keyring));
+    item->set_audience(absl::GetFlag(FLAGS_audience));
+    item->set_payload(payload);
+    item->mutable_ttl()->set_seconds(absl::ToInt64Seconds(absl::GetFlag(FLAGS_ttl)));
+  }
+  absl::StatusOr<v1::BatchSignResponse> r = c.BatchSign(req);
+  if (!r.ok()) return RpcError(r.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(*r);
+  } else {
+    for (const auto& item : r->items()) {
+      std::cout << (item.code() == 0 ? item.response().token()
+                                     : absl::StrCat("ERROR ", item.code(), " ", item.message()))
+                << "\n";
+    }
+    std::cout << std::flush;
+  }
+  for (const auto& item : r->items()) {
+    if (item.code() != 0) return kExitInvalid;
+  }
+  return kExitOk;
+}
+
+int BatchVerify(client::Client& c) {
+  v1::BatchVerifyRequest req;
+  for (const std::string& token : StdinLines()) {
+    v1::VerifyRequest* item = req.add_items();
+    item->set_keyring(absl::GetFlag(FLAGS_keyring));
+    item->set_audience(absl::GetFlag(FLAGS_audience));
+    item->set_token(token);
+  }
+  absl::StatusOr<v1::BatchVerifyResponse> r = c.BatchVerify(req);
+  if (!r.ok()) return RpcError(r.status());
+  bool all_valid = true;
+  for (const auto& item : r->items()) {
+    all_valid = all_valid && item.code() == 0 &&
+                item.response().result() == v1::VerifyResponse::VALID;
+  }
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(*r);
+  } else {
+    for (const auto& item : r->items()) {
+      if (item.code() != 0) {
+        std::cout << "ERROR " << item.code() << " " << item.message() << "\n";
+      } else {
+        std::cout << v1::VerifyResponse::Result_Name(item.response().result()) << " "
+                  << item.response().key_id()
+                  << (item.response().refresh_recommended() ? " refresh" : "") << "\n";
+      }
+    }
+    std::cout << std::flush;
+  }
+  return all_valid ? kExitOk : kExitInvalid;
+}
+
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
@@ -210,11 +468,19 @@ int Main(int argc, char** argv) {
   if (cmd == "sign" && args.size() == 1) return Sign(**c);
   if (cmd == "verify") return Verify(**c, args);
   if (cmd == "health" && args.size() == 1) return Health(**c);
-  if (cmd == "keys" && args.size() == 2) {
+  if (cmd == "keys" && args.size() >= 2) {
     const std::string sub = args[1];
-    if (sub == "list") return KeysList(**c);
-    if (sub == "rotate") return KeysRotate(**c);
+    if (sub == "list" && args.size() == 2) return KeysList(**c);
+    if (sub == "rotate" && args.size() == 2) return KeysRotate(**c);
+    if (sub == "import" && args.size() == 2) return KeysImport(**c);
+    if (sub == "promote" || sub == "disable" || sub == "enable" || sub == "destroy") {
+      return KeyCommand(**c, sub, args);
+    }
   }
+  if (cmd == "keyrings") return Keyrings(**c, args);
+  if (cmd == "policy" && args.size() == 2 && std::string(args[1]) == "set") return PolicySet(**c);
+  if (cmd == "batch-sign" && args.size() == 1) return BatchSign(**c);
+  if (cmd == "batch-verify" && args.size() == 1) return BatchVerify(**c);
   return Usage(absl::StrCat("unknown command: ", cmd));
 }
 

@@ -5,22 +5,6 @@
 #include "absl/status/status.h"
 
 namespace sessiontoken::client {
-namespace {
-
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-}
-
-template <typename Resp, typename Fn>
-absl::StatusOr<Resp> Call(Fn&& fn) {
-  Resp resp;
-  grpc::Status s = fn(&resp);
-  if (!s.ok()) return FromGrpc(s);
-  return resp;
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Client>> Client::New(const ClientOptions& options) {
   if (options.target.empty()) return absl::InvalidArgumentError("server: required");
@@ -42,32 +26,69 @@ std::unique_ptr<grpc::ClientContext> Client::NewContext() const {
   return ctx;
 }
 
+template <typename Stub, typename Req, typename Resp>
+absl::StatusOr<Resp> Client::Unary(
+    Stub* stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+    const Req& req) const {
+  std::unique_ptr<grpc::ClientContext> ctx = NewContext();
+  Resp resp;
+  grpc::Status s = (stub->*method)(ctx.get(), req, &resp);
+  if (!s.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  }
+  return resp;
+}
+
 absl::StatusOr<v1::SignResponse> Client::Sign(const v1::SignRequest& req) {
-  auto ctx = NewContext();
-  return Call<v1::SignResponse>([&](auto* r) { return tokens_->Sign(ctx.get(), req, r); });
+  return Unary(tokens_.get(), &v1::SessionTokens::Stub::Sign, req);
 }
-
 absl::StatusOr<v1::VerifyResponse> Client::Verify(const v1::VerifyRequest& req) {
-  auto ctx = NewContext();
-  return Call<v1::VerifyResponse>([&](auto* r) { return tokens_->Verify(ctx.get(), req, r); });
+  return Unary(tokens_.get(), &v1::SessionTokens::Stub::Verify, req);
 }
-
+absl::StatusOr<v1::BatchSignResponse> Client::BatchSign(const v1::BatchSignRequest& req) {
+  return Unary(tokens_.get(), &v1::SessionTokens::Stub::BatchSign, req);
+}
+absl::StatusOr<v1::BatchVerifyResponse> Client::BatchVerify(const v1::BatchVerifyRequest& req) {
+  return Unary(tokens_.get(), &v1::SessionTokens::Stub::BatchVerify, req);
+}
 absl::StatusOr<v1::RotateResponse> Client::Rotate(const v1::RotateRequest& req) {
-  auto ctx = NewContext();
-  return Call<v1::RotateResponse>([&](auto* r) { return admin_->Rotate(ctx.get(), req, r); });
+  return Unary(admin_.get(), &v1::KeyAdmin::Stub::Rotate, req);
 }
-
 absl::StatusOr<v1::ListKeysResponse> Client::ListKeys(const v1::ListKeysRequest& req) {
-  auto ctx = NewContext();
-  return Call<v1::ListKeysResponse>([&](auto* r) { return admin_->ListKeys(ctx.get(), req, r); });
+  return Unary(admin_.get(), &v1::KeyAdmin::Stub::ListKeys, req);
+}
+absl::StatusOr<v1::KeyringInfo> Client::PromoteKey(const v1::KeyRequest& req) {
+  return Unary(admin_.get(), &v1::KeyAdmin::Stub::PromoteKey, req);
+}
+absl::StatusOr<v1::KeyringInfo> Client::DisableKey(const v1::KeyRequest& req) {
+  return Unary(admin_.get(), &v1::KeyAdmin::Stub::DisableKey, req);
+}
+absl::StatusOr<v1::KeyringInfo> Client::EnableKey(const v1::KeyRequest& req) {
+  return Unary(admin_.get(), &v1::KeyAdmin::Stub::EnableKey, req);
+}
+absl::StatusOr<v1::KeyringInfo> Client::DestroyKey(const v1::KeyRequest& req) {
+  return Unary(admin_.get(), &v1::KeyAdmin::Stub::DestroyKey, req);
+}
+absl::StatusOr<v1::ImportKeyResponse> Client::ImportKey(const v1::ImportKeyRequest& req) {
+  return Unary(admin_.get(), &v1::KeyAdmin::Stub::ImportKey, req);
+}
+absl::StatusOr<v1::KeyringInfo> Client::CreateKeyring(const v1::CreateKeyringRequest& req) {
+  return Unary(admin_.get(), &v1::KeyAdmin::Stub::CreateKeyring, req);
+}
+absl::StatusOr<v1::ListKeyringsResponse> Client::ListKeyrings(const v1::ListKeyringsRequest& req) {
+  return Unary(admin_.get(), &v1::KeyAdmin::Stub::ListKeyrings, req);
+}
+absl::StatusOr<v1::KeyringInfo> Client::GetKeyring(const v1::GetKeyringRequest& req) {
+  return Unary(admin_.get(), &v1::KeyAdmin::Stub::GetKeyring, req);
+}
+absl::StatusOr<v1::KeyringInfo> Client::SetPolicy(const v1::SetPolicyRequest& req) {
+  return Unary(admin_.get(), &v1::KeyAdmin::Stub::SetPolicy, req);
 }
 
 absl::StatusOr<grpc::health::v1::HealthCheckResponse> Client::Health(const std::string& service) {
-  auto ctx = NewContext();
   grpc::health::v1::HealthCheckRequest req;
   req.set_service(service);
-  return Call<grpc::health::v1::HealthCheckResponse>(
-      [&](auto* r) { return health_->Check(ctx.get(), req, r); });
+  return Unary(health_.get(), &grpc::health::v1::Health::Stub::Check, req);
 }
 
 }  // namespace sessiontoken::client

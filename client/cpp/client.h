@@ -27,12 +27,28 @@ class Client {
   absl::StatusOr<v1::VerifyResponse> Verify(const v1::VerifyRequest& req);
   absl::StatusOr<v1::RotateResponse> Rotate(const v1::RotateRequest& req);
   absl::StatusOr<v1::ListKeysResponse> ListKeys(const v1::ListKeysRequest& req);
+  absl::StatusOr<v1::BatchSignResponse> BatchSign(const v1::BatchSignRequest& req);
+  absl::StatusOr<v1::BatchVerifyResponse> BatchVerify(const v1::BatchVerifyRequest& req);
+  absl::StatusOr<v1::KeyringInfo> PromoteKey(const v1::KeyRequest& req);
+  absl::StatusOr<v1::KeyringInfo> DisableKey(const v1::KeyRequest& req);
+  absl::StatusOr<v1::KeyringInfo> EnableKey(const v1::KeyRequest& req);
+  absl::StatusOr<v1::KeyringInfo> DestroyKey(const v1::KeyRequest& req);
+  absl::StatusOr<v1::ImportKeyResponse> ImportKey(const v1::ImportKeyRequest& req);
+  absl::StatusOr<v1::KeyringInfo> CreateKeyring(const v1::CreateKeyringRequest& req);
+  absl::StatusOr<v1::ListKeyringsResponse> ListKeyrings(const v1::ListKeyringsRequest& req);
+  absl::StatusOr<v1::KeyringInfo> GetKeyring(const v1::GetKeyringRequest& req);
+  absl::StatusOr<v1::KeyringInfo> SetPolicy(const v1::SetPolicyRequest& req);
   // grpc.health.v1 Check of `service` ("" = the whole server).
   absl::StatusOr<grpc::health::v1::HealthCheckResponse> Health(const std::string& service);
 
  private:
   explicit Client(const ClientOptions& options, std::shared_ptr<grpc::Channel> channel);
   std::unique_ptr<grpc::ClientContext> NewContext() const;
+  // One unary call through `stub` with this client's deadline.
+  template <typename Stub, typename Req, typename Resp>
+  absl::StatusOr<Resp> Unary(Stub* stub,
+                             grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                             const Req& req) const;
 
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -102,9 +102,9 @@ absl::StatusOr<keyring::SignResult> Engine::Sign(absl::string_view name,
   return e->keyring->Sign(payload, audience, clock_->Now(), ttl);
 }
 
-absl::StatusOr<keyring::VerifyResult> Engine::Verify(absl::string_view name,
-                                                     absl::string_view token,
-                                                     absl::string_view audience) const {
+absl::StatusOr<keyring::VerifyResult> Engine::Verify(
+    absl::string_view name, absl::string_view token, absl::string_view audience,
+    std::optional<absl::Duration> max_age) const {
   if (token.size() > options_.max_token_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("token: ", token.size(),
                                                    " bytes exceeds the limit of ",
@@ -117,7 +117,9 @@ absl::StatusOr<keyring::VerifyResult> Engine::Verify(absl::string_view name,
   }
   absl::StatusOr<Entry> e = Lookup(name);
   if (!e.ok()) return e.status();
-  return e->keyring->Verify(token, audience, clock_->Now(), options_.verify);
+  keyring::VerifyOptions vopts = options_.verify;
+  vopts.max_age = max_age.value_or(e->keyring->MaxTtl(options_.max_ttl));
+  return e->keyring->Verify(token, audience, clock_->Now(), vopts);
 }
 
 absl::Status Engine::Commit(absl::string_view name, const Entry& current,

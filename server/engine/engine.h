@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <vector>
 #include <cstdint>
 #include <memory>
@@ -59,9 +60,11 @@ class Engine {
   // unknown keyring.
   absl::StatusOr<keyring::SignResult> Sign(absl::string_view keyring, absl::string_view payload,
                                            absl::string_view audience, absl::Duration ttl) const;
-  absl::StatusOr<keyring::VerifyResult> Verify(absl::string_view keyring,
-                                               absl::string_view token,
-                                               absl::string_view audience) const;
+  // `max_age` bounds the age of tokens whose format carries no expiry (Flask); unset, the
+  // keyring's max TTL applies.
+  absl::StatusOr<keyring::VerifyResult> Verify(
+      absl::string_view keyring, absl::string_view token, absl::string_view audience,
+      std::optional<absl::Duration> max_age = std::nullopt) const;
 
   // The current snapshot of a keyring.
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Get(absl::string_view keyring) const;

@@ -381,9 +381,8 @@ absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::ApplyDue(
       if (!staged && k.primary_->metadata().state_changed_at + period - lead <= now) {
         uint32_t id = 0;
         const bool promote = lead == absl::ZeroDuration();
-        if (!(s = step(k.Rotate(now, promote, &id), promote ? "rotate" : "stage", id)).ok()) {
-          return s;
-        }
+        absl::StatusOr<std::shared_ptr<const Keyring>> next = k.Rotate(now, promote, &id);
+        if (!(s = step(std::move(next), promote ? "rotate" : "stage", id)).ok()) return s;
         continue;
       }
     }

@@ -49,6 +49,8 @@ struct VerifyResult {
 struct VerifyOptions {
   // How far in the future a token's issued-at may be (clock skew between replicas).
   absl::Duration max_clock_skew = absl::Seconds(30);
+  // Formats without an expiry (Flask): tokens older than this are EXPIRED.
+  absl::Duration max_age = absl::Hours(24 * 31);
 };
 
 // Keyring names: 1-63 characters of [a-z0-9_-], starting with a letter or digit.

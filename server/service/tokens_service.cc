@@ -1,5 +1,8 @@
 #include "server/service/tokens_service.h"
 
+#include <optional>
+
+#include "absl/strings/str_cat.h"
 #include "server/service/status.h"
 
 namespace sessiontoken::service {
@@ -46,8 +49,14 @@ grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req,
   if (req.keyring().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "keyring: required");
   }
+  if (req.has_max_age() && (req.max_age().seconds() <= 0 || req.max_age().nanos() != 0)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "max_age: must be a positive whole number of seconds");
+  }
+  std::optional<absl::Duration> max_age;
+  if (req.has_max_age()) max_age = absl::Seconds(req.max_age().seconds());
   absl::StatusOr<keyring::VerifyResult> r =
-      engine_->Verify(req.keyring(), req.token(), req.audience());
+      engine_->Verify(req.keyring(), req.token(), req.audience(), max_age);
   if (!r.ok()) return ToGrpc(r.status());
   resp->set_result(ToProto(r->status));
   resp->set_key_id(r->key_id);
@@ -58,6 +67,62 @@ grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req,
   resp->set_payload(std::move(r->payload));
   resp->set_refresh_recommended(r->refresh_recommended);
   return grpc::Status::OK;
+}
+
+grpc::Status SessionTokensService::DoBatchSign(const v1::BatchSignRequest& req,
+                                               v1::BatchSignResponse* resp) const {
+  if (req.items_size() > max_batch_items_) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("items: ", req.items_size(), " exceeds the batch limit of ",
+                                     max_batch_items_));
+  }
+  resp->mutable_items()->Reserve(req.items_size());
+  for (const v1::SignRequest& item : req.items()) {
+    v1::BatchSignResponse::Item* out = resp->add_items();
+    grpc::Status s = DoSign(item, out->mutable_response());
+    if (!s.ok()) {
+      out->clear_response();
+      out->set_code(s.error_code());
+      out->set_message(s.error_message());
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SessionTokensService::DoBatchVerify(const v1::BatchVerifyRequest& req,
+                                                 v1::BatchVerifyResponse* resp) const {
+  if (req.items_size() > max_batch_items_) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("items: ", req.items_size(), " exceeds the batch limit of ",
+                                     max_batch_items_));
+  }
+  resp->mutable_items()->Reserve(req.items_size());
+  for (const v1::VerifyRequest& item : req.items()) {
+    v1::BatchVerifyResponse::Item* out = resp->add_items();
+    grpc::Status s = DoVerify(item, out->mutable_response());
+    if (!s.ok()) {
+      out->clear_response();
+      out->set_code(s.error_code());
+      out->set_message(s.error_message());
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* SessionTokensService::BatchSign(grpc::CallbackServerContext* ctx,
+                                                          const v1::BatchSignRequest* req,
+                                                          v1::BatchSignResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(DoBatchSign(*req, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SessionTokensService::BatchVerify(grpc::CallbackServerContext* ctx,
+                                                            const v1::BatchVerifyRequest* req,
+                                                            v1::BatchVerifyResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(DoBatchVerify(*req, resp));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* SessionTokensService::Sign(grpc::CallbackServerContext* ctx,

@@ -10,20 +10,32 @@ namespace sessiontoken::service {
 
 class SessionTokensService final : public v1::SessionTokens::CallbackService {
  public:
-  explicit SessionTokensService(const engine::Engine* engine) : engine_(engine) {}
+  // `max_batch_items` bounds BatchSign/BatchVerify requests.
+  explicit SessionTokensService(const engine::Engine* engine, int max_batch_items = 1000)
+      : engine_(engine), max_batch_items_(max_batch_items) {}
 
   grpc::ServerUnaryReactor* Sign(grpc::CallbackServerContext* ctx, const v1::SignRequest* req,
                                  v1::SignResponse* resp) override;
   grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* ctx,
                                    const v1::VerifyRequest* req,
                                    v1::VerifyResponse* resp) override;
+  grpc::ServerUnaryReactor* BatchSign(grpc::CallbackServerContext* ctx,
+                                      const v1::BatchSignRequest* req,
+                                      v1::BatchSignResponse* resp) override;
+  grpc::ServerUnaryReactor* BatchVerify(grpc::CallbackServerContext* ctx,
+                                        const v1::BatchVerifyRequest* req,
+                                        v1::BatchVerifyResponse* resp) override;
 
   // The handlers' logic, callable without a gRPC server (tests).
   grpc::Status DoSign(const v1::SignRequest& req, v1::SignResponse* resp) const;
   grpc::Status DoVerify(const v1::VerifyRequest& req, v1::VerifyResponse* resp) const;
+  grpc::Status DoBatchSign(const v1::BatchSignRequest& req, v1::BatchSignResponse* resp) const;
+  grpc::Status DoBatchVerify(const v1::BatchVerifyRequest& req,
+                             v1::BatchVerifyResponse* resp) const;
 
  private:
   const engine::Engine* engine_;
+  const int max_batch_items_;
 };
 
 }  // namespace sessiontoken::service

@@ -1,0 +1,405 @@
+'use strict';
+// Promise client of the sessiontoken service: SessionTokens (Sign, Verify, batches) and
+// KeyAdmin (operators). One channel, two stubs. Per-call deadlines cover every attempt of a
+// call; UNAVAILABLE is retried with jittered exponential backoff for calls that are safe to
+// repeat (see RETRY below).
+
+const grpc = require('@grpc/grpc-js');
+const { load } = require('./proto');
+const { SessionTokenError, codeName } = require('./errors');
+
+const DEFAULTS = Object.freeze({
+  address: '127.0.0.1:50051',
+  deadlineMs: 2000,        // SessionTokens calls
+  adminDeadlineMs: 10000,  // KeyAdmin calls
+  maxAttempts: 3,          // attempts per retryable call (1 = no retry)
+  initialBackoffMs: 50,
+  maxBackoffMs: 1000,
+});
+
+// Channel defaults: reconnect quickly after the service restarts (grpc-js otherwise backs off
+// up to 120 s, failing calls fast meanwhile). Anything here can be overridden.
+const CHANNEL_DEFAULTS = Object.freeze({
+  'grpc.initial_reconnect_backoff_ms': 200,
+  'grpc.max_reconnect_backoff_ms': 2000,
+});
+
+const TOKENS = 'SessionTokens';
+const ADMIN = 'KeyAdmin';
+
+// Whether UNAVAILABLE is retried by default. Calls whose repetition could change state twice
+// (Rotate: two new keys; ImportKey: the secret twice; CreateKeyring) are not; a caller may
+// opt in per call with {maxAttempts}. Sign is retried: a second token is harmless.
+const RETRY = Object.freeze({
+  Sign: true, Verify: true, BatchSign: true, BatchVerify: true,
+  ListKeys: true, ListKeyrings: true, GetKeyring: true, SetPolicy: true,
+  PromoteKey: true, DisableKey: true, EnableKey: true, DestroyKey: true,
+  Rotate: false, ImportKey: false, CreateKeyring: false,
+});
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---- conversions -------------------------------------------------------------------------
+
+function requireString(value, name, { allowEmpty = false } = {}) {
+  if (typeof value !== 'string' || (!allowEmpty && value === '')) {
+    throw new TypeError(`${name} must be a ${allowEmpty ? '' : 'non-empty '}string`);
+  }
+  return value;
+}
+
+function requireSeconds(value, name, { optional = false } = {}) {
+  if (value === undefined || value === null) {
+    if (optional) return null;
+    throw new TypeError(`${name} is required`);
+  }
+  if (!Number.isSafeInteger(value)) throw new TypeError(`${name} must be a whole number of seconds`);
+  return { seconds: String(value), nanos: 0 };
+}
+
+function toBytes(value, name) {
+  if (Buffer.isBuffer(value)) return value;
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  throw new TypeError(`${name} must be a Buffer, Uint8Array or string`);
+}
+
+function toDate(ts) {
+  if (!ts) return null;
+  return new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos || 0) / 1e6));
+}
+
+function toSeconds(duration) {
+  if (!duration) return 0;
+  return Number(duration.seconds);
+}
+
+function toNumber(u64) {
+  return Number(u64 || 0);
+}
+
+function keyIdOrNull(id) {
+  return id ? id : null;  // key ids are non-zero; 0 = the token names no key
+}
+
+function enumValue(enums, value, name, { optional = true } = {}) {
+  if (value === undefined || value === null) {
+    if (optional) return undefined;
+    throw new TypeError(`${name} is required`);
+  }
+  if (typeof value === 'string' && enums.has(value)) return value;
+  if (typeof value === 'number' && [...enums.values()].includes(value)) return value;
+  throw new TypeError(`${name}: unknown value ${JSON.stringify(value)} (one of ${[...enums.keys()].join(', ')})`);
+}
+
+const POLICY_FIELDS = [
+  ['rotationPeriodSeconds', 'rotation_period'],
+  ['stageLeadTimeSeconds', 'stage_lead_time'],
+  ['verifyWindowSeconds', 'verify_window'],
+  ['destroyAfterSeconds', 'destroy_after'],
+  ['maxTokenTtlSeconds', 'max_token_ttl'],
+];
+
+function policyToProto(policy) {
+  if (policy === undefined || policy === null) return undefined;
+  if (typeof policy !== 'object') throw new TypeError('policy must be an object');
+  const out = {};
+  for (const [js, pb] of POLICY_FIELDS) {
+    const d = requireSeconds(policy[js], `policy.${js}`, { optional: true });
+    if (d) out[pb] = d;
+  }
+  for (const k of Object.keys(policy)) {
+    if (!POLICY_FIELDS.some(([js]) => js === k)) throw new TypeError(`policy.${k}: unknown field`);
+  }
+  return out;
+}
+
+function policyFromProto(p) {
+  const out = {};
+  for (const [js, pb] of POLICY_FIELDS) out[js] = toSeconds(p && p[pb]);
+  return out;
+}
+
+function keyInfo(k) {
+  if (!k) return null;
+  return {
+    keyId: k.key_id,
+    algorithm: k.algorithm,
+    state: k.state,
+    createdAt: toDate(k.created_at),
+    stateChangedAt: toDate(k.state_changed_at),
+  };
+}
+
+function keyringInfo(r) {
+  return {
+    name: r.name,
+    policy: policyFromProto(r.policy),
+    keys: (r.keys || []).map(keyInfo),
+    primaryKeyId: r.primary_key_id,
+    revision: toNumber(r.revision),
+    createdAt: toDate(r.created_at),
+  };
+}
+
+function signResult(r) {
+  return {
+    token: r.token,
+    keyId: r.key_id,
+    issuedAt: toDate(r.issued_at),
+    expiresAt: toDate(r.expires_at),
+  };
+}
+
+function verifyResult(r) {
+  const result = typeof r.result === 'string' ? r.result : `RESULT_${r.result}`;
+  const valid = result === 'VALID';
+  return {
+    result,
+    valid,
+    payload: valid ? r.payload : null,
+    keyId: keyIdOrNull(r.key_id),
+    issuedAt: toDate(r.issued_at),
+    expiresAt: toDate(r.expires_at),
+    refreshRecommended: valid && Boolean(r.refresh_recommended),
+  };
+}
+
+function batchItems(method, response, expected, convert) {
+  const items = response.items || [];
+  if (items.length !== expected) {
+    throw new SessionTokenError({
+      method, code: grpc.status.INTERNAL, attempts: 1,
+      details: `expected ${expected} items in the response, got ${items.length}`,
+    });
+  }
+  return items.map((it) => (it.code === 0
+    ? { ok: true, ...convert(it.response || {}) }
+    : { ok: false, code: it.code, codeName: codeName(it.code), message: it.message }));
+}
+
+// ---- the client --------------------------------------------------------------------------
+
+class Client {
+  /**
+   * @param {object} [options]
+   *   address ('127.0.0.1:50051'), credentials (grpc.ChannelCredentials; default insecure),
+   *   keyring (default keyring of calls that name none), deadlineMs, adminDeadlineMs,
+   *   maxAttempts, initialBackoffMs, maxBackoffMs, channelOptions, protoDir, onRetry(info).
+   */
+  constructor(options = {}) {
+    if (typeof options === 'string') options = { address: options };
+    const o = { ...DEFAULTS, ...options };
+    this.address = requireString(o.address, 'address');
+    this.defaultKeyring = o.keyring === undefined ? undefined : requireString(o.keyring, 'keyring');
+    this._deadlineMs = o.deadlineMs;
+    this._adminDeadlineMs = o.adminDeadlineMs;
+    this._maxAttempts = o.maxAttempts;
+    this._initialBackoffMs = o.initialBackoffMs;
+    this._maxBackoffMs = o.maxBackoffMs;
+    this._onRetry = typeof o.onRetry === 'function' ? o.onRetry : null;
+    const proto = load(o.protoDir);
+    this._enums = proto.enums;
+    const credentials = o.credentials || grpc.credentials.createInsecure();
+    const channelOptions = { ...CHANNEL_DEFAULTS, ...(o.channelOptions || {}) };
+    this._stubs = {};
+    this._stubs[TOKENS] = new proto.SessionTokens(this.address, credentials, channelOptions);
+    this._stubs[ADMIN] = new proto.KeyAdmin(this.address, credentials,
+      { ...channelOptions, channelOverride: this._stubs[TOKENS].getChannel() });
+    this._closed = false;
+  }
+
+  /** Closes the channel; pending calls fail with CANCELLED / UNAVAILABLE. */
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    this._stubs[TOKENS].close();
+  }
+
+  /** Resolves once the channel is connected, rejects after deadlineMs (default 5000). */
+  waitForReady(deadlineMs = 5000) {
+    return new Promise((resolve, reject) => {
+      this._stubs[TOKENS].waitForReady(Date.now() + deadlineMs, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  _keyring(value) {
+    const k = value === undefined ? this.defaultKeyring : value;
+    if (k === undefined) throw new TypeError('keyring is required (or give the Client a default keyring)');
+    return requireString(k, 'keyring');
+  }
+
+  _unary(service, rpc, request, deadline, signal) {
+    return new Promise((resolve, reject) => {
+      const call = this._stubs[service][rpc](request, new grpc.Metadata(), { deadline },
+        (err, response) => {
+          if (signal) signal.removeEventListener('abort', onAbort);
+          if (err) reject(err); else resolve(response);
+        });
+      const onAbort = () => call.cancel();
+      if (signal) {
+        if (signal.aborted) call.cancel();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+  }
+
+  async _call(service, rpc, request, opts = {}) {
+    if (this._closed) throw new Error('sessiontoken: client is closed');
+    const method = `${service}.${rpc}`;
+    const deadlineMs = opts.deadlineMs ?? (service === ADMIN ? this._adminDeadlineMs : this._deadlineMs);
+    if (!(deadlineMs > 0)) throw new TypeError('deadlineMs must be a positive number of milliseconds');
+    const deadline = Date.now() + deadlineMs;
+    const maxAttempts = Math.max(1, opts.maxAttempts ?? (RETRY[rpc] ? this._maxAttempts : 1));
+    let backoff = this._initialBackoffMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this._unary(service, rpc, request, deadline, opts.signal);
+      } catch (err) {
+        const code = typeof err.code === 'number' ? err.code : grpc.status.UNKNOWN;
+        const fail = () => new SessionTokenError({
+          method, code, details: err.details || err.message, attempts: attempt, cause: err,
+        });
+        if (code !== grpc.status.UNAVAILABLE || attempt >= maxAttempts) throw fail();
+        // Full jitter between backoff/2 and backoff; never sleep past the deadline.
+        const delayMs = Math.round(backoff / 2 + Math.random() * backoff / 2);
+        if (Date.now() + delayMs >= deadline) throw fail();
+        if (opts.signal && opts.signal.aborted) throw fail();
+        if (this._onRetry) {
+          try { this._onRetry({ method, attempt, delayMs, error: err }); } catch { /* observer only */ }
+        }
+        await sleep(delayMs);
+        backoff = Math.min(backoff * 2, this._maxBackoffMs);
+      }
+    }
+  }
+
+  // ---- SessionTokens ----
+
+  _signRequest(o) {
+    if (!o || typeof o !== 'object') throw new TypeError('sign: options object required');
+    return {
+      keyring: this._keyring(o.keyring),
+      payload: toBytes(o.payload === undefined ? Buffer.alloc(0) : o.payload, 'payload'),
+      ttl: requireSeconds(o.ttlSeconds, 'ttlSeconds'),
+      audience: requireString(o.audience ?? '', 'audience', { allowEmpty: true }),
+    };
+  }
+
+  _verifyRequest(o) {
+    if (!o || typeof o !== 'object') throw new TypeError('verify: options object required');
+    const req = {
+      keyring: this._keyring(o.keyring),
+      token: requireString(o.token, 'token', { allowEmpty: true }),
+      audience: requireString(o.audience ?? '', 'audience', { allowEmpty: true }),
+    };
+    const maxAge = requireSeconds(o.maxAgeSeconds, 'maxAgeSeconds', { optional: true });
+    if (maxAge) req.max_age = maxAge;
+    return req;
+  }
+
+  /** Signs a payload with the keyring's primary key. */
+  async sign(options, callOptions) {
+    const r = await this._call(TOKENS, 'Sign', this._signRequest(options), callOptions);
+    return signResult(r);
+  }
+
+  /** Checks a token. Resolves for every result (VALID or not); rejects only on RPC errors. */
+  async verify(options, callOptions) {
+    const r = await this._call(TOKENS, 'Verify', this._verifyRequest(options), callOptions);
+    return verifyResult(r);
+  }
+
+  /** Many Sign calls in one round trip; each item is {ok: true, ...} or {ok: false, code...}. */
+  async batchSign(items, callOptions) {
+    if (!Array.isArray(items)) throw new TypeError('batchSign: an array of sign options required');
+    const r = await this._call(TOKENS, 'BatchSign', { items: items.map((i) => this._signRequest(i)) }, callOptions);
+    return batchItems(`${TOKENS}.BatchSign`, r, items.length, signResult);
+  }
+
+  /** Many Verify calls in one round trip, results in request order. */
+  async batchVerify(items, callOptions) {
+    if (!Array.isArray(items)) throw new TypeError('batchVerify: an array of verify options required');
+    const r = await this._call(TOKENS, 'BatchVerify', { items: items.map((i) => this._verifyRequest(i)) }, callOptions);
+    return batchItems(`${TOKENS}.BatchVerify`, r, items.length, verifyResult);
+  }
+
+  // ---- KeyAdmin ----
+
+  async rotate(options = {}, callOptions) {
+    const req = { keyring: this._keyring(options.keyring), promote_now: Boolean(options.promoteNow) };
+    const alg = enumValue(this._enums.Algorithm, options.algorithm, 'algorithm');
+    if (alg !== undefined) req.algorithm = alg;
+    const r = await this._call(ADMIN, 'Rotate', req, callOptions);
+    return {
+      newKey: keyInfo(r.new_key),
+      previousPrimaryKeyId: r.previous_primary_key_id,
+      revision: toNumber(r.revision),
+    };
+  }
+
+  async listKeys(options = {}, callOptions) {
+    const r = await this._call(ADMIN, 'ListKeys', { keyring: this._keyring(options.keyring) }, callOptions);
+    return {
+      keyring: r.keyring,
+      keys: (r.keys || []).map(keyInfo),
+      primaryKeyId: r.primary_key_id,
+      revision: toNumber(r.revision),
+    };
+  }
+
+  async _keyCall(rpc, options = {}, callOptions) {
+    if (!Number.isInteger(options.keyId) || options.keyId <= 0 || options.keyId > 0xffffffff) {
+      throw new TypeError('keyId must be a key id (1 .. 2^32-1)');
+    }
+    const req = { keyring: this._keyring(options.keyring), key_id: options.keyId };
+    return keyringInfo(await this._call(ADMIN, rpc, req, callOptions));
+  }
+
+  promoteKey(options, callOptions) { return this._keyCall('PromoteKey', options, callOptions); }
+  disableKey(options, callOptions) { return this._keyCall('DisableKey', options, callOptions); }
+  enableKey(options, callOptions) { return this._keyCall('EnableKey', options, callOptions); }
+  destroyKey(options, callOptions) { return this._keyCall('DestroyKey', options, callOptions); }
+
+  async importKey(options = {}, callOptions) {
+    const req = {
+      keyring: this._keyring(options.keyring),
+      algorithm: enumValue(this._enums.Algorithm, options.algorithm, 'algorithm', { optional: false }),
+      secret: toBytes(options.secret, 'secret'),
+    };
+    const state = enumValue(this._enums.KeyState, options.state, 'state');
+    if (state !== undefined) req.state = state;
+    const r = await this._call(ADMIN, 'ImportKey', req, callOptions);
+    return { key: keyInfo(r.key), revision: toNumber(r.revision) };
+  }
+
+  async createKeyring(options = {}, callOptions) {
+    const req = { name: requireString(options.name, 'name') };
+    const policy = policyToProto(options.policy);
+    if (policy) req.policy = policy;
+    const alg = enumValue(this._enums.Algorithm, options.algorithm, 'algorithm');
+    if (alg !== undefined) req.algorithm = alg;
+    return keyringInfo(await this._call(ADMIN, 'CreateKeyring', req, callOptions));
+  }
+
+  async listKeyrings(callOptions) {
+    const r = await this._call(ADMIN, 'ListKeyrings', {}, callOptions);
+    return (r.keyrings || []).map((e) => ({
+      name: e.name,
+      revision: toNumber(e.revision),
+      primaryKeyId: e.primary_key_id,
+      keyCount: e.key_count,
+    }));
+  }
+
+  async getKeyring(options = {}, callOptions) {
+    return keyringInfo(await this._call(ADMIN, 'GetKeyring', { keyring: this._keyring(options.keyring) }, callOptions));
+  }
+
+  async setPolicy(options = {}, callOptions) {
+    const req = { keyring: this._keyring(options.keyring), policy: policyToProto(options.policy) || {} };
+    return keyringInfo(await this._call(ADMIN, 'SetPolicy', req, callOptions));
+  }
+}
+
+module.exports = { Client, DEFAULTS, CHANNEL_DEFAULTS };

@@ -1,0 +1,27 @@
+'use strict';
+const grpc = require('@grpc/grpc-js');
+
+const CODE_NAMES = Object.fromEntries(Object.entries(grpc.status).map(([k, v]) => [v, k]));
+
+/** Name of a google.rpc.Code / gRPC status number ('UNAVAILABLE'...). */
+function codeName(code) {
+  return CODE_NAMES[code] || `CODE_${code}`;
+}
+
+/**
+ * A failed RPC: the service answered with a gRPC error, or could not be reached.
+ * (An invalid token is not an error: verify() resolves with result !== 'VALID'.)
+ */
+class SessionTokenError extends Error {
+  constructor({ method, code, details, attempts, cause }) {
+    super(`${method}: ${codeName(code)}: ${details}`, cause ? { cause } : undefined);
+    this.name = 'SessionTokenError';
+    this.method = method;          // e.g. 'SessionTokens.Sign'
+    this.code = code;              // numeric gRPC status code
+    this.codeName = codeName(code);
+    this.details = details;        // the server's message, e.g. 'ttl: required'
+    this.attempts = attempts;      // how many times the call was tried
+  }
+}
+
+module.exports = { SessionTokenError, codeName, status: grpc.status };

@@ -1,0 +1,66 @@
+'use strict';
+// Loads the service definitions from the repository's .proto files at run time
+// (proto/sessiontoken/v1 is the contract; nothing is generated or copied).
+//
+// The well-known types imported by the protos (google/protobuf/duration.proto,
+// timestamp.proto) are bundled with protobufjs, which @grpc/proto-loader uses: protobufjs
+// resolves any import path ending in "google/protobuf/<name>.proto" to its bundled copy
+// before consulting includeDirs, so no system include directory is needed.
+
+const path = require('node:path');
+const fs = require('node:fs');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+
+const DEFAULT_PROTO_DIR = path.resolve(__dirname, '..', '..', '..', 'proto');
+const FILES = ['sessiontoken/v1/tokens.proto', 'sessiontoken/v1/admin.proto'];
+
+// Field names stay as in the .proto (snake_case); lib/client.js maps them to the public,
+// camelCase result objects. 64-bit integers arrive as decimal strings, enums as names, bytes
+// as Buffers, unset scalars as their defaults and unset messages as null.
+const LOADER_OPTIONS = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  bytes: Buffer,
+  defaults: true,
+  oneofs: true,
+};
+
+const cache = new Map();
+
+function protoDirFrom(option) {
+  return path.resolve(option || process.env.SESSIONTOKEN_PROTO_DIR || DEFAULT_PROTO_DIR);
+}
+
+/**
+ * Returns {SessionTokens, KeyAdmin, enums} for the protos under protoDir (cached per dir).
+ * enums: {Algorithm, KeyState}, each a Map name -> number.
+ */
+function load(protoDirOption) {
+  const protoDir = protoDirFrom(protoDirOption);
+  const cached = cache.get(protoDir);
+  if (cached) return cached;
+  for (const f of FILES) {
+    if (!fs.existsSync(path.join(protoDir, f))) {
+      throw new Error(`sessiontoken: ${f} not found under ${protoDir} ` +
+        '(pass protoDir or set SESSIONTOKEN_PROTO_DIR to the directory holding sessiontoken/v1)');
+    }
+  }
+  const def = protoLoader.loadSync(FILES, { ...LOADER_OPTIONS, includeDirs: [protoDir] });
+  const pkg = grpc.loadPackageDefinition(def).sessiontoken.v1;
+  const enumOf = (name) => new Map(def[name].type.value.map((v) => [v.name, v.number]));
+  const loaded = {
+    protoDir,
+    SessionTokens: pkg.SessionTokens,
+    KeyAdmin: pkg.KeyAdmin,
+    enums: {
+      Algorithm: enumOf('sessiontoken.v1.Algorithm'),
+      KeyState: enumOf('sessiontoken.v1.KeyState'),
+    },
+  };
+  cache.set(protoDir, loaded);
+  return loaded;
+}
+
+module.exports = { load, DEFAULT_PROTO_DIR, LOADER_OPTIONS };

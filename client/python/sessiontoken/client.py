@@ -1,0 +1,514 @@
+"""sessiontoken.Client: a small synchronous client for SessionTokens and KeyAdmin.
+
+* One gRPC channel per Client (thread-safe; share one per process).
+* `timeout` is the deadline of the whole call, retries included (default: the Client's).
+* UNAVAILABLE is retried with jittered exponential backoff for calls that are safe to repeat
+  (Sign, Verify, the batch calls, reads). Calls that change a keyring (Rotate, ImportKey,
+  CreateKeyring, PromoteKey...) are never retried: a lost response must not rotate twice.
+* Results are frozen dataclasses with enums and timezone-aware UTC datetimes. Errors are
+  `ServiceError` (an RPC that failed); an invalid token is NOT an error but a
+  `VerifyResult` whose `result` is not `Result.VALID`.
+* Secrets (ImportKey) are sent as bytes and never logged or kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+import random
+import time
+from typing import Iterable, Optional, Sequence, Union
+
+import grpc
+
+from . import _stubs
+
+DEFAULT_KEYRING = "default"
+Seconds = Union[int, _dt.timedelta]
+
+
+class Result(enum.IntEnum):
+    """VerifyResponse.Result (tokens.proto)."""
+    RESULT_UNSPECIFIED = 0
+    VALID = 1
+    MALFORMED = 2
+    UNKNOWN_KEY = 3
+    BAD_SIGNATURE = 4
+    EXPIRED = 5
+    NOT_YET_VALID = 6
+    KEY_DISABLED = 7
+    WRONG_AUDIENCE = 8
+
+
+class Algorithm(enum.IntEnum):
+    """common.proto Algorithm."""
+    ALGORITHM_UNSPECIFIED = 0
+    HMAC_SHA256 = 1
+    HMAC_SHA1_FLASK = 2
+
+
+class KeyState(enum.IntEnum):
+    """common.proto KeyState."""
+    KEY_STATE_UNSPECIFIED = 0
+    STAGED = 1
+    PRIMARY = 2
+    ACTIVE = 3
+    DISABLED = 4
+    DESTROYED = 5
+
+
+class ServiceError(Exception):
+    """A failed RPC. `code` is a grpc.StatusCode, `details` the server's message."""
+
+    def __init__(self, method: str, code: grpc.StatusCode, details: str):
+        super().__init__(f"{method}: {code.name}: {details}")
+        self.method = method
+        self.code = code
+        self.details = details
+
+
+@dataclasses.dataclass(frozen=True)
+class SignResult:
+    token: str
+    key_id: int
+    issued_at: Optional[_dt.datetime]
+    expires_at: Optional[_dt.datetime]
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyResult:
+    result: Result
+    payload: bytes                 # only for VALID tokens
+    key_id: int                    # 0 when the token names no key
+    issued_at: Optional[_dt.datetime]
+    expires_at: Optional[_dt.datetime]
+    refresh_recommended: bool      # valid, but not signed by the primary: re-issue it
+
+    @property
+    def valid(self) -> bool:
+        return self.result == Result.VALID
+
+
+@dataclasses.dataclass(frozen=True)
+class SignItem:
+    payload: bytes
+    ttl: Seconds
+    audience: str = ""
+    keyring: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyItem:
+    token: str
+    audience: str = ""
+    max_age: Optional[Seconds] = None
+    keyring: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchItem:
+    """One item of a batch response: `code` OK and a `response`, or an error."""
+    code: grpc.StatusCode
+    message: str
+    response: Union[SignResult, VerifyResult, None]
+
+    @property
+    def ok(self) -> bool:
+        return self.code == grpc.StatusCode.OK
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyringPolicy:
+    """Whole seconds; 0 disables the step (common.proto)."""
+    rotation_period: _dt.timedelta = _dt.timedelta(0)
+    stage_lead_time: _dt.timedelta = _dt.timedelta(0)
+    verify_window: _dt.timedelta = _dt.timedelta(0)
+    destroy_after: _dt.timedelta = _dt.timedelta(0)
+    max_token_ttl: _dt.timedelta = _dt.timedelta(0)
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyInfo:
+    key_id: int
+    algorithm: Algorithm
+    state: KeyState
+    created_at: Optional[_dt.datetime]
+    state_changed_at: Optional[_dt.datetime]
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyringInfo:
+    name: str
+    keys: tuple          # of KeyInfo, newest first
+    primary_key_id: int
+    revision: int
+    policy: Optional[KeyringPolicy] = None       # not part of ListKeys
+    created_at: Optional[_dt.datetime] = None    # not part of ListKeys
+
+    def key(self, key_id: int) -> Optional[KeyInfo]:
+        return next((k for k in self.keys if k.key_id == key_id), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyringSummary:
+    name: str
+    revision: int
+    primary_key_id: int
+    key_count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RotateResult:
+    new_key: KeyInfo
+    previous_primary_key_id: int
+    revision: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportResult:
+    key: KeyInfo
+    revision: int
+
+
+# --- conversions -----------------------------------------------------------------------
+
+_CODES = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def _enum(cls, value):
+    try:
+        return cls(value)
+    except ValueError:
+        return cls(0)   # a value newer than this client: treat as unspecified
+
+
+def _seconds(value: Seconds, what: str) -> int:
+    if isinstance(value, _dt.timedelta):
+        if value.microseconds:
+            raise ValueError(f"{what}: must be whole seconds")
+        return int(value.total_seconds())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what}: int seconds or datetime.timedelta expected")
+    return value
+
+
+def _ts(msg, field: str) -> Optional[_dt.datetime]:
+    if not msg.HasField(field):
+        return None
+    t = getattr(msg, field)
+    return _dt.datetime.fromtimestamp(t.seconds + t.nanos / 1e9, tz=_dt.timezone.utc)
+
+
+def _sign_result(r) -> SignResult:
+    return SignResult(token=r.token, key_id=r.key_id, issued_at=_ts(r, "issued_at"),
+                      expires_at=_ts(r, "expires_at"))
+
+
+def _verify_result(r) -> VerifyResult:
+    return VerifyResult(result=_enum(Result, r.result), payload=bytes(r.payload),
+                        key_id=r.key_id, issued_at=_ts(r, "issued_at"),
+                        expires_at=_ts(r, "expires_at"),
+                        refresh_recommended=bool(r.refresh_recommended))
+
+
+def _key_info(k) -> KeyInfo:
+    return KeyInfo(key_id=k.key_id, algorithm=_enum(Algorithm, k.algorithm),
+                   state=_enum(KeyState, k.state), created_at=_ts(k, "created_at"),
+                   state_changed_at=_ts(k, "state_changed_at"))
+
+
+def _policy(p) -> KeyringPolicy:
+    return KeyringPolicy(**{f.name: _dt.timedelta(seconds=getattr(p, f.name).seconds)
+                            for f in dataclasses.fields(KeyringPolicy)})
+
+
+def _keyring_info(r) -> KeyringInfo:
+    return KeyringInfo(name=r.name, keys=tuple(_key_info(k) for k in r.keys),
+                       primary_key_id=r.primary_key_id, revision=r.revision,
+                       policy=_policy(r.policy) if r.HasField("policy") else None,
+                       created_at=_ts(r, "created_at"))
+
+
+_checked = False
+
+
+def _check_enums(pb) -> None:
+    """The enums above mirror the .proto ones; fail loudly if the contract moved."""
+    global _checked
+    if _checked:
+        return
+    pairs = [(Result, pb.tokens_pb2.VerifyResponse.Result),
+             (Algorithm, pb.common_pb2.Algorithm), (KeyState, pb.common_pb2.KeyState)]
+    for cls, wrapper in pairs:
+        for name, number in wrapper.items():
+            if name not in cls.__members__ or cls[name] != number:
+                raise ImportError(f"sessiontoken: {cls.__name__}.{name} = {number} in the "
+                                  "protos is not mirrored in sessiontoken/client.py")
+    _checked = True
+
+
+# --- health (grpc.health.v1, hand-encoded: its generated module would clash with `grpc`) -
+
+_HEALTH_STATUS = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
+
+
+def _health_request(service: str) -> bytes:
+    b = service.encode("utf-8")
+    if not b:
+        return b""
+    if len(b) > 127:
+        raise ValueError("service name too long")
+    return b"\x0a" + bytes([len(b)]) + b
+
+
+def _health_response(data: bytes) -> str:
+    i, status = 0, 0
+    while i < len(data):
+        tag = data[i]
+        i += 1
+        if tag != 0x08:   # field 1, varint; nothing else is defined
+            break
+        shift = value = 0
+        while i < len(data):
+            byte = data[i]
+            i += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        status = value
+    return _HEALTH_STATUS.get(status, "UNKNOWN")
+
+
+# --- the client ------------------------------------------------------------------------
+
+class Client:
+    """Client(target="127.0.0.1:50051", keyring="default", timeout=2.0, retries=3).
+
+    `credentials`: grpc.ChannelCredentials for TLS (default: plaintext, for loopback or a
+    sidecar). `channel`: use an existing grpc.Channel instead of creating one.
+    """
+
+    def __init__(self, target: str = "127.0.0.1:50051", *, keyring: str = DEFAULT_KEYRING,
+                 timeout: float = 2.0, retries: int = 3, initial_backoff: float = 0.05,
+                 max_backoff: float = 1.0,
+                 credentials: Optional[grpc.ChannelCredentials] = None,
+                 channel: Optional[grpc.Channel] = None, options: Sequence = ()):
+        pb = _stubs.load()
+        _check_enums(pb)
+        self._pb = pb
+        self.target = target
+        self.keyring = keyring
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.initial_backoff = float(initial_backoff)
+        self.max_backoff = float(max_backoff)
+        # Reconnect quickly once the service is back (gRPC's default backoff grows to 120 s).
+        opts = [("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 2000)] + list(options)
+        if channel is not None:
+            self._channel, self._owns_channel = channel, False
+        elif credentials is not None:
+            self._channel, self._owns_channel = grpc.secure_channel(target, credentials, opts), True
+        else:
+            self._channel, self._owns_channel = grpc.insecure_channel(target, opts), True
+        self._tokens = pb.tokens_pb2_grpc.SessionTokensStub(self._channel)
+        self._admin = pb.admin_pb2_grpc.KeyAdminStub(self._channel)
+        self._health = self._channel.unary_unary(
+            "/grpc.health.v1.Health/Check", request_serializer=_health_request,
+            response_deserializer=_health_response)
+
+    # context manager / lifecycle
+    def close(self) -> None:
+        if self._owns_channel:
+            self._channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"sessiontoken.Client({self.target!r}, keyring={self.keyring!r})"
+
+    def _call(self, name: str, fn, request, timeout: Optional[float], retry: bool):
+        budget = self.timeout if timeout is None else float(timeout)
+        deadline = time.monotonic() + budget
+        delay = self.initial_backoff
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ServiceError(name, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                   "deadline exceeded before the call could be sent")
+            try:
+                return fn(request, timeout=remaining)
+            except grpc.RpcError as e:
+                code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
+                details = (e.details() if hasattr(e, "details") else "") or ""
+                if retry and code == grpc.StatusCode.UNAVAILABLE and attempt < self.retries:
+                    pause = delay * random.uniform(0.5, 1.0)
+                    if time.monotonic() + pause < deadline:
+                        attempt += 1
+                        time.sleep(pause)
+                        delay = min(delay * 2, self.max_backoff)
+                        continue
+                raise ServiceError(name, code, details) from None
+
+    def _kr(self, keyring: Optional[str]) -> str:
+        return self.keyring if keyring is None else keyring
+
+    # --- SessionTokens -------------------------------------------------------------------
+
+    def _sign_request(self, payload, ttl, audience, keyring):
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        req = self._pb.tokens_pb2.SignRequest(keyring=self._kr(keyring), payload=bytes(payload),
+                                              audience=audience)
+        req.ttl.seconds = _seconds(ttl, "ttl")
+        return req
+
+    def _verify_request(self, token, audience, max_age, keyring):
+        req = self._pb.tokens_pb2.VerifyRequest(keyring=self._kr(keyring), token=token,
+                                                audience=audience)
+        if max_age is not None:
+            req.max_age.seconds = _seconds(max_age, "max_age")
+        return req
+
+    def sign(self, payload: Union[bytes, str], ttl: Seconds, *, audience: str = "",
+             keyring: Optional[str] = None, timeout: Optional[float] = None) -> SignResult:
+        """Signs `payload` (bytes; str is UTF-8 encoded) with the keyring's primary key."""
+        req = self._sign_request(payload, ttl, audience, keyring)
+        return _sign_result(self._call("Sign", self._tokens.Sign, req, timeout, True))
+
+    def verify(self, token: str, *, audience: str = "", max_age: Optional[Seconds] = None,
+               keyring: Optional[str] = None, timeout: Optional[float] = None) -> VerifyResult:
+        """Checks `token`. `max_age` bounds the age of formats that carry only an issue
+        time (Flask cookies)."""
+        req = self._verify_request(token, audience, max_age, keyring)
+        return _verify_result(self._call("Verify", self._tokens.Verify, req, timeout, True))
+
+    def batch_sign(self, items: Iterable[SignItem], *,
+                   timeout: Optional[float] = None) -> list:
+        req = self._pb.tokens_pb2.BatchSignRequest()
+        for it in items:
+            req.items.append(self._sign_request(it.payload, it.ttl, it.audience, it.keyring))
+        resp = self._call("BatchSign", self._tokens.BatchSign, req, timeout, True)
+        return [BatchItem(_CODES.get(i.code, grpc.StatusCode.UNKNOWN), i.message,
+                          _sign_result(i.response) if i.code == 0 else None)
+                for i in resp.items]
+
+    def batch_verify(self, items: Iterable[Union[str, VerifyItem]], *, audience: str = "",
+                     max_age: Optional[Seconds] = None, keyring: Optional[str] = None,
+                     timeout: Optional[float] = None) -> list:
+        """Verifies many tokens in one round trip. A str item uses the given audience,
+        max_age and keyring; a VerifyItem carries its own."""
+        req = self._pb.tokens_pb2.BatchVerifyRequest()
+        for it in items:
+            if isinstance(it, str):
+                it = VerifyItem(it, audience, max_age, keyring)
+            req.items.append(self._verify_request(it.token, it.audience, it.max_age,
+                                                  it.keyring))
+        resp = self._call("BatchVerify", self._tokens.BatchVerify, req, timeout, True)
+        return [BatchItem(_CODES.get(i.code, grpc.StatusCode.UNKNOWN), i.message,
+                          _verify_result(i.response) if i.code == 0 else None)
+                for i in resp.items]
+
+    # --- KeyAdmin ------------------------------------------------------------------------
+
+    def rotate(self, keyring: Optional[str] = None, *, promote_now: bool = False,
+               algorithm: Optional[Algorithm] = None,
+               timeout: Optional[float] = None) -> RotateResult:
+        req = self._pb.admin_pb2.RotateRequest(keyring=self._kr(keyring),
+                                               promote_now=promote_now,
+                                               algorithm=int(algorithm or 0))
+        r = self._call("Rotate", self._admin.Rotate, req, timeout, False)
+        return RotateResult(_key_info(r.new_key), r.previous_primary_key_id, r.revision)
+
+    def list_keys(self, keyring: Optional[str] = None, *,
+                  timeout: Optional[float] = None) -> KeyringInfo:
+        req = self._pb.admin_pb2.ListKeysRequest(keyring=self._kr(keyring))
+        r = self._call("ListKeys", self._admin.ListKeys, req, timeout, True)
+        return KeyringInfo(name=r.keyring, keys=tuple(_key_info(k) for k in r.keys),
+                           primary_key_id=r.primary_key_id, revision=r.revision)
+
+    def get_keyring(self, keyring: Optional[str] = None, *,
+                    timeout: Optional[float] = None) -> KeyringInfo:
+        req = self._pb.admin_pb2.GetKeyringRequest(keyring=self._kr(keyring))
+        return _keyring_info(self._call("GetKeyring", self._admin.GetKeyring, req, timeout,
+                                        True))
+
+    def list_keyrings(self, *, timeout: Optional[float] = None) -> list:
+        req = self._pb.admin_pb2.ListKeyringsRequest()
+        r = self._call("ListKeyrings", self._admin.ListKeyrings, req, timeout, True)
+        return [KeyringSummary(e.name, e.revision, e.primary_key_id, e.key_count)
+                for e in r.keyrings]
+
+    def _key_op(self, name, key_id, keyring, timeout) -> KeyringInfo:
+        req = self._pb.admin_pb2.KeyRequest(keyring=self._kr(keyring), key_id=int(key_id))
+        return _keyring_info(self._call(name, getattr(self._admin, name), req, timeout, False))
+
+    def promote_key(self, key_id: int, keyring: Optional[str] = None, *,
+                    timeout: Optional[float] = None) -> KeyringInfo:
+        return self._key_op("PromoteKey", key_id, keyring, timeout)
+
+    def disable_key(self, key_id: int, keyring: Optional[str] = None, *,
+                    timeout: Optional[float] = None) -> KeyringInfo:
+        return self._key_op("DisableKey", key_id, keyring, timeout)
+
+    def enable_key(self, key_id: int, keyring: Optional[str] = None, *,
+                   timeout: Optional[float] = None) -> KeyringInfo:
+        return self._key_op("EnableKey", key_id, keyring, timeout)
+
+    def destroy_key(self, key_id: int, keyring: Optional[str] = None, *,
+                    timeout: Optional[float] = None) -> KeyringInfo:
+        return self._key_op("DestroyKey", key_id, keyring, timeout)
+
+    def import_key(self, secret: bytes, keyring: Optional[str] = None, *,
+                   algorithm: Algorithm = Algorithm.HMAC_SHA1_FLASK,
+                   state: Optional[KeyState] = None,
+                   timeout: Optional[float] = None) -> ImportResult:
+        """Imports an existing secret, by default a Flask SECRET_KEY as a verify-only
+        (ACTIVE) key. `secret` must be bytes: for a str SECRET_KEY pass
+        `secret.encode("utf-8")`, which is what Flask/itsdangerous sign with.
+        `state=KeyState.PRIMARY` makes the service sign with it too."""
+        if not isinstance(secret, (bytes, bytearray, memoryview)):
+            raise TypeError("secret must be bytes (for a str Flask SECRET_KEY pass "
+                            "secret.encode('utf-8'))")
+        req = self._pb.admin_pb2.ImportKeyRequest(keyring=self._kr(keyring),
+                                                  algorithm=int(algorithm),
+                                                  secret=bytes(secret),
+                                                  state=int(state or 0))
+        r = self._call("ImportKey", self._admin.ImportKey, req, timeout, False)
+        return ImportResult(_key_info(r.key), r.revision)
+
+    def _policy_proto(self, policy: KeyringPolicy):
+        p = self._pb.common_pb2.KeyringPolicy()
+        for f in dataclasses.fields(KeyringPolicy):
+            getattr(p, f.name).seconds = _seconds(getattr(policy, f.name), f.name)
+        return p
+
+    def create_keyring(self, name: str, *, policy: Optional[KeyringPolicy] = None,
+                       algorithm: Optional[Algorithm] = None,
+                       timeout: Optional[float] = None) -> KeyringInfo:
+        req = self._pb.admin_pb2.CreateKeyringRequest(name=name, algorithm=int(algorithm or 0))
+        if policy is not None:
+            req.policy.CopyFrom(self._policy_proto(policy))
+        return _keyring_info(self._call("CreateKeyring", self._admin.CreateKeyring, req,
+                                        timeout, False))
+
+    def set_policy(self, policy: KeyringPolicy, keyring: Optional[str] = None, *,
+                   timeout: Optional[float] = None) -> KeyringInfo:
+        req = self._pb.admin_pb2.SetPolicyRequest(keyring=self._kr(keyring))
+        req.policy.CopyFrom(self._policy_proto(policy))
+        return _keyring_info(self._call("SetPolicy", self._admin.SetPolicy, req, timeout,
+                                        False))
+
+    # --- health --------------------------------------------------------------------------
+
+    def health(self, service: str = "", *, timeout: Optional[float] = None) -> str:
+        """grpc.health.v1 Check: "SERVING", "NOT_SERVING", "UNKNOWN" or "SERVICE_UNKNOWN"."""
+        return self._call("Health.Check", self._health, service, timeout, True)
