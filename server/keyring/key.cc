@@ -3,6 +3,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/crypto/random.h"
+#include "server/token/flask.h"
 
 namespace sessiontoken::keyring {
 
@@ -32,7 +33,9 @@ absl::StatusOr<std::shared_ptr<const Key>> Key::New(KeyMetadata metadata,
     }
     m = std::make_shared<Material>();
     absl::StatusOr<std::unique_ptr<crypto::Hmac>> mac =
-        crypto::Hmac::New(crypto::HashFunction::kSha256, material.view());
+        metadata.algorithm == v1::HMAC_SHA1_FLASK
+            ? token::DeriveFlaskSigner(material.view(), token::kFlaskDefaultSalt)
+            : crypto::Hmac::New(crypto::HashFunction::kSha256, material.view());
     if (!mac.ok()) return mac.status();
     m->mac = *std::move(mac);
     m->bytes = std::move(material);
@@ -44,6 +47,11 @@ absl::StatusOr<std::shared_ptr<const Key>> Key::Generate(uint32_t id, Algorithm 
                                                          KeyState state, absl::Time now) {
   KeyMetadata md{id, algorithm, state, now, now};
   return New(md, crypto::RandomSecret(kKeyMaterialSize));
+}
+
+absl::StatusOr<std::unique_ptr<crypto::Hmac>> Key::FlaskSigner(absl::string_view salt) const {
+  if (material_ == nullptr) return absl::FailedPreconditionError("key destroyed");
+  return token::DeriveFlaskSigner(material_->bytes.view(), salt);
 }
 
 bool Key::CanVerify() const {

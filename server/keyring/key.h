@@ -43,8 +43,12 @@ class Key {
   KeyState state() const { return metadata_.state; }
   // True for STAGED, PRIMARY and ACTIVE.
   bool CanVerify() const;
-  // The MAC; null once destroyed.
+  // The MAC (HMAC_SHA256 keys; for HMAC_SHA1_FLASK keys, the itsdangerous signer for
+  // Flask's default salt "cookie-session"); null once destroyed.
   const crypto::Hmac* mac() const { return material_ ? material_->mac.get() : nullptr; }
+  // HMAC_SHA1_FLASK keys: the itsdangerous signer for `salt` (derived per call unless it is
+  // the default salt). Fails once destroyed.
+  absl::StatusOr<std::unique_ptr<crypto::Hmac>> FlaskSigner(absl::string_view salt) const;
   // Raw material, for sealing into the store only. Empty once destroyed.
   absl::string_view material() const {
     return material_ ? material_->bytes.view() : absl::string_view();

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/crypto/random.h"
 #include "server/crypto/secret_bytes.h"
+#include "server/token/flask.h"
 #include "server/token/native.h"
 
 namespace sessiontoken::keyring {
@@ -89,9 +90,12 @@ const Key* Keyring::Find(uint32_t id) const {
 
 absl::StatusOr<SignResult> Keyring::Sign(absl::string_view payload, absl::string_view audience,
                                          absl::Time now, absl::Duration ttl) const {
-  if (payload.size() > token::kMaxPayloadSize) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "payload: ", payload.size(), " bytes exceeds the limit of ", token::kMaxPayloadSize));
+  const bool flask = primary_->metadata().algorithm == v1::HMAC_SHA1_FLASK;
+  // Flask payloads may be compressed into the cookie; the cookie size is checked below.
+  const size_t max_payload = flask ? token::kFlaskMaxPayloadSize : token::kMaxPayloadSize;
+  if (payload.size() > max_payload) {
+    return absl::InvalidArgumentError(absl::StrCat("payload: ", payload.size(),
+                                                   " bytes exceeds the limit of ", max_payload));
   }
   if (audience.size() > token::kMaxAudienceSize) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -104,6 +108,24 @@ absl::StatusOr<SignResult> Keyring::Sign(absl::string_view payload, absl::string
   r.key_id = primary_->id();
   r.issued_at = absl::ToUnixSeconds(now);
   r.expires_at = r.issued_at + absl::ToInt64Seconds(ttl);
+  if (flask) {
+    // Flask cookies carry only the issue time; Verify applies max_age.
+    std::unique_ptr<crypto::Hmac> derived;
+    const crypto::Hmac* signer = primary_->mac();
+    if (audience != token::kFlaskDefaultSalt) {
+      absl::StatusOr<std::unique_ptr<crypto::Hmac>> d = primary_->FlaskSigner(audience);
+      if (!d.ok()) return d.status();
+      derived = *std::move(d);
+      signer = derived.get();
+    }
+    r.token = token::SignFlask(*signer, payload, r.issued_at);
+    if (r.token.size() > token::kFlaskMaxTokenSize) {
+      return absl::InvalidArgumentError(absl::StrCat("payload: the Flask cookie would be ",
+                                                     r.token.size(), " bytes, over the limit of ",
+                                                     token::kFlaskMaxTokenSize));
+    }
+    return r;
+  }
   token::NativeClaims claims{r.key_id, r.issued_at, r.expires_at};
   r.token = token::SignNative(*primary_->mac(), claims, audience, payload);
   return r;
@@ -111,6 +133,74 @@ absl::StatusOr<SignResult> Keyring::Sign(absl::string_view payload, absl::string
 
 VerifyResult Keyring::Verify(absl::string_view token, absl::string_view audience, absl::Time now,
                              const VerifyOptions& options) const {
+  if (token.substr(0, token::kNativePrefix.size()) == token::kNativePrefix) {
+    return VerifyNative(token, audience, now, options);
+  }
+  if (token::LooksLikeFlask(token)) return VerifyFlask(token, audience, now, options);
+  VerifyResult r;
+  r.status = VerifyStatus::kMalformed;
+  return r;
+}
+
+VerifyResult Keyring::VerifyFlask(absl::string_view token, absl::string_view audience,
+                                  absl::Time now, const VerifyOptions& options) const {
+  VerifyResult r;
+  std::optional<token::ParsedFlaskToken> t = token::ParseFlask(token);
+  if (!t.has_value()) {
+    r.status = VerifyStatus::kMalformed;
+    return r;
+  }
+  // The format names no key: try the verify-capable Flask keys newest first, then the
+  // disabled ones (only to report KEY_DISABLED rather than BAD_SIGNATURE).
+  const Key* match = nullptr;
+  bool any_flask_key = false;
+  for (int pass = 0; pass < 2 && match == nullptr; ++pass) {
+    for (const auto& k : keys_) {
+      if (k->metadata().algorithm != v1::HMAC_SHA1_FLASK || k->mac() == nullptr) continue;
+      any_flask_key = true;
+      if (k->CanVerify() != (pass == 0)) continue;
+      std::unique_ptr<crypto::Hmac> derived;
+      const crypto::Hmac* signer = k->mac();
+      if (audience != token::kFlaskDefaultSalt) {
+        absl::StatusOr<std::unique_ptr<crypto::Hmac>> d = k->FlaskSigner(audience);
+        if (!d.ok()) continue;
+        derived = *std::move(d);
+        signer = derived.get();
+      }
+      if (token::CheckFlaskSignature(*signer, *t)) {
+        match = k.get();
+        break;
+      }
+    }
+  }
+  if (match == nullptr) {
+    r.status = any_flask_key ? VerifyStatus::kBadSignature : VerifyStatus::kUnknownKey;
+    return r;
+  }
+  r.key_id = match->id();
+  if (!match->CanVerify()) {
+    r.status = VerifyStatus::kKeyDisabled;
+    return r;
+  }
+  r.issued_at = t->timestamp;
+  r.expires_at = t->timestamp + absl::ToInt64Seconds(options.max_age);
+  const int64_t now_s = absl::ToUnixSeconds(now);
+  if (r.issued_at > now_s + absl::ToInt64Seconds(options.max_clock_skew)) {
+    r.status = VerifyStatus::kNotYetValid;
+    return r;
+  }
+  if (now_s > r.expires_at) {  // itsdangerous: expired when age > max_age
+    r.status = VerifyStatus::kExpired;
+    return r;
+  }
+  r.status = VerifyStatus::kValid;
+  r.payload = std::move(t->payload);
+  r.refresh_recommended = match->state() != v1::PRIMARY;
+  return r;
+}
+
+VerifyResult Keyring::VerifyNative(absl::string_view token, absl::string_view audience,
+                                   absl::Time now, const VerifyOptions& options) const {
   VerifyResult r;
   std::optional<token::ParsedNativeToken> t = token::ParseNative(token);
   if (!t.has_value()) {
@@ -125,6 +215,10 @@ VerifyResult Keyring::Verify(absl::string_view token, absl::string_view audience
   }
   if (!key->CanVerify()) {
     r.status = VerifyStatus::kKeyDisabled;
+    return r;
+  }
+  if (key->metadata().algorithm != v1::HMAC_SHA256) {
+    r.status = VerifyStatus::kBadSignature;  // a native token naming a Flask key
     return r;
   }
   if (!token::CheckNativeMac(*key->mac(), *t, audience)) {

@@ -138,6 +138,10 @@ class Keyring {
   // A copy of this keyring with `keys` and revision + 1.
   absl::StatusOr<std::shared_ptr<const Keyring>> Next(
       std::vector<std::shared_ptr<const Key>> keys) const;
+  VerifyResult VerifyNative(absl::string_view token, absl::string_view audience, absl::Time now,
+                            const VerifyOptions& options) const;
+  VerifyResult VerifyFlask(absl::string_view token, absl::string_view audience, absl::Time now,
+                           const VerifyOptions& options) const;
   // The keys with `id` replaced by `replacement` (and, when it becomes PRIMARY, the old
   // primary demoted to ACTIVE).
   std::vector<std::shared_ptr<const Key>> Replace(uint32_t id,

@@ -70,7 +70,9 @@ struct ParsedFlaskToken {
 //    nothing after it, inflating to at most kFlaskMaxPayloadSize bytes.
 // itsdangerous itself is more lenient (it re-pads base64, skips non-alphabet characters,
 // accepts the standard alphabet and leading zeros, and zlib ignores trailing data); none of
-// that occurs in a cookie Flask produced. Returns nullopt for anything else.
+// that occurs in a cookie Flask produced. Returns nullopt for anything else. Not checked:
+// whether Flask would have chosen to compress (that needs zlib's exact output), and the
+// payload itself (JSON, UTF-8), which is the caller's.
 std::optional<ParsedFlaskToken> ParseFlask(absl::string_view token);
 
 // Checks the signature of a parsed token (constant-time). Age (max_age) is the caller's.

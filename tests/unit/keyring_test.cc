@@ -2,7 +2,10 @@
 
 #include <string>
 
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/unit/test_util.h"
 #include "server/token/base64url.h"
 #include "server/token/native.h"
 
@@ -241,6 +244,79 @@ TEST(KeyringTest, StoredFormRoundTripsAndIsWiped) {
   EXPECT_EQ((*back)->Find(kDisabledId)->state(), v1::DISABLED);
   auto t = SignWith('a', kActiveId, kNow, kNow + 60, "", "x");
   EXPECT_EQ((*back)->Verify(t, "", absl::FromUnixSeconds(kNow)).status, VerifyStatus::kValid);
+}
+
+}  // namespace
+}  // namespace sessiontoken::keyring
+
+namespace sessiontoken::keyring {
+namespace {
+
+struct FlaskVector {
+  std::string name, secret, salt, payload, cookie;
+  int64_t timestamp;
+};
+
+std::vector<FlaskVector> LoadFlaskVectors() {
+  std::string json = sessiontoken::testing::ReadFile(std::string(SESSIONTOKEN_SOURCE_DIR) +
+                                                     "/tests/vectors/flask_v1.json");
+  google::protobuf::Struct root;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &root).ok());
+  std::vector<FlaskVector> out;
+  for (const auto& v : root.fields().at("vectors").list_value().values()) {
+    const auto& f = v.struct_value().fields();
+    out.push_back({f.at("name").string_value(),
+                   sessiontoken::testing::Hex(f.at("secret_hex").string_value()),
+                   f.at("salt").string_value(),
+                   sessiontoken::testing::Hex(f.at("payload_hex").string_value()),
+                   f.at("cookie").string_value(),
+                   static_cast<int64_t>(f.at("timestamp").number_value())});
+  }
+  return out;
+}
+
+// Migration: a real Flask cookie verifies once its SECRET_KEY is imported as a legacy
+// (ACTIVE) key of a native keyring, with refresh_recommended; promoted, the same key signs
+// cookies byte-identical to real Flask's.
+TEST(KeyringFlaskTest, ImportedFlaskSecretVerifiesAndSignsLikeFlask) {
+  std::vector<FlaskVector> vectors = LoadFlaskVectors();
+  ASSERT_GE(vectors.size(), 5u);
+  for (const FlaskVector& v : vectors) {
+    SCOPED_TRACE(v.name);
+    const absl::Time t = absl::FromUnixSeconds(v.timestamp);
+    auto ring = *Keyring::Create("app", t);
+    uint32_t id = 0;
+    auto migrated = ring->Import(v1::HMAC_SHA1_FLASK, v.secret, v1::ACTIVE, t, &id);
+    ASSERT_TRUE(migrated.ok()) << migrated.status();
+    VerifyResult r = (*migrated)->Verify(v.cookie, v.salt, t + absl::Minutes(1));
+    ASSERT_EQ(VerifyStatusName(r.status), "VALID");
+    EXPECT_EQ(r.key_id, id);
+    EXPECT_EQ(r.payload, v.payload);
+    EXPECT_EQ(r.issued_at, v.timestamp);
+    EXPECT_TRUE(r.refresh_recommended);
+    // Wrong salt, tampering, expiry, disabled key.
+    EXPECT_EQ((*migrated)->Verify(v.cookie, v.salt + "x", t).status, VerifyStatus::kBadSignature);
+    std::string tampered = v.cookie;
+    tampered[tampered.size() - 2] = tampered[tampered.size() - 2] == 'A' ? 'B' : 'A';
+    EXPECT_NE((*migrated)->Verify(tampered, v.salt, t).status, VerifyStatus::kValid);
+    VerifyOptions short_age;
+    short_age.max_age = absl::Seconds(30);
+    EXPECT_EQ((*migrated)->Verify(v.cookie, v.salt, t + absl::Seconds(31), short_age).status,
+              VerifyStatus::kExpired);
+    EXPECT_EQ((*migrated)->Verify(v.cookie, v.salt, t + absl::Seconds(30), short_age).status,
+              VerifyStatus::kValid);
+    auto disabled = (*migrated)->Disable(id, t);
+    EXPECT_EQ((*disabled)->Verify(v.cookie, v.salt, t).status, VerifyStatus::kKeyDisabled);
+    // A keyring without Flask keys does not know such cookies.
+    EXPECT_EQ(ring->Verify(v.cookie, v.salt, t).status, VerifyStatus::kUnknownKey);
+    // Promoted, it signs exactly what Flask signs.
+    auto promoted = (*migrated)->Promote(id, t);
+    ASSERT_TRUE(promoted.ok());
+    auto signed_now = (*promoted)->Sign(v.payload, v.salt, t, absl::Hours(1));
+    ASSERT_TRUE(signed_now.ok()) << signed_now.status();
+    EXPECT_EQ(signed_now->token, v.cookie);
+    EXPECT_FALSE((*promoted)->Verify(v.cookie, v.salt, t).refresh_recommended);
+  }
 }
 
 }  // namespace
