@@ -1,0 +1,95 @@
+"""Shared helpers for the integration tests: start/stop the real sessiontoken-server on
+127.0.0.1 (port picked by the server) and run the real CLI. Standard library only."""
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+
+SERVER_BIN = os.environ.get("SESSIONTOKEN_SERVER", "")
+CLI_BIN = os.environ.get("SESSIONTOKEN_CLI", "")
+LISTEN_RE = re.compile(r"^sessiontoken-server listening on 127\.0\.0\.1:(\d+)$")
+
+
+def require_binaries():
+    missing = [n for n, p in (("SESSIONTOKEN_SERVER", SERVER_BIN), ("SESSIONTOKEN_CLI", CLI_BIN))
+               if not p or not os.access(p, os.X_OK)]
+    if missing:
+        raise SystemExit("set " + " and ".join(missing) + " to the built binaries (CTest does)")
+
+
+def child_env():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SESSIONTOKEN_KEK", "http_proxy", "https_proxy", "HTTP_PROXY",
+                        "HTTPS_PROXY", "grpc_proxy", "all_proxy", "ALL_PROXY")}
+    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
+    return env
+
+
+def write_kek(path):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    return path
+
+
+class Server:
+    """A running sessiontoken-server; `port` is read from its first stdout line."""
+
+    def __init__(self, data_dir, kek_file, log_path, extra_args=(), timeout=10.0):
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            [SERVER_BIN, "--listen=127.0.0.1:0", f"--data_dir={data_dir}",
+             f"--kek_file={kek_file}", *extra_args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, env=child_env())
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(l) for l in self.proc.stdout] and None,
+                         daemon=True).start()
+        try:
+            first = lines.get(timeout=timeout).decode().strip()
+        except queue.Empty:
+            self.kill()
+            raise RuntimeError("server did not start; log:\n" + self.log())
+        m = LISTEN_RE.match(first)
+        if not m:
+            self.kill()
+            raise RuntimeError(f"unexpected first line {first!r}; log:\n" + self.log())
+        self.port = int(m.group(1))
+        self.target = f"127.0.0.1:{self.port}"
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._log.close()
+
+    def stop(self, timeout=15.0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=timeout)
+        self._log.close()
+        return rc
+
+
+def cli(target, *args, stdin=None, timeout=15.0):
+    """Runs the CLI; returns (exit code, stdout, stderr)."""
+    p = subprocess.run([CLI_BIN, f"--server={target}", *args], input=stdin,
+                       capture_output=True, timeout=timeout, env=child_env())
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def cli_json(target, *args, stdin=None):
+    """Runs the CLI with --json; returns (exit code, parsed JSON or None, stderr)."""
+    rc, out, err = cli(target, "--json", *args, stdin=stdin)
+    try:
+        return rc, json.loads(out) if out.strip() else None, err
+    except json.JSONDecodeError:
+        return rc, None, err
