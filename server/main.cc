@@ -2,11 +2,14 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -18,6 +21,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/synchronization/notification.h"
@@ -25,7 +29,9 @@
 #include "server/config/config.h"
 #include "server/engine/audit.h"
 #include "server/engine/engine.h"
+#include "server/service/access_policy.h"
 #include "server/service/admin_service.h"
+#include "server/service/auth.h"
 #include "server/service/tokens_service.h"
 #include "server/store/file_store.h"
 #include "server/store/sealer.h"
@@ -56,6 +62,16 @@ ABSL_FLAG(std::string, audit_log, "",
 ABSL_FLAG(absl::Duration, scheduler_interval, absl::Seconds(1),
           "How often the scheduler applies due policy transitions (0 = never)");
 ABSL_FLAG(int32_t, max_batch_items, 1000, "Most items in one BatchSign/BatchVerify request");
+ABSL_FLAG(int32_t, max_message_bytes, 1 << 20, "Largest request message the server accepts");
+ABSL_FLAG(int32_t, max_concurrent_streams, 256, "Concurrent calls per client connection");
+ABSL_FLAG(std::string, tls_cert, "", "Server certificate chain (PEM); enables TLS");
+ABSL_FLAG(std::string, tls_key, "", "Private key of --tls_cert (PEM)");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "CA bundle (PEM): require and verify client certificates (mTLS)");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(10),
+          "How often certificate files are checked for changes (reloaded without restart)");
+ABSL_FLAG(bool, insecure, false,
+          "Allow plaintext (no TLS) on a non-loopback --listen address. Never in production");
 
 namespace sessiontoken {
 namespace {
@@ -125,6 +141,69 @@ absl::StatusOr<crypto::SecretBytes> ResolveKek(const std::string& data_dir) {
       ", or use --dev_kek for local development"));
 }
 
+bool IsLoopback(absl::string_view listen) {
+  absl::string_view host = listen.substr(0, listen.rfind(':'));
+  if (!host.empty() && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
+int32_t IntSetting(const absl::Flag<int32_t>& flag, absl::string_view name, int32_t from_config) {
+  return OnCommandLine(name) || from_config == 0 ? absl::GetFlag(flag) : from_config;
+}
+
+// TLS credentials from files, re-read every `reload` (FileWatcherCertificateProvider), or
+// plaintext. Refuses plaintext off loopback unless --insecure.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const std::string& listen) {
+  const v1::TlsConfig& tls = g_config.tls();
+  const std::string cert = Setting(FLAGS_tls_cert, "tls_cert", tls.cert_file());
+  const std::string key = Setting(FLAGS_tls_key, "tls_key", tls.key_file());
+  const std::string ca = Setting(FLAGS_tls_client_ca, "tls_client_ca", tls.client_ca_file());
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError("tls_cert and tls_key must be given together");
+  }
+  if (cert.empty()) {
+    if (!ca.empty()) return absl::InvalidArgumentError("tls_client_ca needs tls_cert and tls_key");
+    const bool insecure = absl::GetFlag(FLAGS_insecure) || g_config.insecure();
+    if (!IsLoopback(listen)) {
+      if (!insecure) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "refusing to listen on ", listen, " without TLS: pass --tls_cert/--tls_key, or "
+            "--insecure to accept plaintext on a non-loopback address"));
+      }
+      Log("WARNING", absl::StrCat("!!! --insecure: PLAINTEXT gRPC on ", listen,
+                                  ". Tokens, payloads and admin calls travel unencrypted !!!"));
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  for (const std::string& f : {cert, key, ca}) {
+    if (!f.empty() && ::access(f.c_str(), R_OK) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot read TLS file ", f));
+    }
+  }
+  const absl::Duration reload = Setting(FLAGS_tls_reload_interval, "tls_reload_interval",
+                                        tls.reload_interval(), tls.has_reload_interval());
+  const unsigned int reload_s =
+      static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(reload)));
+  auto provider = ca.empty()
+      ? std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(key, cert, reload_s)
+      : std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(key, cert, ca,
+                                                                            reload_s);
+  grpc::experimental::TlsServerCredentialsOptions opts(provider);
+  opts.watch_identity_key_cert_pairs();
+  if (!ca.empty()) {
+    opts.watch_root_certs();
+    opts.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    opts.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  Log("INFO", absl::StrCat("TLS on ", listen, ca.empty() ? "" : " with client certificates (mTLS)",
+                           "; certificates reloaded every ", reload_s, "s"));
+  return grpc::experimental::TlsServerCredentials(opts);
+}
+
 int Run() {
   if (const std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
     std::optional<absl::Duration> ttl_override;
@@ -192,9 +271,8 @@ int Run() {
   options.default_keyring =
       Setting(FLAGS_default_keyring, "default_keyring", g_config.default_keyring());
   options.audit_log = audit.get();
-  const int max_batch = OnCommandLine("max_batch_items") || limits.max_batch_items() == 0
-                            ? absl::GetFlag(FLAGS_max_batch_items)
-                            : limits.max_batch_items();
+  const int max_batch =
+      IntSetting(FLAGS_max_batch_items, "max_batch_items", limits.max_batch_items());
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
       engine::Engine::New(*std::move(file_store), *std::move(sealer), &keyring::Clock::Real(),
                           options);
@@ -221,14 +299,38 @@ int Run() {
     }
   }
 
-  service::SessionTokensService tokens(engine->get(), max_batch);
-  service::KeyAdminService admin(engine->get());
+  const bool mtls = !Setting(FLAGS_tls_client_ca, "tls_client_ca",
+                             g_config.tls().client_ca_file()).empty();
+  absl::StatusOr<std::unique_ptr<service::AccessPolicy>> access =
+      service::AccessPolicy::New(g_config.auth(), mtls);
+  if (!access.ok()) {
+    Log("FATAL", absl::StrCat("config: ", access.status().message()));
+    return 1;
+  }
+  if ((*access)->authentication_required()) {
+    Log("INFO", absl::StrCat("authentication required; ",
+                             (*access)->authorization_enabled() ? "access rules enforced"
+                                                                : "no access rules"));
+  }
+  service::Authorizer authorizer(*std::move(access), audit.get());
+  service::SessionTokensService tokens(engine->get(), max_batch, &authorizer);
+  service::KeyAdminService admin(engine->get(), &authorizer);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   const std::string listen = Setting(FLAGS_listen, "listen", g_config.listen());
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = ServerCredentials(listen);
+  if (!creds.ok()) {
+    Log("FATAL", std::string(creds.status().message()));
+    return 1;
+  }
+  builder.AddListeningPort(listen, *creds, &port);
+  builder.SetMaxReceiveMessageSize(
+      IntSetting(FLAGS_max_message_bytes, "max_message_bytes", limits.max_message_bytes()));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             IntSetting(FLAGS_max_concurrent_streams, "max_concurrent_streams",
+                                        limits.max_concurrent_streams()));
   builder.RegisterService(&tokens);
   builder.RegisterService(&admin);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

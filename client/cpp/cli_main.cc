@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <algorithm>
 #include <fstream>
 #include <iostream>
@@ -31,6 +32,12 @@ ABSL_FLAG(std::string, token, "", "verify: the token (or give it as an argument,
 ABSL_FLAG(bool, json, false,
           "Print the response as JSON (protobuf JSON mapping with proto field names)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "Deadline of each call");
+ABSL_FLAG(std::string, tls_ca, "", "TLS: CA bundle (PEM) that signed the server certificate");
+ABSL_FLAG(std::string, tls_cert, "", "mTLS: client certificate (PEM)");
+ABSL_FLAG(std::string, tls_key, "", "mTLS: client private key (PEM)");
+ABSL_FLAG(std::string, tls_server_name, "", "TLS: name to check in the server certificate");
+ABSL_FLAG(std::string, token_file, "",
+          "File holding a bearer API token (or set SESSIONTOKEN_TOKEN); never on argv");
 ABSL_FLAG(bool, promote_now, false, "keys rotate: promote at once despite a stage lead time");
 ABSL_FLAG(std::string, algorithm, "",
           "keys import / keyrings create / keys rotate: native (HMAC_SHA256) or flask "
@@ -462,6 +469,19 @@ int Main(int argc, char** argv) {
   client::ClientOptions opts;
   opts.target = absl::GetFlag(FLAGS_server);
   opts.timeout = absl::GetFlag(FLAGS_timeout);
+  opts.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
+  opts.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  opts.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  opts.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
+    if (!ReadAll(path, &opts.bearer_token)) return Usage(absl::StrCat("cannot read ", path));
+    while (!opts.bearer_token.empty() &&
+           (opts.bearer_token.back() == '\n' || opts.bearer_token.back() == '\r')) {
+      opts.bearer_token.pop_back();
+    }
+  } else if (const char* t = std::getenv("SESSIONTOKEN_TOKEN"); t != nullptr) {
+    opts.bearer_token = t;
+  }
   absl::StatusOr<std::unique_ptr<client::Client>> c = client::Client::New(opts);
   if (!c.ok()) return RpcError(c.status());
   const std::string cmd = args[0];

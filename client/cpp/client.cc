@@ -2,13 +2,52 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 
 namespace sessiontoken::client {
 
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Client>> Client::New(const ClientOptions& options) {
   if (options.target.empty()) return absl::InvalidArgumentError("server: required");
-  auto channel = grpc::CreateChannel(options.target, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  grpc::ChannelArguments args;
+  if (!options.tls_ca_file.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    absl::StatusOr<std::string> ca = ReadPem(options.tls_ca_file);
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+      return absl::InvalidArgumentError("tls_cert and tls_key must be given together");
+    }
+    if (!options.tls_cert_file.empty()) {
+      absl::StatusOr<std::string> cert = ReadPem(options.tls_cert_file);
+      absl::StatusOr<std::string> key = ReadPem(options.tls_key_file);
+      if (!cert.ok()) return cert.status();
+      if (!key.ok()) return key.status();
+      ssl.pem_cert_chain = *cert;
+      ssl.pem_private_key = *key;
+    }
+    creds = grpc::SslCredentials(ssl);
+    if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
+  } else if (!options.tls_cert_file.empty()) {
+    return absl::InvalidArgumentError("tls_cert needs tls_ca (the server's CA)");
+  }
+  auto channel = grpc::CreateCustomChannel(options.target, creds, args);
   if (channel == nullptr) return absl::InternalError("cannot create channel");
   return std::unique_ptr<Client>(new Client(options, std::move(channel)));
 }
@@ -23,6 +62,9 @@ Client::Client(const ClientOptions& options, std::shared_ptr<grpc::Channel> chan
 std::unique_ptr<grpc::ClientContext> Client::NewContext() const {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  if (!options_.bearer_token.empty()) {
+    ctx->AddMetadata("authorization", "Bearer " + options_.bearer_token);
+  }
   return ctx;
 }
 

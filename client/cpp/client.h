@@ -17,6 +17,14 @@ namespace sessiontoken::client {
 struct ClientOptions {
   std::string target = "127.0.0.1:50051";
   absl::Duration timeout = absl::Seconds(5);  // deadline of each call
+  // TLS: set tls_ca_file (PEM roots that sign the server's certificate) to use TLS;
+  // tls_cert_file + tls_key_file add a client certificate (mTLS).
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_server_name;  // overrides the name checked in the server's certificate
+  // Sent as "authorization: Bearer <token>" on every call when not empty.
+  std::string bearer_token;
 };
 
 class Client {

@@ -35,15 +35,22 @@ void ToKeyringInfo(const keyring::Keyring& kr, v1::KeyringInfo* out) {
   out->mutable_created_at()->set_seconds(absl::ToUnixSeconds(kr.created_at()));
 }
 
-std::string KeyAdminService::CallerOf(grpc::ServerContext* ctx) {
-  return ctx != nullptr ? ctx->peer() : std::string("local");
+grpc::Status KeyAdminService::Admit(grpc::ServerContext* ctx, absl::string_view keyring,
+                                    absl::string_view rpc, std::string* audit_name) const {
+  Caller caller;
+  if (ctx != nullptr) caller = auth_ != nullptr ? auth_->Identify(*ctx) : Caller{{}, ctx->peer()};
+  *audit_name = caller.audit_name().empty() ? "local" : caller.audit_name();
+  if (auth_ == nullptr) return grpc::Status::OK;
+  return auth_->Check(caller, v1::AuthConfig::ADMIN, keyring, rpc);
 }
 
 grpc::Status KeyAdminService::Rotate(grpc::ServerContext* ctx, const v1::RotateRequest* req,
                                      v1::RotateResponse* resp) {
   if (req->keyring().empty()) return Required("keyring");
+  std::string who;
+  if (grpc::Status s = Admit(ctx, req->keyring(), "Rotate", &who); !s.ok()) return s;
   absl::StatusOr<engine::AdminOutcome> r =
-      engine_->Rotate(CallerOf(ctx), req->keyring(), req->promote_now(), req->algorithm());
+      engine_->Rotate(who, req->keyring(), req->promote_now(), req->algorithm());
   if (!r.ok()) return ToGrpc(r.status());
   ToKeyInfo(r->keyring->Find(r->key_id)->metadata(), resp->mutable_new_key());
   resp->set_previous_primary_key_id(r->previous_primary_key_id);
@@ -51,9 +58,11 @@ grpc::Status KeyAdminService::Rotate(grpc::ServerContext* ctx, const v1::RotateR
   return grpc::Status::OK;
 }
 
-grpc::Status KeyAdminService::ListKeys(grpc::ServerContext*, const v1::ListKeysRequest* req,
+grpc::Status KeyAdminService::ListKeys(grpc::ServerContext* ctx, const v1::ListKeysRequest* req,
                                        v1::ListKeysResponse* resp) {
   if (req->keyring().empty()) return Required("keyring");
+  std::string who;
+  if (grpc::Status s = Admit(ctx, req->keyring(), "ListKeys", &who); !s.ok()) return s;
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr = engine_->Get(req->keyring());
   if (!kr.ok()) return ToGrpc(kr.status());
   resp->set_keyring((*kr)->name());
@@ -67,28 +76,36 @@ grpc::Status KeyAdminService::PromoteKey(grpc::ServerContext* ctx, const v1::Key
                                          v1::KeyringInfo* resp) {
   if (req->keyring().empty()) return Required("keyring");
   if (req->key_id() == 0) return Required("key_id");
-  return Reply(engine_->Promote(CallerOf(ctx), req->keyring(), req->key_id()), resp);
+  std::string who;
+  if (grpc::Status s = Admit(ctx, req->keyring(), "PromoteKey", &who); !s.ok()) return s;
+  return Reply(engine_->Promote(who, req->keyring(), req->key_id()), resp);
 }
 
 grpc::Status KeyAdminService::DisableKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
                                          v1::KeyringInfo* resp) {
   if (req->keyring().empty()) return Required("keyring");
   if (req->key_id() == 0) return Required("key_id");
-  return Reply(engine_->Disable(CallerOf(ctx), req->keyring(), req->key_id()), resp);
+  std::string who;
+  if (grpc::Status s = Admit(ctx, req->keyring(), "DisableKey", &who); !s.ok()) return s;
+  return Reply(engine_->Disable(who, req->keyring(), req->key_id()), resp);
 }
 
 grpc::Status KeyAdminService::EnableKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
                                         v1::KeyringInfo* resp) {
   if (req->keyring().empty()) return Required("keyring");
   if (req->key_id() == 0) return Required("key_id");
-  return Reply(engine_->Enable(CallerOf(ctx), req->keyring(), req->key_id()), resp);
+  std::string who;
+  if (grpc::Status s = Admit(ctx, req->keyring(), "EnableKey", &who); !s.ok()) return s;
+  return Reply(engine_->Enable(who, req->keyring(), req->key_id()), resp);
 }
 
 grpc::Status KeyAdminService::DestroyKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
                                          v1::KeyringInfo* resp) {
   if (req->keyring().empty()) return Required("keyring");
   if (req->key_id() == 0) return Required("key_id");
-  return Reply(engine_->Destroy(CallerOf(ctx), req->keyring(), req->key_id()), resp);
+  std::string who;
+  if (grpc::Status s = Admit(ctx, req->keyring(), "DestroyKey", &who); !s.ok()) return s;
+  return Reply(engine_->Destroy(who, req->keyring(), req->key_id()), resp);
 }
 
 grpc::Status KeyAdminService::ImportKey(grpc::ServerContext* ctx,
@@ -97,8 +114,10 @@ grpc::Status KeyAdminService::ImportKey(grpc::ServerContext* ctx,
   if (req->keyring().empty()) return Required("keyring");
   if (req->algorithm() == v1::ALGORITHM_UNSPECIFIED) return Required("algorithm");
   if (req->secret().empty()) return Required("secret");
+  std::string who;
+  if (grpc::Status s = Admit(ctx, req->keyring(), "ImportKey", &who); !s.ok()) return s;
   absl::StatusOr<engine::AdminOutcome> r = engine_->Import(
-      CallerOf(ctx), req->keyring(), req->algorithm(), req->secret(), req->state());
+      who, req->keyring(), req->algorithm(), req->secret(), req->state());
   if (!r.ok()) return ToGrpc(r.status());
   ToKeyInfo(r->keyring->Find(r->key_id)->metadata(), resp->mutable_key());
   resp->set_revision(r->keyring->revision());
@@ -109,15 +128,25 @@ grpc::Status KeyAdminService::CreateKeyring(grpc::ServerContext* ctx,
                                             const v1::CreateKeyringRequest* req,
                                             v1::KeyringInfo* resp) {
   if (req->name().empty()) return Required("name");
-  return Reply(engine_->CreateKeyring(CallerOf(ctx), req->name(), req->policy(),
+  std::string who;
+  if (grpc::Status s = Admit(ctx, req->name(), "CreateKeyring", &who); !s.ok()) return s;
+  return Reply(engine_->CreateKeyring(who, req->name(), req->policy(),
                                       req->algorithm()),
                resp);
 }
 
-grpc::Status KeyAdminService::ListKeyrings(grpc::ServerContext*,
+grpc::Status KeyAdminService::ListKeyrings(grpc::ServerContext* ctx,
                                            const v1::ListKeyringsRequest*,
                                            v1::ListKeyringsResponse* resp) {
+  // Lists the keyrings the caller administers (all of them without access rules).
+  Caller caller;
+  if (auth_ != nullptr && ctx != nullptr) caller = auth_->Identify(*ctx);
   for (const auto& kr : engine_->ListKeyrings()) {
+    if (auth_ != nullptr && auth_->enabled()) {
+      grpc::Status s = auth_->Check(caller, v1::AuthConfig::ADMIN, kr->name(), "");
+      if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) return s;
+      if (!s.ok()) continue;
+    }
     v1::ListKeyringsResponse::Entry* e = resp->add_keyrings();
     e->set_name(kr->name());
     e->set_revision(kr->revision());
@@ -127,9 +156,11 @@ grpc::Status KeyAdminService::ListKeyrings(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status KeyAdminService::GetKeyring(grpc::ServerContext*, const v1::GetKeyringRequest* req,
+grpc::Status KeyAdminService::GetKeyring(grpc::ServerContext* ctx, const v1::GetKeyringRequest* req,
                                          v1::KeyringInfo* resp) {
   if (req->keyring().empty()) return Required("keyring");
+  std::string who;
+  if (grpc::Status s = Admit(ctx, req->keyring(), "GetKeyring", &who); !s.ok()) return s;
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr = engine_->Get(req->keyring());
   if (!kr.ok()) return ToGrpc(kr.status());
   ToKeyringInfo(**kr, resp);
@@ -140,7 +171,9 @@ grpc::Status KeyAdminService::SetPolicy(grpc::ServerContext* ctx,
                                         const v1::SetPolicyRequest* req,
                                         v1::KeyringInfo* resp) {
   if (req->keyring().empty()) return Required("keyring");
-  return Reply(engine_->SetPolicy(CallerOf(ctx), req->keyring(), req->policy()), resp);
+  std::string who;
+  if (grpc::Status s = Admit(ctx, req->keyring(), "SetPolicy", &who); !s.ok()) return s;
+  return Reply(engine_->SetPolicy(who, req->keyring(), req->policy()), resp);
 }
 
 }  // namespace sessiontoken::service

@@ -4,6 +4,7 @@
 #define SESSIONTOKEN_SERVER_SERVICE_ADMIN_SERVICE_H_
 
 #include "server/engine/engine.h"
+#include "server/service/auth.h"
 #include "sessiontoken/v1/admin.grpc.pb.h"
 
 namespace sessiontoken::service {
@@ -15,7 +16,9 @@ void ToKeyringInfo(const keyring::Keyring& kr, v1::KeyringInfo* out);
 
 class KeyAdminService final : public v1::KeyAdmin::Service {
  public:
-  explicit KeyAdminService(engine::Engine* engine) : engine_(engine) {}
+  // `auth` (may be null: no access control) must outlive the service.
+  explicit KeyAdminService(engine::Engine* engine, const Authorizer* auth = nullptr)
+      : engine_(engine), auth_(auth) {}
 
   grpc::Status Rotate(grpc::ServerContext* ctx, const v1::RotateRequest* req,
                       v1::RotateResponse* resp) override;
@@ -40,12 +43,15 @@ class KeyAdminService final : public v1::KeyAdmin::Service {
   grpc::Status SetPolicy(grpc::ServerContext* ctx, const v1::SetPolicyRequest* req,
                          v1::KeyringInfo* resp) override;
 
-  // The caller identity recorded in the audit log (the peer address until authentication
-  // provides identities).
-  static std::string CallerOf(grpc::ServerContext* ctx);
 
  private:
+  // Identifies the caller and checks the ADMIN role on `keyring`; *audit_name receives the
+  // name the audit log records (identity, else peer address).
+  grpc::Status Admit(grpc::ServerContext* ctx, absl::string_view keyring, absl::string_view rpc,
+                     std::string* audit_name) const;
+
   engine::Engine* engine_;
+  const Authorizer* auth_;
 };
 
 }  // namespace sessiontoken::service

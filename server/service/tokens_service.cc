@@ -25,10 +25,14 @@ v1::VerifyResponse::Result ToProto(keyring::VerifyStatus s) {
 
 }  // namespace
 
-grpc::Status SessionTokensService::DoSign(const v1::SignRequest& req,
-                                          v1::SignResponse* resp) const {
+grpc::Status SessionTokensService::DoSign(const v1::SignRequest& req, v1::SignResponse* resp,
+                                          const Caller& caller) const {
   if (req.keyring().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "keyring: required");
+  }
+  if (grpc::Status s = Authorize(caller, v1::AuthConfig::SIGN, req.keyring(), "Sign");
+      !s.ok()) {
+    return s;
   }
   if (!req.has_ttl()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ttl: required");
   if (req.ttl().nanos() != 0) {
@@ -45,9 +49,14 @@ grpc::Status SessionTokensService::DoSign(const v1::SignRequest& req,
 }
 
 grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req,
-                                            v1::VerifyResponse* resp) const {
+                                            v1::VerifyResponse* resp,
+                                            const Caller& caller) const {
   if (req.keyring().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "keyring: required");
+  }
+  if (grpc::Status s = Authorize(caller, v1::AuthConfig::VERIFY, req.keyring(), "Verify");
+      !s.ok()) {
+    return s;
   }
   if (req.has_max_age() && (req.max_age().seconds() <= 0 || req.max_age().nanos() != 0)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -70,16 +79,20 @@ grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req,
 }
 
 grpc::Status SessionTokensService::DoBatchSign(const v1::BatchSignRequest& req,
-                                               v1::BatchSignResponse* resp) const {
+                                               v1::BatchSignResponse* resp,
+                                               const Caller& caller) const {
   if (req.items_size() > max_batch_items_) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("items: ", req.items_size(), " exceeds the batch limit of ",
                                      max_batch_items_));
   }
+  if (auth_ != nullptr && auth_->enabled() && !caller.authenticated()) {
+    return Authorize(caller, v1::AuthConfig::SIGN, "", "BatchSign");
+  }
   resp->mutable_items()->Reserve(req.items_size());
   for (const v1::SignRequest& item : req.items()) {
     v1::BatchSignResponse::Item* out = resp->add_items();
-    grpc::Status s = DoSign(item, out->mutable_response());
+    grpc::Status s = DoSign(item, out->mutable_response(), caller);
     if (!s.ok()) {
       out->clear_response();
       out->set_code(s.error_code());
@@ -90,16 +103,20 @@ grpc::Status SessionTokensService::DoBatchSign(const v1::BatchSignRequest& req,
 }
 
 grpc::Status SessionTokensService::DoBatchVerify(const v1::BatchVerifyRequest& req,
-                                                 v1::BatchVerifyResponse* resp) const {
+                                                 v1::BatchVerifyResponse* resp,
+                                                 const Caller& caller) const {
   if (req.items_size() > max_batch_items_) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("items: ", req.items_size(), " exceeds the batch limit of ",
                                      max_batch_items_));
   }
+  if (auth_ != nullptr && auth_->enabled() && !caller.authenticated()) {
+    return Authorize(caller, v1::AuthConfig::VERIFY, "", "BatchVerify");
+  }
   resp->mutable_items()->Reserve(req.items_size());
   for (const v1::VerifyRequest& item : req.items()) {
     v1::BatchVerifyResponse::Item* out = resp->add_items();
-    grpc::Status s = DoVerify(item, out->mutable_response());
+    grpc::Status s = DoVerify(item, out->mutable_response(), caller);
     if (!s.ok()) {
       out->clear_response();
       out->set_code(s.error_code());
@@ -113,7 +130,7 @@ grpc::ServerUnaryReactor* SessionTokensService::BatchSign(grpc::CallbackServerCo
                                                           const v1::BatchSignRequest* req,
                                                           v1::BatchSignResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(DoBatchSign(*req, resp));
+  reactor->Finish(DoBatchSign(*req, resp, Identify(*ctx)));
   return reactor;
 }
 
@@ -121,7 +138,7 @@ grpc::ServerUnaryReactor* SessionTokensService::BatchVerify(grpc::CallbackServer
                                                             const v1::BatchVerifyRequest* req,
                                                             v1::BatchVerifyResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(DoBatchVerify(*req, resp));
+  reactor->Finish(DoBatchVerify(*req, resp, Identify(*ctx)));
   return reactor;
 }
 
@@ -129,7 +146,7 @@ grpc::ServerUnaryReactor* SessionTokensService::Sign(grpc::CallbackServerContext
                                                      const v1::SignRequest* req,
                                                      v1::SignResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(DoSign(*req, resp));
+  reactor->Finish(DoSign(*req, resp, Identify(*ctx)));
   return reactor;
 }
 
@@ -137,7 +154,7 @@ grpc::ServerUnaryReactor* SessionTokensService::Verify(grpc::CallbackServerConte
                                                        const v1::VerifyRequest* req,
                                                        v1::VerifyResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(DoVerify(*req, resp));
+  reactor->Finish(DoVerify(*req, resp, Identify(*ctx)));
   return reactor;
 }
 

@@ -4,15 +4,18 @@
 #define SESSIONTOKEN_SERVER_SERVICE_TOKENS_SERVICE_H_
 
 #include "server/engine/engine.h"
+#include "server/service/auth.h"
 #include "sessiontoken/v1/tokens.grpc.pb.h"
 
 namespace sessiontoken::service {
 
 class SessionTokensService final : public v1::SessionTokens::CallbackService {
  public:
-  // `max_batch_items` bounds BatchSign/BatchVerify requests.
-  explicit SessionTokensService(const engine::Engine* engine, int max_batch_items = 1000)
-      : engine_(engine), max_batch_items_(max_batch_items) {}
+  // `max_batch_items` bounds BatchSign/BatchVerify requests. `auth` (may be null: no access
+  // control) must outlive the service.
+  explicit SessionTokensService(const engine::Engine* engine, int max_batch_items = 1000,
+                                const Authorizer* auth = nullptr)
+      : engine_(engine), max_batch_items_(max_batch_items), auth_(auth) {}
 
   grpc::ServerUnaryReactor* Sign(grpc::CallbackServerContext* ctx, const v1::SignRequest* req,
                                  v1::SignResponse* resp) override;
@@ -26,16 +29,29 @@ class SessionTokensService final : public v1::SessionTokens::CallbackService {
                                         const v1::BatchVerifyRequest* req,
                                         v1::BatchVerifyResponse* resp) override;
 
-  // The handlers' logic, callable without a gRPC server (tests).
-  grpc::Status DoSign(const v1::SignRequest& req, v1::SignResponse* resp) const;
-  grpc::Status DoVerify(const v1::VerifyRequest& req, v1::VerifyResponse* resp) const;
-  grpc::Status DoBatchSign(const v1::BatchSignRequest& req, v1::BatchSignResponse* resp) const;
-  grpc::Status DoBatchVerify(const v1::BatchVerifyRequest& req,
-                             v1::BatchVerifyResponse* resp) const;
+  // The handlers' logic, callable without a gRPC server (tests). `caller` is checked
+  // against the Authorizer when there is one.
+  grpc::Status DoSign(const v1::SignRequest& req, v1::SignResponse* resp,
+                      const Caller& caller = {}) const;
+  grpc::Status DoVerify(const v1::VerifyRequest& req, v1::VerifyResponse* resp,
+                        const Caller& caller = {}) const;
+  grpc::Status DoBatchSign(const v1::BatchSignRequest& req, v1::BatchSignResponse* resp,
+                           const Caller& caller = {}) const;
+  grpc::Status DoBatchVerify(const v1::BatchVerifyRequest& req, v1::BatchVerifyResponse* resp,
+                             const Caller& caller = {}) const;
 
  private:
+  grpc::Status Authorize(const Caller& caller, Role role, absl::string_view keyring,
+                         absl::string_view rpc) const {
+    return auth_ == nullptr ? grpc::Status::OK : auth_->Check(caller, role, keyring, rpc);
+  }
+  Caller Identify(const grpc::CallbackServerContext& ctx) const {
+    return auth_ == nullptr || !auth_->enabled() ? Caller{} : auth_->Identify(ctx);
+  }
+
   const engine::Engine* engine_;
   const int max_batch_items_;
+  const Authorizer* auth_;
 };
 
 }  // namespace sessiontoken::service

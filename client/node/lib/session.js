@@ -23,6 +23,7 @@
 
 const { readCookie, serializeCookie, serializeClearCookie, appendSetCookie, normalizeCookieOptions, checkName } =
   require('./cookie');
+const { MAX_TOKEN_CHARS } = require('./native');
 
 const STATE = Symbol('sessiontoken.session');
 const HOOKED = ['writeHead', 'write', 'end', 'flushHeaders'];
@@ -75,6 +76,12 @@ function session(options) {
   async function load(req) {
     const token = readCookie(req.headers && req.headers.cookie, cookieName);
     if (!token) return { data: {}, refresh: false };
+    if (token.length > MAX_TOKEN_CHARS) {
+      // No format's token is that long (docs/token-format.md: MALFORMED). The server answers
+      // such a Verify with INVALID_ARGUMENT, which would be logged as a service error.
+      logger.debug(`${tag}: session cookie rejected: longer than ${MAX_TOKEN_CHARS} characters`);
+      return { data: {}, refresh: false };
+    }
     let r;
     try {
       r = await client.verify({ keyring, token, audience, maxAgeSeconds }, callOptions);
@@ -128,7 +135,7 @@ function session(options) {
 
     const warnLate = () => {
       let json;
-      try { json = JSON.stringify(req.session ?? {}); } catch { json = null; }
+      try { json = JSON.stringify(req.session ?? {}); } catch { return; }  // already logged
       if (json !== state.saved) {
         logger.warn(`${tag}: req.session changed after the response started; change not saved`);
       }

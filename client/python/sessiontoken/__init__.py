@@ -31,3 +31,10 @@ from .client import (  # noqa: F401
 from .token import MalformedToken, NativeHeader, parse_native_header  # noqa: F401
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_KEYRING", "Algorithm", "BatchItem", "Client", "ImportResult", "KeyInfo",
+    "KeyringInfo", "KeyringPolicy", "KeyringSummary", "KeyState", "MalformedToken",
+    "NativeHeader", "Result", "RotateResult", "ServiceError", "SignItem", "SignResult",
+    "VerifyItem", "VerifyResult", "parse_native_header",
+]

@@ -71,6 +71,9 @@ class SessionTokenInterface(SessionInterface):
         val = request.cookies.get(self.get_cookie_name(app))
         if not val:
             return self.session_class()
+        if not val.isascii() or len(val) > 4096:   # no token looks like this: no RPC
+            log.info("session cookie rejected: not a token")
+            return self.session_class()
         max_age = int(app.permanent_session_lifetime.total_seconds())
         try:
             r = self.client.verify(val, audience=self.salt, max_age=max_age,

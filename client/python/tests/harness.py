@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import unittest
 import urllib.error
 import urllib.request
@@ -56,8 +55,10 @@ class ServerProcess:
     """A sessiontoken-server child on 127.0.0.1:<free port> with a fresh data dir and a
     random KEK. stdout is drained by a thread; stderr goes to a file."""
 
-    def __init__(self, extra_args=()):
+    def __init__(self, extra_args=(), port=0):
         if not os.access(SERVER_BIN, os.X_OK):
+            if os.environ.get("SESSIONTOKEN_SERVER"):
+                raise RuntimeError(f"SESSIONTOKEN_SERVER={SERVER_BIN} is not executable")
             raise unittest.SkipTest(f"server binary not built: {SERVER_BIN}")
         self.tmp = tempfile.TemporaryDirectory(prefix="sessiontoken-py-")
         self.data_dir = os.path.join(self.tmp.name, "data")
@@ -69,11 +70,12 @@ class ServerProcess:
         self._log = open(self.log_path, "wb")
         env = {k: v for k, v in os.environ.items() if k != "SESSIONTOKEN_KEK"}
         self.proc = subprocess.Popen(
-            [SERVER_BIN, f"--listen={LOOPBACK}:0", f"--data_dir={self.data_dir}",
+            [SERVER_BIN, f"--listen={LOOPBACK}:{int(port)}", f"--data_dir={self.data_dir}",
              f"--kek_file={self.kek_file}", *extra_args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, env=env)
         lines = queue.Queue()
-        threading.Thread(target=self._drain, args=(lines,), daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, args=(lines,), daemon=True)
+        self._drainer.start()
         try:
             first = lines.get(timeout=10)
         except queue.Empty:
@@ -108,6 +110,8 @@ class ServerProcess:
 
     def close(self):
         self.stop()
+        self._drainer.join(5)
+        self.proc.stdout.close()
         self._log.close()
         self.tmp.cleanup()
 

@@ -41,9 +41,7 @@ def tamper_payload(token, new_payload):
 class FlaskE2E(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        # Short grace: the journey stops the server while the client's channel is open,
-        # and an idle open channel otherwise holds the shutdown for ~5 s (see README).
-        cls.server = harness.ServerProcess(["--shutdown_grace=1s"])
+        cls.server = harness.ServerProcess()
         cls.client = sessiontoken.Client(cls.server.target, timeout=2.0, retries=2)
         cls.app = make_app(cls.client)
         cls.web = harness.FlaskServer(cls.app)

@@ -1,0 +1,314 @@
+// Type declarations of the sessiontoken Node.js client (hand-written; the package ships
+// plain JavaScript). Checked by `npm run typecheck` (tsc --noEmit, test/types-check.ts).
+
+import type { ChannelCredentials, ChannelOptions, status as grpcStatus } from '@grpc/grpc-js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** Verify outcomes (sessiontoken.v1.VerifyResponse.Result). */
+export type VerifyResultName =
+  | 'VALID'
+  | 'MALFORMED'
+  | 'UNKNOWN_KEY'
+  | 'BAD_SIGNATURE'
+  | 'EXPIRED'
+  | 'NOT_YET_VALID'
+  | 'KEY_DISABLED'
+  | 'WRONG_AUDIENCE'
+  | 'RESULT_UNSPECIFIED'
+  /** A value this client does not know yet: `RESULT_<number>`. Never valid. */
+  | `RESULT_${number}`;
+
+export type Algorithm = 'HMAC_SHA256' | 'HMAC_SHA1_FLASK';
+export type KeyState = 'STAGED' | 'PRIMARY' | 'ACTIVE' | 'DISABLED' | 'DESTROYED';
+
+export interface RetryInfo {
+  /** e.g. 'SessionTokens.Verify' */
+  method: string;
+  /** The attempt that failed (1-based). */
+  attempt: number;
+  /** Sleep before the next attempt. */
+  delayMs: number;
+  error: Error & { code?: number; details?: string };
+}
+
+export interface ClientOptions {
+  /** host:port of the service. Default '127.0.0.1:50051'. */
+  address?: string;
+  /** Default: insecure (plaintext) credentials. */
+  credentials?: ChannelCredentials;
+  /** Keyring used by calls that name none. Default: none (every call must name one). */
+  keyring?: string;
+  /** Deadline of SessionTokens calls, covering every attempt. Default 2000. */
+  deadlineMs?: number;
+  /** Deadline of KeyAdmin calls. Default 10000. */
+  adminDeadlineMs?: number;
+  /** Attempts of calls that are retried on UNAVAILABLE. Default 3 (1 = no retry). */
+  maxAttempts?: number;
+  /** First backoff between attempts (jittered, doubled each time). Default 50. */
+  initialBackoffMs?: number;
+  /** Backoff cap. Default 1000. */
+  maxBackoffMs?: number;
+  /** grpc-js channel options, merged over CHANNEL_DEFAULTS. */
+  channelOptions?: ChannelOptions;
+  /** Directory holding sessiontoken/v1/*.proto. Default: the repository's proto/ (or $SESSIONTOKEN_PROTO_DIR). */
+  protoDir?: string;
+  /** Called before each retry (observability). */
+  onRetry?: (info: RetryInfo) => void;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Deadline of this call (all attempts). */
+  deadlineMs?: number;
+  /** Attempts on UNAVAILABLE, overriding the method's default (Rotate, ImportKey, CreateKeyring: 1). */
+  maxAttempts?: number;
+  /** Cancels the call (it rejects with CANCELLED). */
+  signal?: AbortSignal;
+}
+
+export interface SignOptions {
+  /** Default: the client's keyring. */
+  keyring?: string;
+  /** Opaque session data (strings are UTF-8). Default: empty. */
+  payload?: Buffer | Uint8Array | string;
+  /** Whole seconds, within the server's (and keyring's) range. */
+  ttlSeconds: number;
+  /** Purpose/audience bound into the MAC. Default ''. */
+  audience?: string;
+}
+
+export interface SignResult {
+  /** The cookie-safe token ("st1." ...). */
+  token: string;
+  keyId: number;
+  issuedAt: Date;
+  expiresAt: Date;
+}
+
+export interface VerifyOptions {
+  keyring?: string;
+  token: string;
+  /** Must equal the audience the token was signed for. Default ''. */
+  audience?: string;
+  /** For formats that carry only an issued-at (Flask): maximum accepted age. */
+  maxAgeSeconds?: number;
+}
+
+export interface VerifyResult {
+  result: VerifyResultName;
+  /** result === 'VALID' */
+  valid: boolean;
+  /** The payload, only for VALID tokens. */
+  payload: Buffer | null;
+  /** The key the token names (for Flask cookies: the key that verified it), or null (e.g. MALFORMED). */
+  keyId: number | null;
+  issuedAt: Date | null;
+  expiresAt: Date | null;
+  /** VALID, but signed by a key that is no longer primary: re-issue the cookie. */
+  refreshRecommended: boolean;
+}
+
+/** An item of a batch call that failed on its own (the others are unaffected). */
+export interface BatchItemError {
+  ok: false;
+  /** google.rpc.Code of the item. */
+  code: number;
+  codeName: string;
+  message: string;
+}
+export type BatchSignItem = ({ ok: true } & SignResult) | BatchItemError;
+export type BatchVerifyItem = ({ ok: true } & VerifyResult) | BatchItemError;
+
+export interface KeyInfo {
+  keyId: number;
+  algorithm: Algorithm | string;
+  state: KeyState | string;
+  createdAt: Date | null;
+  stateChangedAt: Date | null;
+}
+
+/** Rotation policy; all values whole seconds, 0 disables the step. */
+export interface KeyringPolicy {
+  rotationPeriodSeconds: number;
+  stageLeadTimeSeconds: number;
+  verifyWindowSeconds: number;
+  destroyAfterSeconds: number;
+  maxTokenTtlSeconds: number;
+}
+
+export interface KeyringInfo {
+  name: string;
+  policy: KeyringPolicy;
+  /** Newest first. */
+  keys: KeyInfo[];
+  primaryKeyId: number;
+  /** Keyring revision (a counter; a Number). */
+  revision: number;
+  createdAt: Date | null;
+}
+
+export interface RotateResult {
+  newKey: KeyInfo;
+  previousPrimaryKeyId: number;
+  revision: number;
+}
+
+export interface ListKeysResult {
+  keyring: string;
+  keys: KeyInfo[];
+  primaryKeyId: number;
+  revision: number;
+}
+
+export interface KeyringEntry {
+  name: string;
+  revision: number;
+  primaryKeyId: number;
+  keyCount: number;
+}
+
+export interface KeyOptions {
+  keyring?: string;
+  keyId: number;
+}
+
+export class Client {
+  constructor(options?: ClientOptions | string);
+  readonly address: string;
+  readonly defaultKeyring: string | undefined;
+  close(): void;
+  /** Resolves once the channel is connected. */
+  waitForReady(deadlineMs?: number): Promise<void>;
+
+  sign(options: SignOptions, callOptions?: CallOptions): Promise<SignResult>;
+  /** Resolves for every result, VALID or not; rejects only when the RPC fails. */
+  verify(options: VerifyOptions, callOptions?: CallOptions): Promise<VerifyResult>;
+  batchSign(items: SignOptions[], callOptions?: CallOptions): Promise<BatchSignItem[]>;
+  batchVerify(items: VerifyOptions[], callOptions?: CallOptions): Promise<BatchVerifyItem[]>;
+
+  rotate(options?: { keyring?: string; promoteNow?: boolean; algorithm?: Algorithm }, callOptions?: CallOptions): Promise<RotateResult>;
+  listKeys(options?: { keyring?: string }, callOptions?: CallOptions): Promise<ListKeysResult>;
+  promoteKey(options: KeyOptions, callOptions?: CallOptions): Promise<KeyringInfo>;
+  disableKey(options: KeyOptions, callOptions?: CallOptions): Promise<KeyringInfo>;
+  enableKey(options: KeyOptions, callOptions?: CallOptions): Promise<KeyringInfo>;
+  destroyKey(options: KeyOptions, callOptions?: CallOptions): Promise<KeyringInfo>;
+  importKey(
+    options: { keyring?: string; algorithm: Algorithm; secret: Buffer | Uint8Array | string; state?: 'STAGED' | 'PRIMARY' | 'ACTIVE' },
+    callOptions?: CallOptions,
+  ): Promise<{ key: KeyInfo; revision: number }>;
+  createKeyring(
+    options: { name: string; policy?: Partial<KeyringPolicy>; algorithm?: Algorithm },
+    callOptions?: CallOptions,
+  ): Promise<KeyringInfo>;
+  listKeyrings(callOptions?: CallOptions): Promise<KeyringEntry[]>;
+  getKeyring(options?: { keyring?: string }, callOptions?: CallOptions): Promise<KeyringInfo>;
+  setPolicy(options: { keyring?: string; policy: Partial<KeyringPolicy> }, callOptions?: CallOptions): Promise<KeyringInfo>;
+}
+
+/** A failed RPC (not an invalid token: that is a VerifyResult). */
+export class SessionTokenError extends Error {
+  readonly name: 'SessionTokenError';
+  /** e.g. 'SessionTokens.Sign' */
+  readonly method: string;
+  /** Numeric gRPC status code (see `status`). */
+  readonly code: number;
+  /** e.g. 'UNAVAILABLE' */
+  readonly codeName: string;
+  /** The server's message, e.g. 'ttl: required'. */
+  readonly details: string;
+  readonly attempts: number;
+}
+
+/** gRPC status codes (grpc-js `status`). */
+export const status: typeof grpcStatus;
+
+export const DEFAULTS: Readonly<Required<Pick<ClientOptions,
+  'address' | 'deadlineMs' | 'adminDeadlineMs' | 'maxAttempts' | 'initialBackoffMs' | 'maxBackoffMs'>>>;
+export const CHANNEL_DEFAULTS: Readonly<ChannelOptions>;
+
+// ---- Express / Node http middleware ----
+
+/** The session: a plain JSON-serialisable object. */
+export interface SessionData {
+  [key: string]: unknown;
+}
+
+export interface SessionCookieOptions {
+  /** Default true. */
+  httpOnly?: boolean;
+  /** true, false, or 'auto' (default): Secure when the request came over HTTPS (req.secure). */
+  secure?: boolean | 'auto';
+  /** Default 'lax'; true means 'strict'; false omits the attribute. */
+  sameSite?: boolean | 'strict' | 'lax' | 'none' | 'Strict' | 'Lax' | 'None';
+  /** Default '/'. */
+  path?: string;
+  domain?: string;
+  /** Milliseconds, as Express's res.cookie. Default ttlSeconds * 1000; null: browser-session cookie. */
+  maxAge?: number | null;
+  partitioned?: boolean;
+}
+
+export interface SessionLogger {
+  error?(message: string): void;
+  warn?(message: string): void;
+  debug?(message: string): void;
+}
+
+export interface SessionOptions {
+  /** Anything with Client's sign() and verify(). */
+  client: Pick<Client, 'sign' | 'verify'> & { defaultKeyring?: string };
+  /** Default: the client's keyring. */
+  keyring?: string;
+  /** Audience/purpose the cookie's tokens are bound to (may be ''; required). */
+  audience: string;
+  /** Default 'session'. */
+  cookieName?: string;
+  /** Token lifetime. Default 86400. */
+  ttlSeconds?: number;
+  /** Max age passed to Verify (matters for Flask cookies). Default ttlSeconds. */
+  maxAgeSeconds?: number;
+  /** Deadline of each Verify/Sign the middleware makes. Default: the client's. */
+  deadlineMs?: number;
+  cookie?: SessionCookieOptions;
+  /** Default: console (error, warn); debug is silent. */
+  logger?: SessionLogger;
+}
+
+export type SessionRequest = IncomingMessage & { session: SessionData | null };
+export type SessionMiddleware = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => Promise<void>;
+
+/** Express middleware: req.session backed by a cookie signed by the sessiontoken service. */
+export function session(options: SessionOptions): SessionMiddleware;
+
+// ---- native tokens ----
+
+export interface NativeTokenFields {
+  version: 'st1';
+  keyId: number;
+  /** Unix seconds. */
+  issuedAt: number;
+  /** Unix seconds (exclusive). */
+  expiresAt: number;
+  /** SHA-256(audience)[0..4). */
+  audienceTag: Buffer;
+  payload: Buffer;
+  mac: Buffer;
+}
+
+/** Public fields of a native token, or null when MALFORMED. Does not (cannot) check the MAC. */
+export function parseNativeToken(token: string): NativeTokenFields | null;
+/** SHA-256(audience)[0..4), the tag a native token carries. */
+export function nativeAudienceTag(audience: string | Buffer): Buffer;
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** Set by sessiontoken's session() middleware. */
+      session: SessionData;
+    }
+  }
+}

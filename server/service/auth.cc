@@ -1,0 +1,74 @@
+#include "server/service/auth.h"
+
+#include <grpcpp/security/auth_context.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace sessiontoken::service {
+namespace {
+
+std::string FirstProperty(const grpc::AuthContext& ctx, const char* name) {
+  for (const grpc::string_ref& v : ctx.FindPropertyValues(name)) {
+    return std::string(v.data(), v.size());
+  }
+  return std::string();
+}
+
+}  // namespace
+
+Caller Authorizer::Identify(const grpc::ServerContextBase& ctx) const {
+  Caller c;
+  c.peer = ctx.peer();
+  if (!enabled()) return c;
+  const auto& md = ctx.client_metadata();
+  auto it = md.find("authorization");
+  if (it != md.end()) {
+    absl::string_view value(it->second.data(), it->second.size());
+    if (absl::StartsWithIgnoreCase(value, "Bearer ")) {
+      std::optional<std::string> id = policy_->IdentityOfToken(value.substr(7));
+      if (id.has_value()) {
+        c.identity = *std::move(id);
+      } else {
+        c.bad_credentials = true;
+      }
+      return c;
+    }
+    c.bad_credentials = true;
+    return c;
+  }
+  std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+  if (auth != nullptr && auth->IsPeerAuthenticated()) {
+    c.identity = FirstProperty(*auth, "peer_uri");
+    if (c.identity.empty()) c.identity = FirstProperty(*auth, "peer_dns");
+  }
+  return c;
+}
+
+grpc::Status Authorizer::Check(const Caller& caller, Role role, absl::string_view keyring,
+                               absl::string_view rpc) const {
+  if (!enabled()) return grpc::Status::OK;
+  if (!caller.authenticated()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        caller.bad_credentials
+                            ? "invalid credentials: the bearer token is not recognised"
+                            : "authentication required: present a bearer token or a client "
+                              "certificate");
+  }
+  if (policy_->Allowed(caller.identity, role, keyring)) return grpc::Status::OK;
+  const std::string msg =
+      absl::StrCat(caller.identity, " may not ", v1::AuthConfig::Role_Name(role),
+                   " on keyring \"", keyring, "\"");
+  if (audit_ != nullptr && !rpc.empty()) {  // an empty rpc marks a filter probe, not a call
+    engine::AuditEvent e;
+    e.time = clock_->Now();
+    e.caller = caller.identity;
+    e.operation = absl::StrCat("denied:", rpc);
+    e.keyring = std::string(keyring);
+    e.outcome = absl::StrCat("PERMISSION_DENIED: ", msg);
+    audit_->Record(e);
+  }
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, msg);
+}
+
+}  // namespace sessiontoken::service
