@@ -227,7 +227,13 @@ int Run() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  // The KEK first: a start refused for want of a KEK leaves no trace on disk.
+  // Transport and KEK first: a start refused for either leaves no trace on disk.
+  const std::string listen = Setting(FLAGS_listen, "listen", g_config.listen());
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = ServerCredentials(listen);
+  if (!creds.ok()) {
+    Log("FATAL", std::string(creds.status().message()));
+    return 1;
+  }
   absl::StatusOr<crypto::SecretBytes> kek = ResolveKek(data_dir);
   if (!kek.ok()) {
     Log("FATAL", std::string(kek.status().message()));
@@ -319,12 +325,6 @@ int Run() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  const std::string listen = Setting(FLAGS_listen, "listen", g_config.listen());
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = ServerCredentials(listen);
-  if (!creds.ok()) {
-    Log("FATAL", std::string(creds.status().message()));
-    return 1;
-  }
   builder.AddListeningPort(listen, *creds, &port);
   builder.SetMaxReceiveMessageSize(
       IntSetting(FLAGS_max_message_bytes, "max_message_bytes", limits.max_message_bytes()));

@@ -1,0 +1,303 @@
+// Authentication and per-keyring authorization through a real in-process gRPC server:
+// every RPC x identity x keyring combination. Allowed calls pass the access check (they may
+// still fail for other reasons, never with UNAUTHENTICATED or PERMISSION_DENIED); the rest
+// get PERMISSION_DENIED (or UNAUTHENTICATED without valid credentials).
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <map>
+#include <set>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+#include "server/crypto/hmac.h"
+#include "server/crypto/random.h"
+#include "server/service/admin_service.h"
+#include "server/service/auth.h"
+#include "server/service/tokens_service.h"
+#include "server/store/memory_store.h"
+
+namespace sessiontoken::service {
+namespace {
+
+using R = v1::AuthConfig;
+
+std::string Sha256Hex(absl::string_view s) {
+  uint8_t d[32];
+  crypto::Sha256(s, d);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(d), 32));
+}
+
+class CapturingAudit : public engine::AuditLog {
+ public:
+  void Record(const engine::AuditEvent& e) override { events.push_back(e); }
+  std::vector<engine::AuditEvent> events;
+};
+
+struct Identity {
+  std::string name;
+  std::string token;  // "" = no credentials
+  // role -> keyrings granted
+  std::map<Role, std::set<std::string>> grants;
+};
+
+class AuthzTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    identities_ = {
+        {"signer-shop", "tok-signer-shop", {{R::SIGN, {"shop"}}}},
+        {"verifier-shop", "tok-verifier-shop", {{R::VERIFY, {"shop"}}}},
+        {"frontend-shop", "tok-frontend-shop", {{R::SIGN, {"shop"}}, {R::VERIFY, {"shop"}}}},
+        {"admin-shop", "tok-admin-shop", {{R::ADMIN, {"shop"}}}},
+        {"admin-all", "tok-admin-all", {{R::ADMIN, {"*"}}}},
+        {"signer-blog", "tok-signer-blog", {{R::SIGN, {"blog"}}}},
+        {"nobody", "tok-nobody", {}},
+        {"anonymous", "", {}},
+        {"bad-token", "tok-not-configured", {}},
+    };
+    v1::AuthConfig cfg;
+    for (const Identity& id : identities_) {
+      if (id.name == "anonymous" || id.name == "bad-token") continue;
+      auto* t = cfg.add_api_tokens();
+      t->set_identity(id.name);
+      t->set_sha256(Sha256Hex(id.token));
+      for (const auto& [role, keyrings] : id.grants) {
+        auto* rule = cfg.add_rules();
+        rule->set_identity(id.name);
+        rule->add_roles(role);
+        for (const auto& k : keyrings) rule->add_keyrings(k);
+      }
+    }
+    auto policy = AccessPolicy::New(cfg, false);
+    ASSERT_TRUE(policy.ok()) << policy.status();
+    engine::EngineOptions opts;
+    opts.audit_log = &audit_;
+    engine_ = *engine::Engine::New(std::make_unique<store::MemoryStore>(),
+                                   *store::Sealer::New(crypto::RandomSecret(32)),
+                                   &keyring::Clock::Real(), opts);
+    for (const char* k : {"shop", "blog"}) ASSERT_TRUE(engine_->CreateKeyring("t", k, {}).ok());
+    auth_ = std::make_unique<Authorizer>(*std::move(policy), &audit_);
+    tokens_ = std::make_unique<SessionTokensService>(engine_.get(), 100, auth_.get());
+    admin_ = std::make_unique<KeyAdminService>(engine_.get(), auth_.get());
+    grpc::ServerBuilder b;
+    int port = 0;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    b.RegisterService(tokens_.get());
+    b.RegisterService(admin_.get());
+    server_ = b.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                  grpc::InsecureChannelCredentials());
+    tstub_ = v1::SessionTokens::NewStub(ch);
+    astub_ = v1::KeyAdmin::NewStub(ch);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  std::unique_ptr<grpc::ClientContext> Ctx(const Identity& id) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!id.token.empty()) ctx->AddMetadata("authorization", "Bearer " + id.token);
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return ctx;
+  }
+
+  std::vector<Identity> identities_;
+  CapturingAudit audit_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<Authorizer> auth_;
+  std::unique_ptr<SessionTokensService> tokens_;
+  std::unique_ptr<KeyAdminService> admin_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::SessionTokens::Stub> tstub_;
+  std::unique_ptr<v1::KeyAdmin::Stub> astub_;
+};
+
+TEST_F(AuthzTest, EveryRpcTimesEveryIdentityTimesKeyring) {
+  using Call = std::function<grpc::StatusCode(grpc::ClientContext*, const std::string& keyring)>;
+  auto code = [](const grpc::Status& s) { return s.error_code(); };
+  // Batch calls answer per item: the item's code is what authorization decided.
+  auto item_code = [](const grpc::Status& s, int item) {
+    return s.ok() ? static_cast<grpc::StatusCode>(item) : s.error_code();
+  };
+  struct Rpc {
+    std::string name;
+    Role role;
+    Call call;
+  };
+  std::vector<Rpc> rpcs = {
+      {"Sign", R::SIGN, [&](auto* c, auto& k) {
+         v1::SignRequest r; r.set_keyring(k); r.mutable_ttl()->set_seconds(60);
+         v1::SignResponse o; return code(tstub_->Sign(c, r, &o)); }},
+      {"BatchSign", R::SIGN, [&](auto* c, auto& k) {
+         v1::BatchSignRequest r; auto* i = r.add_items(); i->set_keyring(k);
+         i->mutable_ttl()->set_seconds(60);
+         v1::BatchSignResponse o; auto s = tstub_->BatchSign(c, r, &o);
+         return item_code(s, o.items_size() ? o.items(0).code() : -1); }},
+      {"Verify", R::VERIFY, [&](auto* c, auto& k) {
+         v1::VerifyRequest r; r.set_keyring(k); r.set_token("x");
+         v1::VerifyResponse o; return code(tstub_->Verify(c, r, &o)); }},
+      {"BatchVerify", R::VERIFY, [&](auto* c, auto& k) {
+         v1::BatchVerifyRequest r; auto* i = r.add_items(); i->set_keyring(k); i->set_token("x");
+         v1::BatchVerifyResponse o; auto s = tstub_->BatchVerify(c, r, &o);
+         return item_code(s, o.items_size() ? o.items(0).code() : -1); }},
+      {"Rotate", R::ADMIN, [&](auto* c, auto& k) {
+         v1::RotateRequest r; r.set_keyring(k); v1::RotateResponse o;
+         return code(astub_->Rotate(c, r, &o)); }},
+      {"ListKeys", R::ADMIN, [&](auto* c, auto& k) {
+         v1::ListKeysRequest r; r.set_keyring(k); v1::ListKeysResponse o;
+         return code(astub_->ListKeys(c, r, &o)); }},
+      {"GetKeyring", R::ADMIN, [&](auto* c, auto& k) {
+         v1::GetKeyringRequest r; r.set_keyring(k); v1::KeyringInfo o;
+         return code(astub_->GetKeyring(c, r, &o)); }},
+      {"PromoteKey", R::ADMIN, [&](auto* c, auto& k) {
+         v1::KeyRequest r; r.set_keyring(k); r.set_key_id(12345); v1::KeyringInfo o;
+         return code(astub_->PromoteKey(c, r, &o)); }},
+      {"DisableKey", R::ADMIN, [&](auto* c, auto& k) {
+         v1::KeyRequest r; r.set_keyring(k); r.set_key_id(12345); v1::KeyringInfo o;
+         return code(astub_->DisableKey(c, r, &o)); }},
+      {"EnableKey", R::ADMIN, [&](auto* c, auto& k) {
+         v1::KeyRequest r; r.set_keyring(k); r.set_key_id(12345); v1::KeyringInfo o;
+         return code(astub_->EnableKey(c, r, &o)); }},
+      {"DestroyKey", R::ADMIN, [&](auto* c, auto& k) {
+         v1::KeyRequest r; r.set_keyring(k); r.set_key_id(12345); v1::KeyringInfo o;
+         return code(astub_->DestroyKey(c, r, &o)); }},
+      {"ImportKey", R::ADMIN, [&](auto* c, auto& k) {
+         v1::ImportKeyRequest r; r.set_keyring(k); r.set_algorithm(v1::HMAC_SHA1_FLASK);
+         r.set_secret("legacy"); v1::ImportKeyResponse o;
+         return code(astub_->ImportKey(c, r, &o)); }},
+      {"SetPolicy", R::ADMIN, [&](auto* c, auto& k) {
+         v1::SetPolicyRequest r; r.set_keyring(k); v1::KeyringInfo o;
+         return code(astub_->SetPolicy(c, r, &o)); }},
+      {"CreateKeyring", R::ADMIN, [&](auto* c, auto& k) {
+         v1::CreateKeyringRequest r; r.set_name(k); v1::KeyringInfo o;
+         return code(astub_->CreateKeyring(c, r, &o)); }},
+  };
+  int combinations = 0, allowed = 0, denied = 0;
+  for (const Identity& id : identities_) {
+    for (const Rpc& rpc : rpcs) {
+      for (const std::string keyring : {"shop", "blog"}) {
+        SCOPED_TRACE(id.name + " " + rpc.name + " " + keyring);
+        ++combinations;
+        auto ctx = Ctx(id);
+        grpc::StatusCode got = rpc.call(ctx.get(), keyring);
+        auto g = id.grants.find(rpc.role);
+        const bool granted =
+            g != id.grants.end() && (g->second.contains(keyring) || g->second.contains("*"));
+        if (id.token.empty() || id.name == "bad-token") {
+          EXPECT_EQ(got, grpc::StatusCode::UNAUTHENTICATED);
+          ++denied;
+        } else if (granted) {
+          EXPECT_NE(got, grpc::StatusCode::PERMISSION_DENIED);
+          EXPECT_NE(got, grpc::StatusCode::UNAUTHENTICATED);
+          ++allowed;
+        } else {
+          EXPECT_EQ(got, grpc::StatusCode::PERMISSION_DENIED);
+          ++denied;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(combinations, 9 * 14 * 2);
+  EXPECT_GT(allowed, 20);
+  EXPECT_GT(denied, 150);
+  // Denials are audited with the identity; no event for anonymous callers' keyrings.
+  int denial_events = 0;
+  for (const auto& e : audit_.events) {
+    if (absl::StartsWith(e.operation, "denied:")) {
+      ++denial_events;
+      EXPECT_TRUE(absl::StartsWith(e.outcome, "PERMISSION_DENIED")) << e.outcome;
+      EXPECT_FALSE(e.caller.empty());
+    }
+  }
+  EXPECT_GT(denial_events, 100);
+  std::printf("authorization matrix: %d combinations (%d allowed, %d denied), %d denials audited\n",
+              combinations, allowed, denied, denial_events);
+}
+
+TEST_F(AuthzTest, ListKeyringsShowsOnlyAdministeredKeyrings) {
+  auto list = [&](const std::string& who) {
+    for (const Identity& id : identities_) {
+      if (id.name != who) continue;
+      auto ctx = Ctx(id);
+      v1::ListKeyringsResponse o;
+      grpc::Status s = astub_->ListKeyrings(ctx.get(), {}, &o);
+      std::vector<std::string> names;
+      for (const auto& e : o.keyrings()) names.push_back(e.name());
+      return std::make_pair(s.error_code(), names);
+    }
+    return std::make_pair(grpc::StatusCode::INTERNAL, std::vector<std::string>{});
+  };
+  EXPECT_EQ(list("admin-all").second, (std::vector<std::string>{"blog", "default", "shop"}));
+  EXPECT_EQ(list("admin-shop").second, (std::vector<std::string>{"shop"}));
+  EXPECT_TRUE(list("frontend-shop").second.empty());
+  EXPECT_EQ(list("anonymous").first, grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(AuthzTest, FrontendCanOnlySignAndVerifyItsOwnKeyring) {
+  const Identity& frontend = identities_[2];
+  auto ctx = Ctx(frontend);
+  v1::SignRequest s;
+  s.set_keyring("shop");
+  s.set_payload("user=1");
+  s.mutable_ttl()->set_seconds(60);
+  v1::SignResponse signed_token;
+  ASSERT_TRUE(tstub_->Sign(ctx.get(), s, &signed_token).ok());
+  auto ctx2 = Ctx(frontend);
+  v1::VerifyRequest v;
+  v.set_keyring("shop");
+  v.set_token(signed_token.token());
+  v1::VerifyResponse out;
+  ASSERT_TRUE(tstub_->Verify(ctx2.get(), v, &out).ok());
+  EXPECT_EQ(out.result(), v1::VerifyResponse::VALID);
+  // Cannot sign for another app, cannot rotate its own keys.
+  auto ctx3 = Ctx(frontend);
+  s.set_keyring("blog");
+  EXPECT_EQ(tstub_->Sign(ctx3.get(), s, &signed_token).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  auto ctx4 = Ctx(frontend);
+  v1::RotateRequest r;
+  r.set_keyring("shop");
+  v1::RotateResponse rr;
+  EXPECT_EQ(astub_->Rotate(ctx4.get(), r, &rr).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // The admin's rotation is audited under its identity.
+  auto ctx5 = Ctx(identities_[3]);
+  ASSERT_TRUE(astub_->Rotate(ctx5.get(), r, &rr).ok());
+  EXPECT_EQ(audit_.events.back().caller, "admin-shop");
+  EXPECT_EQ(audit_.events.back().operation, "rotate");
+}
+
+TEST(AccessPolicyTest, ValidatesConfig) {
+  v1::AuthConfig cfg;
+  auto* t = cfg.add_api_tokens();
+  t->set_identity("a");
+  t->set_sha256("zz");
+  EXPECT_FALSE(AccessPolicy::New(cfg, false).ok());
+  t->set_sha256(std::string(64, 'a'));
+  EXPECT_TRUE(AccessPolicy::New(cfg, false).ok());
+  auto* dup = cfg.add_api_tokens();
+  *dup = *t;
+  EXPECT_FALSE(AccessPolicy::New(cfg, false).ok());
+  cfg.mutable_api_tokens()->RemoveLast();
+  auto* rule = cfg.add_rules();
+  rule->set_identity("a");
+  rule->add_keyrings("shop");
+  EXPECT_FALSE(AccessPolicy::New(cfg, false).ok());  // no roles
+  rule->add_roles(R::SIGN);
+  auto p = AccessPolicy::New(cfg, false);
+  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE((*p)->authentication_required());
+  EXPECT_TRUE((*p)->Allowed("a", R::SIGN, "shop"));
+  EXPECT_FALSE((*p)->Allowed("a", R::VERIFY, "shop"));
+  EXPECT_FALSE((*p)->Allowed("a", R::SIGN, "blog"));
+  EXPECT_FALSE((*p)->Allowed("b", R::SIGN, "shop"));
+  EXPECT_EQ((*p)->IdentityOfToken(""), std::nullopt);
+  // Nothing configured: open (the loopback development default).
+  auto open = AccessPolicy::New({}, false);
+  EXPECT_FALSE((*open)->authentication_required());
+  EXPECT_TRUE((*open)->Allowed("anyone", R::ADMIN, "x"));
+  // mTLS alone requires authentication, without rules.
+  EXPECT_TRUE((*AccessPolicy::New({}, true))->authentication_required());
+}
+
+}  // namespace
+}  // namespace sessiontoken::service
