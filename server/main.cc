@@ -6,12 +6,15 @@
 #include <grpcpp/security/tls_credentials_options.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <optional>
@@ -110,8 +113,11 @@ absl::StatusOr<crypto::SecretBytes> ResolveKek(const std::string& data_dir) {
   if (!kek_file.empty()) return store::LoadKekFile(kek_file);
   const std::string env_name = Setting(FLAGS_kek_env, "kek_env", g_config.kek_env());
   if (!env_name.empty()) {
-    if (const char* v = std::getenv(env_name.c_str()); v != nullptr && *v != '\0') {
+    if (char* v = std::getenv(env_name.c_str()); v != nullptr && *v != '\0') {
       absl::StatusOr<crypto::SecretBytes> kek = store::ParseKek(v);
+      // Do not leave the KEK readable in /proc/<pid>/environ for the process's lifetime.
+      crypto::SecureWipe(v, std::strlen(v));
+      ::unsetenv(env_name.c_str());
       if (!kek.ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat("environment variable ", env_name, ": ", kek.status().message()));
@@ -378,6 +384,10 @@ int Run() {
 }  // namespace sessiontoken
 
 int main(int argc, char** argv) {
+  // Key material must not end up in core dumps (and other users' ptrace is refused).
+  struct rlimit no_core = {0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   absl::SetProgramUsageMessage(
       "sessiontoken-server: holds the secret keys of web session cookies.\n"
       "  sessiontoken-server --listen=127.0.0.1:50051 --data_dir=data --kek_file=kek.hex");

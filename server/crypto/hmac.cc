@@ -64,7 +64,14 @@ absl::StatusOr<std::unique_ptr<Hmac>> Hmac::New(HashFunction hash, absl::string_
   return h;
 }
 
+namespace {
+thread_local uint64_t constant_time_equals_calls = 0;
+}  // namespace
+
+uint64_t ConstantTimeEqualsCallsForTesting() { return constant_time_equals_calls; }
+
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  ++constant_time_equals_calls;
   if (a.size() != b.size()) return false;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }

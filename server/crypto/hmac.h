@@ -38,6 +38,9 @@ class Hmac {
 // comparison used for MACs anywhere in the service.
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
+// How many ConstantTimeEquals calls this thread made (tests prove MAC checks use it).
+uint64_t ConstantTimeEqualsCallsForTesting();
+
 // SHA-256 of `data` into out[0, 32).
 void Sha256(absl::string_view data, uint8_t out[32]);
 

@@ -106,9 +106,13 @@ absl::StatusOr<keyring::VerifyResult> Engine::Verify(
     absl::string_view name, absl::string_view token, absl::string_view audience,
     std::optional<absl::Duration> max_age) const {
   if (token.size() > options_.max_token_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("token: ", token.size(),
-                                                   " bytes exceeds the limit of ",
-                                                   options_.max_token_bytes));
+    // No token of any supported format is this long: a result, not a request error, so
+    // that junk cookies are just invalid sessions for the frontend.
+    absl::StatusOr<Entry> e = Lookup(name);
+    if (!e.ok()) return e.status();
+    keyring::VerifyResult r;
+    r.status = keyring::VerifyStatus::kMalformed;
+    return r;
   }
   if (audience.size() > options_.max_audience_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("audience: ", audience.size(),

@@ -368,6 +368,16 @@ absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Import(Algorithm algorit
     return absl::InvalidArgumentError("algorithm: required");
   }
   if (secret.empty()) return absl::InvalidArgumentError("secret: required");
+  if (algorithm == v1::HMAC_SHA256 && secret.size() < 16) {
+    return absl::InvalidArgumentError("secret: a native key needs at least 16 bytes");
+  }
+  for (const auto& k : keys_) {
+    if (k->metadata().algorithm == algorithm && !k->material().empty() &&
+        crypto::ConstantTimeEquals(k->material(), secret)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("secret: keyring ", name_, " already holds this secret as key ", k->id()));
+    }
+  }
   const uint32_t id = NewKeyId();
   absl::StatusOr<std::shared_ptr<const Key>> key =
       Key::New({id, algorithm, state, now, now}, crypto::SecretBytes::CopyFrom(secret));

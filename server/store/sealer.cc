@@ -55,7 +55,8 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<crypto::SecretBytes> ParseKek(absl::string_view text) {
-  if (text.size() == crypto::Aes256Gcm::kKeySize) return crypto::SecretBytes::CopyFrom(text);
+  // Only encoded forms: a raw 32-byte file is indistinguishable from a 32-character
+  // passphrase or a truncated hex KEK, which must be refused, not silently used.
   absl::string_view t = absl::StripAsciiWhitespace(text);
   if (t.size() == 64) {
     crypto::SecretBytes kek(32);
@@ -76,7 +77,8 @@ absl::StatusOr<crypto::SecretBytes> ParseKek(absl::string_view text) {
   }
   crypto::SecureWipe(decoded.data(), decoded.size());
   return absl::InvalidArgumentError(
-      "KEK must be 32 bytes: 64 hex characters, base64 of 32 bytes, or 32 raw bytes");
+      "KEK must be 32 random bytes written as 64 hex characters or base64 "
+      "(e.g. openssl rand -hex 32)");
 }
 
 absl::StatusOr<crypto::SecretBytes> LoadKekFile(const std::string& path) {

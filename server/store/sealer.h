@@ -16,7 +16,7 @@
 namespace sessiontoken::store {
 
 // Parses a KEK: 64 hex characters or standard/URL-safe base64 of 32 bytes (surrounding
-// whitespace ignored), or exactly 32 raw bytes.
+// whitespace ignored). Raw binary is refused (it cannot be told from a passphrase).
 absl::StatusOr<crypto::SecretBytes> ParseKek(absl::string_view text);
 // Reads and parses a KEK file.
 absl::StatusOr<crypto::SecretBytes> LoadKekFile(const std::string& path);

@@ -160,6 +160,10 @@ TEST(LifecycleTest, ImportStates) {
   EXPECT_FALSE(ring->Import(v1::HMAC_SHA256, "", v1::ACTIVE, kNow, &id).ok());
   EXPECT_FALSE(ring->Import(v1::HMAC_SHA256, "short", v1::ACTIVE, kNow, &id).ok());
   EXPECT_FALSE(ring->Import(v1::ALGORITHM_UNSPECIFIED, "x", v1::ACTIVE, kNow, &id).ok());
+  // The same secret twice would make "disable the imported key" ambiguous.
+  auto twice = (*active)->Import(v1::HMAC_SHA1_FLASK, "flask-secret", v1::ACTIVE, kNow, &id);
+  EXPECT_TRUE(absl::IsAlreadyExists(twice.status())) << twice.status();
+  EXPECT_FALSE(absl::StrContains(twice.status().message(), "flask-secret"));
 }
 
 v1::KeyringPolicy Policy(int64_t period, int64_t lead, int64_t window, int64_t destroy,

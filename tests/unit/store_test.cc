@@ -101,8 +101,10 @@ TEST(KekTest, ParsesHexBase64AndRaw) {
   auto k2 = ParseKek("qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqo=");
   ASSERT_TRUE(k2.ok());
   EXPECT_EQ(k2->view(), std::string(32, '\xaa'));
-  auto k3 = ParseKek(std::string(32, '\x01'));
-  ASSERT_TRUE(k3.ok());
+  // 32 raw bytes look like a passphrase or a truncated hex KEK: refused.
+  EXPECT_FALSE(ParseKek(std::string(32, '\x01')).ok());
+  EXPECT_FALSE(ParseKek("0123456789abcdef0123456789abcde\n").ok());
+  EXPECT_FALSE(ParseKek("correct horse battery staple 123").ok());
   EXPECT_FALSE(ParseKek("").ok());
   EXPECT_FALSE(ParseKek(std::string(63, 'a')).ok());
   EXPECT_FALSE(ParseKek(std::string(64, 'g')).ok());

@@ -1,0 +1,112 @@
+// Secret hygiene in process: key buffers are wiped before their memory is freed, and every
+// MAC check goes through the constant-time comparison.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "gtest/gtest.h"
+#include "server/crypto/hmac.h"
+#include "server/crypto/secret_bytes.h"
+#include "server/keyring/keyring.h"
+#include "server/token/flask.h"
+
+namespace {
+
+// Array allocations are routed through malloc/free here so that the test can look at a
+// watched block just before it is freed.
+const void* g_watch = nullptr;
+size_t g_watch_size = 0;
+int g_watch_freed = 0;
+bool g_watch_was_zero = false;
+
+void Inspect(void* p) {
+  if (p != nullptr && p == g_watch) {
+    ++g_watch_freed;
+    const auto* b = static_cast<const unsigned char*>(p);
+    g_watch_was_zero = true;
+    for (size_t i = 0; i < g_watch_size; ++i) g_watch_was_zero &= b[i] == 0;
+    g_watch = nullptr;
+  }
+}
+
+}  // namespace
+
+void* operator new[](size_t n) {
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete[](void* p) noexcept {
+  Inspect(p);
+  std::free(p);
+}
+void operator delete[](void* p, size_t) noexcept {
+  Inspect(p);
+  std::free(p);
+}
+
+namespace sessiontoken {
+namespace {
+
+void Watch(const void* p, size_t n) {
+  g_watch = p;
+  g_watch_size = n;
+  g_watch_freed = 0;
+  g_watch_was_zero = false;
+}
+
+TEST(HygieneTest, SecretBytesIsWipedBeforeItIsFreed) {
+  {
+    crypto::SecretBytes s = crypto::SecretBytes::CopyFrom("super secret key material!");
+    Watch(s.data(), s.size());
+  }
+  EXPECT_EQ(g_watch_freed, 1);
+  EXPECT_TRUE(g_watch_was_zero);
+  // Move-assignment wipes the overwritten buffer too.
+  crypto::SecretBytes a = crypto::SecretBytes::CopyFrom("first secret");
+  Watch(a.data(), a.size());
+  a = crypto::SecretBytes::CopyFrom("second secret");
+  EXPECT_EQ(g_watch_freed, 1);
+  EXPECT_TRUE(g_watch_was_zero);
+}
+
+TEST(HygieneTest, KeyMaterialIsWipedWhenTheLastSnapshotDropsIt) {
+  auto ring = *keyring::Keyring::Create("ring", absl::FromUnixSeconds(1800000000));
+  const keyring::Key& k = ring->primary();
+  Watch(k.material().data(), k.material().size());
+  uint32_t id = 0;
+  auto next = *ring->Rotate(absl::FromUnixSeconds(1800000001), true, &id);
+  const uint32_t old_id = ring->primary().id();
+  ring.reset();
+  EXPECT_EQ(g_watch_freed, 0);  // still used by `next` (ACTIVE key)
+  next = *next->Disable(old_id, absl::FromUnixSeconds(1800000002));
+  next = *next->Destroy(old_id, absl::FromUnixSeconds(1800000003));
+  EXPECT_EQ(g_watch_freed, 1);  // destroyed: the last holder let go
+  EXPECT_TRUE(g_watch_was_zero);
+}
+
+TEST(HygieneTest, EveryMacCheckIsConstantTime) {
+  const absl::Time now = absl::FromUnixSeconds(1800000000);
+  auto ring = *keyring::Keyring::Create("ring", now);
+  uint32_t flask_id = 0;
+  ring = *ring->Import(v1::HMAC_SHA1_FLASK, "flask-secret", v1::ACTIVE, now, &flask_id);
+  const std::string native = ring->Sign("p", "aud", now, absl::Hours(1))->token;
+  auto signer = *token::DeriveFlaskSigner("flask-secret", token::kFlaskDefaultSalt);
+  const std::string flask = token::SignFlask(*signer, "{\"a\":1}", 1800000000);
+  std::string bad_native = native;
+  bad_native[bad_native.size() - 3] ^= 1;
+  std::string bad_flask = flask;
+  bad_flask[bad_flask.size() - 3] = bad_flask[bad_flask.size() - 3] == 'A' ? 'B' : 'A';
+  struct Case {
+    std::string token, audience;
+  } cases[] = {{native, "aud"}, {bad_native, "aud"}, {native, "other"},
+               {flask, "cookie-session"}, {bad_flask, "cookie-session"}};
+  for (const Case& c : cases) {
+    const uint64_t before = crypto::ConstantTimeEqualsCallsForTesting();
+    keyring::VerifyResult r = ring->Verify(c.token, c.audience, now);
+    EXPECT_GE(crypto::ConstantTimeEqualsCallsForTesting() - before, 1u)
+        << c.token << " -> " << keyring::VerifyStatusName(r.status);
+  }
+}
+
+}  // namespace
+}  // namespace sessiontoken
