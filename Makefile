@@ -1,16 +1,18 @@
 # Thin entry points. On a fresh Debian 12 machine use ./make.sh (it installs `make` itself):
 #   ./make.sh run    install deps, build, start the server on 127.0.0.1:50051 (dev KEK)
-#   ./make.sh test   install deps, build, run the whole test suite
+#   ./make.sh test   install deps, build, run the whole test suite: check + sanitize + fuzz
+# Quicker while developing: `make check` (release build, every test once).
 PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:50051
 
-.PHONY: deps build run test test-asan clean
+.PHONY: deps build run check test sanitize bench fuzz clean
 
 deps:
 	@sh scripts/install-deps.sh
 	@sh scripts/fetch-boringssl.sh
+	@sh client/node/install.sh
 
 build: deps
 	@cmake --preset $(PRESET) >/dev/null
@@ -21,11 +23,27 @@ run: build
 	@echo "In another terminal:  $(BUILD_DIR)/client/cpp/sessiontoken --server=$(LISTEN) sign --payload=hello --ttl=1h"
 	@exec $(BUILD_DIR)/server/sessiontoken-server --listen=$(LISTEN) --data_dir=data --dev_kek
 
-test: build
+check: build
 	@cd $(BUILD_DIR) && ctest -j 2 --output-on-failure
 
-test-asan:
-	@$(MAKE) --no-print-directory test PRESET=asan
+# The unit and integration suites again, built with AddressSanitizer + UBSan.
+sanitize: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build build/asan -j $(JOBS)
+	@cd build/asan && ctest -j 2 -L "unit|integration" --output-on-failure
+
+# Everything CI runs (.ci/run): all tests, the sanitizer run, every fuzz target for a
+# bounded time (two at a time).
+test: check sanitize
+	@FUZZ_PARALLEL=$${FUZZ_PARALLEL:-2} bash tests/fuzz/run.sh
+
+# Performance table (docs/performance.md); BENCH_RUNS, BENCH_DURATION... tune it.
+bench: build
+	@/usr/bin/python3 tests/bench/run_bench.py --build_dir=$(BUILD_DIR)
+
+# libFuzzer targets, clang + ASan/UBSan, FUZZ_SECONDS (60) each: tests/fuzz/run.sh.
+fuzz: deps
+	@bash tests/fuzz/run.sh
 
 clean:
 	rm -rf build

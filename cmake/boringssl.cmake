@@ -17,5 +17,7 @@ set_target_properties(bssl_crypto PROPERTIES
   POSITION_INDEPENDENT_CODE ON)
 target_compile_definitions(bssl_crypto PRIVATE BORINGSSL_IMPLEMENTATION)
 target_compile_options(bssl_crypto PRIVATE -w)
-# Every binary that links BoringSSL must not re-export its symbols.
-target_link_options(bssl_crypto INTERFACE "LINKER:--exclude-libs,ALL")
+# Every binary that links BoringSSL must not re-export its symbols. Only BoringSSL's archive
+# is named: "ALL" would also hide a static sanitizer runtime's malloc/free from the shared
+# libraries (clang's ASan, used by the fuzz preset), which then crash at start-up.
+target_link_options(bssl_crypto INTERFACE "LINKER:--exclude-libs,libbssl_crypto.a")

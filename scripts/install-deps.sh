@@ -3,7 +3,8 @@
 # Idempotent and quiet when everything is already present. Needs root (or sudo).
 set -eu
 
-PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev
+PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev bash
+  clang libclang-rt-14-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev openssl binutils zlib1g-dev
   etcd-server etcd-client

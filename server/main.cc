@@ -282,6 +282,15 @@ int Run() {
                                           limits.max_clock_skew(), limits.has_max_clock_skew());
   options.default_keyring =
       Setting(FLAGS_default_keyring, "default_keyring", g_config.default_keyring());
+  if (options.verify.max_clock_skew < absl::ZeroDuration() ||
+      options.verify.max_clock_skew > absl::Hours(24)) {
+    Log("FATAL", "max_clock_skew: must be between 0 and 24h");
+    return 1;
+  }
+  if (options.max_ttl < absl::Seconds(1) || options.max_ttl > absl::Hours(24 * 366 * 10)) {
+    Log("FATAL", "max_ttl: must be between 1s and 10 years");
+    return 1;
+  }
   options.audit_log = audit.get();
   const int max_batch =
       IntSetting(FLAGS_max_batch_items, "max_batch_items", limits.max_batch_items());

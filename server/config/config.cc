@@ -61,6 +61,12 @@ absl::StatusOr<v1::ServerConfig> ParseConfig(absl::string_view text, absl::strin
   if (BadDuration(l.max_ttl()) || BadDuration(l.max_clock_skew())) {
     return FieldError(source, line_of("limits"), "limits", "durations must not be negative");
   }
+  if (l.max_clock_skew().seconds() > 24 * 3600) {
+    return FieldError(source, line_of("limits"), "limits.max_clock_skew", "at most 24h");
+  }
+  if (l.max_ttl().seconds() > int64_t{10} * 366 * 24 * 3600) {
+    return FieldError(source, line_of("limits"), "limits.max_ttl", "at most 10 years");
+  }
   if (l.max_batch_items() < 0) {
     return FieldError(source, line_of("limits"), "limits.max_batch_items", "must not be negative");
   }

@@ -1,6 +1,7 @@
 #include "server/keyring/keyring.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -11,6 +12,18 @@
 #include "server/token/native.h"
 
 namespace sessiontoken::keyring {
+
+namespace {
+// a + b for times in seconds, clamped instead of overflowing (tokens and options may hold
+// values near the int64 limits).
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t out;
+  if (__builtin_add_overflow(a, b, &out)) {
+    return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return out;
+}
+}  // namespace
 
 absl::string_view VerifyStatusName(VerifyStatus s) {
   switch (s) {
@@ -183,9 +196,9 @@ VerifyResult Keyring::VerifyFlask(absl::string_view token, absl::string_view aud
     return r;
   }
   r.issued_at = t->timestamp;
-  r.expires_at = t->timestamp + absl::ToInt64Seconds(options.max_age);
+  r.expires_at = SaturatingAdd(t->timestamp, absl::ToInt64Seconds(options.max_age));
   const int64_t now_s = absl::ToUnixSeconds(now);
-  if (r.issued_at > now_s + absl::ToInt64Seconds(options.max_clock_skew)) {
+  if (r.issued_at > SaturatingAdd(now_s, absl::ToInt64Seconds(options.max_clock_skew))) {
     r.status = VerifyStatus::kNotYetValid;
     return r;
   }
@@ -232,7 +245,7 @@ VerifyResult Keyring::VerifyNative(absl::string_view token, absl::string_view au
   r.issued_at = t->claims.issued_at;
   r.expires_at = t->claims.expires_at;
   const int64_t now_s = absl::ToUnixSeconds(now);
-  if (r.issued_at > now_s + absl::ToInt64Seconds(options.max_clock_skew)) {
+  if (r.issued_at > SaturatingAdd(now_s, absl::ToInt64Seconds(options.max_clock_skew))) {
     r.status = VerifyStatus::kNotYetValid;
     return r;
   }

@@ -58,9 +58,11 @@ grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req,
       !s.ok()) {
     return s;
   }
-  if (req.has_max_age() && (req.max_age().seconds() <= 0 || req.max_age().nanos() != 0)) {
+  constexpr int64_t kMaxAgeLimit = int64_t{10} * 366 * 24 * 3600;  // as Sign's TTL
+  if (req.has_max_age() && (req.max_age().seconds() <= 0 || req.max_age().nanos() != 0 ||
+                            req.max_age().seconds() > kMaxAgeLimit)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "max_age: must be a positive whole number of seconds");
+                        "max_age: must be a whole number of seconds between 1s and 10 years");
   }
   std::optional<absl::Duration> max_age;
   if (req.has_max_age()) max_age = absl::Seconds(req.max_age().seconds());

@@ -1,5 +1,6 @@
 #include "server/keyring/keyring.h"
 
+#include <limits>
 #include <string>
 
 #include "google/protobuf/struct.pb.h"
@@ -7,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "tests/unit/test_util.h"
 #include "server/token/base64url.h"
+#include "server/token/flask.h"
 #include "server/token/native.h"
 
 namespace sessiontoken::keyring {
@@ -317,6 +319,24 @@ TEST(KeyringFlaskTest, ImportedFlaskSecretVerifiesAndSignsLikeFlask) {
     EXPECT_EQ(signed_now->token, v.cookie);
     EXPECT_FALSE((*promoted)->Verify(v.cookie, v.salt, t).refresh_recommended);
   }
+}
+
+// Found by fuzz_flask (tests/fuzz/crashes/flask): time sums must not overflow.
+TEST(KeyringFlaskTest, HugeMaxAgeAndTimestampDoNotOverflow) {
+  const absl::Time t = absl::FromUnixSeconds(1767225600);
+  auto ring = *Keyring::Create("app", t);
+  uint32_t id = 0;
+  ring = *ring->Import(v1::HMAC_SHA1_FLASK, "dev-secret", v1::ACTIVE, t, &id);
+  VerifyOptions o;
+  o.max_age = absl::Seconds(std::numeric_limits<int64_t>::max());
+  o.max_clock_skew = absl::Seconds(std::numeric_limits<int64_t>::max());
+  VerifyResult r =
+      ring->Verify("eyJ1c2VyX2lkIjo0Mn0.aVW5AA.4VlxZ3LcgASP27ZY9TgGpKiZIro", "cookie-session", t, o);
+  EXPECT_EQ(r.status, VerifyStatus::kValid);
+  EXPECT_EQ(r.expires_at, std::numeric_limits<int64_t>::max());
+  auto signer = *token::DeriveFlaskSigner("dev-secret", token::kFlaskDefaultSalt);
+  std::string far = token::SignFlask(*signer, "{}", std::numeric_limits<int64_t>::max() - 5);
+  EXPECT_EQ(ring->Verify(far, "cookie-session", t).status, VerifyStatus::kNotYetValid);
 }
 
 }  // namespace
