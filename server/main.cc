@@ -73,6 +73,9 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "CA bundle (PEM): require and verify client certificates (mTLS)");
 ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(10),
           "How often certificate files are checked for changes (reloaded without restart)");
+ABSL_FLAG(absl::Duration, admin_deadline, absl::Seconds(10),
+          "Server-side default deadline of admin changes: how long one may wait for others "
+          "before failing with DEADLINE_EXCEEDED (nothing changed)");
 ABSL_FLAG(bool, insecure, false,
           "Allow plaintext (no TLS) on a non-loopback --listen address. Never in production");
 
@@ -292,6 +295,7 @@ int Run() {
     return 1;
   }
   options.audit_log = audit.get();
+  options.admin_wait = absl::GetFlag(FLAGS_admin_deadline);
   const int max_batch =
       IntSetting(FLAGS_max_batch_items, "max_batch_items", limits.max_batch_items());
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine =

@@ -138,13 +138,17 @@ absl::Status Engine::Commit(absl::string_view name, const Entry& current,
   return absl::OkStatus();
 }
 
-void Engine::Audit(absl::string_view caller, absl::string_view operation,
+absl::Time Engine::Deadline(const Actor& caller) const {
+  return std::min(caller.deadline, absl::Now() + options_.admin_wait);
+}
+
+void Engine::Audit(const Actor& caller, absl::string_view operation,
                    absl::string_view keyring, uint32_t key_id,
                    const absl::StatusOr<AdminOutcome>& result) const {
   if (options_.audit_log == nullptr) return;
   AuditEvent e;
   e.time = clock_->Now();
-  e.caller = std::string(caller);
+  e.caller = caller.name;
   e.operation = std::string(operation);
   e.keyring = std::string(keyring);
   e.key_id = key_id;
@@ -159,11 +163,38 @@ void Engine::Audit(absl::string_view caller, absl::string_view operation,
   options_.audit_log->Record(e);
 }
 
-absl::StatusOr<AdminOutcome> Engine::Mutate(absl::string_view caller,
+class Engine::WriterGuard {
+ public:
+  WriterGuard(Engine* e, absl::Time deadline) : e_(e) {
+    absl::MutexLock l(&e->busy_mu_);
+    auto free = [](bool* busy) { return !*busy; };
+    ok_ = e->busy_mu_.AwaitWithDeadline(absl::Condition(+free, &e->busy_), deadline);
+    if (ok_) e->busy_ = true;
+  }
+  ~WriterGuard() {
+    if (!ok_) return;
+    absl::MutexLock l(&e_->busy_mu_);
+    e_->busy_ = false;
+  }
+  absl::Status status() const {
+    return ok_ ? absl::OkStatus()
+               : absl::DeadlineExceededError(
+                     "another admin change is still in progress; this one did not start "
+                     "before its deadline and changed nothing");
+  }
+
+ private:
+  Engine* e_;
+  bool ok_ = false;
+};
+
+absl::StatusOr<AdminOutcome> Engine::Mutate(const Actor& caller,
                                             absl::string_view operation,
                                             absl::string_view name, uint32_t key_id,
                                             const Change& change) {
   absl::StatusOr<AdminOutcome> result = [&]() -> absl::StatusOr<AdminOutcome> {
+    WriterGuard writer(this, Deadline(caller));
+    if (!writer.status().ok()) return writer.status();
     absl::MutexLock lock(&write_mu_);
     absl::StatusOr<Entry> e = Lookup(name);
     if (!e.ok()) return e.status();
@@ -180,7 +211,7 @@ absl::StatusOr<AdminOutcome> Engine::Mutate(absl::string_view caller,
   return result;
 }
 
-absl::StatusOr<AdminOutcome> Engine::Rotate(absl::string_view caller, absl::string_view name,
+absl::StatusOr<AdminOutcome> Engine::Rotate(const Actor& caller, absl::string_view name,
                                             bool promote_now, keyring::Algorithm algorithm) {
   return Mutate(caller, "rotate", name, 0, [&](const keyring::Keyring& k, AdminOutcome* out) {
     const bool promote =
@@ -189,35 +220,35 @@ absl::StatusOr<AdminOutcome> Engine::Rotate(absl::string_view caller, absl::stri
   });
 }
 
-absl::StatusOr<AdminOutcome> Engine::Promote(absl::string_view caller, absl::string_view name,
+absl::StatusOr<AdminOutcome> Engine::Promote(const Actor& caller, absl::string_view name,
                                              uint32_t key_id) {
   return Mutate(caller, "promote", name, key_id, [&](const keyring::Keyring& k, AdminOutcome*) {
     return k.Promote(key_id, clock_->Now());
   });
 }
 
-absl::StatusOr<AdminOutcome> Engine::Disable(absl::string_view caller, absl::string_view name,
+absl::StatusOr<AdminOutcome> Engine::Disable(const Actor& caller, absl::string_view name,
                                              uint32_t key_id) {
   return Mutate(caller, "disable", name, key_id, [&](const keyring::Keyring& k, AdminOutcome*) {
     return k.Disable(key_id, clock_->Now());
   });
 }
 
-absl::StatusOr<AdminOutcome> Engine::Enable(absl::string_view caller, absl::string_view name,
+absl::StatusOr<AdminOutcome> Engine::Enable(const Actor& caller, absl::string_view name,
                                             uint32_t key_id) {
   return Mutate(caller, "enable", name, key_id, [&](const keyring::Keyring& k, AdminOutcome*) {
     return k.Enable(key_id, clock_->Now());
   });
 }
 
-absl::StatusOr<AdminOutcome> Engine::Destroy(absl::string_view caller, absl::string_view name,
+absl::StatusOr<AdminOutcome> Engine::Destroy(const Actor& caller, absl::string_view name,
                                              uint32_t key_id) {
   return Mutate(caller, "destroy", name, key_id, [&](const keyring::Keyring& k, AdminOutcome*) {
     return k.Destroy(key_id, clock_->Now());
   });
 }
 
-absl::StatusOr<AdminOutcome> Engine::Import(absl::string_view caller, absl::string_view name,
+absl::StatusOr<AdminOutcome> Engine::Import(const Actor& caller, absl::string_view name,
                                             keyring::Algorithm algorithm,
                                             absl::string_view secret, keyring::KeyState state) {
   return Mutate(caller, "import", name, 0, [&](const keyring::Keyring& k, AdminOutcome* out) {
@@ -225,14 +256,14 @@ absl::StatusOr<AdminOutcome> Engine::Import(absl::string_view caller, absl::stri
   });
 }
 
-absl::StatusOr<AdminOutcome> Engine::SetPolicy(absl::string_view caller, absl::string_view name,
+absl::StatusOr<AdminOutcome> Engine::SetPolicy(const Actor& caller, absl::string_view name,
                                                const v1::KeyringPolicy& policy) {
   return Mutate(caller, "set_policy", name, 0, [&](const keyring::Keyring& k, AdminOutcome*) {
     return k.WithPolicy(policy, options_.max_ttl);
   });
 }
 
-absl::StatusOr<AdminOutcome> Engine::CreateKeyring(absl::string_view caller,
+absl::StatusOr<AdminOutcome> Engine::CreateKeyring(const Actor& caller,
                                                    absl::string_view name,
                                                    const v1::KeyringPolicy& policy,
                                                    keyring::Algorithm algorithm) {
@@ -243,6 +274,8 @@ absl::StatusOr<AdminOutcome> Engine::CreateKeyring(absl::string_view caller,
     }
     if (absl::Status s = keyring::ValidatePolicy(policy, options_.max_ttl); !s.ok()) return s;
     if (algorithm == v1::ALGORITHM_UNSPECIFIED) algorithm = v1::HMAC_SHA256;
+    WriterGuard writer(this, Deadline(caller));
+    if (!writer.status().ok()) return writer.status();
     absl::MutexLock lock(&write_mu_);
     if (registry_.load()->contains(name)) {
       return absl::AlreadyExistsError(absl::StrCat("name: keyring \"", name, "\" already exists"));
@@ -275,6 +308,8 @@ int Engine::Tick() {
     std::vector<keyring::Keyring::Transition> applied;
     absl::StatusOr<AdminOutcome> r =
         [&]() -> absl::StatusOr<AdminOutcome> {
+      WriterGuard writer(this, absl::Now() + options_.admin_wait);
+      if (!writer.status().ok()) return writer.status();
       absl::MutexLock lock(&write_mu_);
       absl::StatusOr<Entry> e = Lookup(kr->name());
       if (!e.ok()) return e.status();
@@ -303,6 +338,8 @@ int Engine::Tick() {
 }
 
 absl::StatusOr<bool> Engine::Refresh(absl::string_view name) {
+  WriterGuard writer(this, absl::Now() + options_.admin_wait);
+  if (!writer.status().ok()) return writer.status();
   absl::MutexLock lock(&write_mu_);
   absl::StatusOr<store::VersionedBlob> blob = store_->Get(name);
   if (!blob.ok()) return blob.status();

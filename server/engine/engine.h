@@ -37,6 +37,22 @@ struct EngineOptions {
   std::string default_keyring = "default";
   // Where admin operations are recorded (may be null). Not owned; must outlive the engine.
   AuditLog* audit_log = nullptr;
+  // The server-side default deadline of an admin change: how long it may wait for other
+  // changes (each one fsync'ed write) before it gives up.
+  absl::Duration admin_wait = absl::Seconds(10);
+};
+
+// Who asks for an admin change (recorded in the audit log) and until when it may wait for
+// other changes to finish before it starts. A change that cannot start by its deadline fails
+// with DEADLINE_EXCEEDED and changes nothing. The engine never waits longer than its
+// `admin_wait` (the server-side default deadline), whatever the caller asks.
+struct Actor {
+  Actor(const char* n) : name(n) {}                 // NOLINT: implicit on purpose
+  Actor(absl::string_view n) : name(n) {}           // NOLINT
+  Actor(const std::string& n) : name(n) {}          // NOLINT
+  Actor(absl::string_view n, absl::Time d) : name(n), deadline(d) {}
+  std::string name;
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 // The result of an admin operation.
@@ -75,25 +91,25 @@ class Engine {
   //
   // Rotate stages a new key and promotes it at once when `promote_now` or the policy's
   // stage lead time is 0; otherwise Tick() promotes it after the lead time.
-  absl::StatusOr<AdminOutcome> Rotate(absl::string_view caller, absl::string_view keyring,
+  absl::StatusOr<AdminOutcome> Rotate(const Actor& caller, absl::string_view keyring,
                                       bool promote_now = false,
                                       keyring::Algorithm algorithm = v1::ALGORITHM_UNSPECIFIED);
-  absl::StatusOr<AdminOutcome> Promote(absl::string_view caller, absl::string_view keyring,
+  absl::StatusOr<AdminOutcome> Promote(const Actor& caller, absl::string_view keyring,
                                        uint32_t key_id);
-  absl::StatusOr<AdminOutcome> Disable(absl::string_view caller, absl::string_view keyring,
+  absl::StatusOr<AdminOutcome> Disable(const Actor& caller, absl::string_view keyring,
                                        uint32_t key_id);
-  absl::StatusOr<AdminOutcome> Enable(absl::string_view caller, absl::string_view keyring,
+  absl::StatusOr<AdminOutcome> Enable(const Actor& caller, absl::string_view keyring,
                                       uint32_t key_id);
-  absl::StatusOr<AdminOutcome> Destroy(absl::string_view caller, absl::string_view keyring,
+  absl::StatusOr<AdminOutcome> Destroy(const Actor& caller, absl::string_view keyring,
                                        uint32_t key_id);
   // Imports an existing secret (e.g. a Flask SECRET_KEY). The secret is only ever sealed.
-  absl::StatusOr<AdminOutcome> Import(absl::string_view caller, absl::string_view keyring,
+  absl::StatusOr<AdminOutcome> Import(const Actor& caller, absl::string_view keyring,
                                       keyring::Algorithm algorithm, absl::string_view secret,
                                       keyring::KeyState state);
-  absl::StatusOr<AdminOutcome> CreateKeyring(absl::string_view caller, absl::string_view name,
+  absl::StatusOr<AdminOutcome> CreateKeyring(const Actor& caller, absl::string_view name,
                                              const v1::KeyringPolicy& policy,
                                              keyring::Algorithm algorithm = v1::HMAC_SHA256);
-  absl::StatusOr<AdminOutcome> SetPolicy(absl::string_view caller, absl::string_view keyring,
+  absl::StatusOr<AdminOutcome> SetPolicy(const Actor& caller, absl::string_view keyring,
                                          const v1::KeyringPolicy& policy);
   // Current snapshots of all keyrings, sorted by name.
   std::vector<std::shared_ptr<const keyring::Keyring>> ListKeyrings() const;
@@ -129,17 +145,24 @@ class Engine {
   using Change = std::function<absl::StatusOr<std::shared_ptr<const keyring::Keyring>>(
       const keyring::Keyring&, AdminOutcome*)>;
   // Looks the keyring up, applies `change`, commits, audits.
-  absl::StatusOr<AdminOutcome> Mutate(absl::string_view caller, absl::string_view operation,
+  absl::StatusOr<AdminOutcome> Mutate(const Actor& caller, absl::string_view operation,
                                       absl::string_view keyring, uint32_t key_id,
                                       const Change& change);
-  void Audit(absl::string_view caller, absl::string_view operation, absl::string_view keyring,
+  // When `caller`'s change must have started (real time): its deadline, capped by admin_wait.
+  absl::Time Deadline(const Actor& caller) const;
+  void Audit(const Actor& caller, absl::string_view operation, absl::string_view keyring,
              uint32_t key_id, const absl::StatusOr<AdminOutcome>& result) const;
 
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::Sealer> sealer_;
   const keyring::Clock* clock_;
   const EngineOptions options_;
-  absl::Mutex write_mu_;  // serialises admin changes within this process
+  // Admin changes run one at a time: a writer first waits (bounded by its deadline) for
+  // `busy_` to clear, then holds write_mu_ (uncontended) while it commits.
+  class WriterGuard;
+  absl::Mutex busy_mu_;
+  bool busy_ ABSL_GUARDED_BY(busy_mu_) = false;
+  absl::Mutex write_mu_;
   std::atomic<std::shared_ptr<const Registry>> registry_;
 };
 

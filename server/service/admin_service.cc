@@ -35,6 +35,16 @@ void ToKeyringInfo(const keyring::Keyring& kr, v1::KeyringInfo* out) {
   out->mutable_created_at()->set_seconds(absl::ToUnixSeconds(kr.created_at()));
 }
 
+namespace {
+// The caller and its deadline, for the engine (which also caps it by its own default).
+engine::Actor ActorOf(grpc::ServerContext* ctx, const std::string& who) {
+  if (ctx == nullptr) return engine::Actor(who);
+  const auto d = ctx->deadline();
+  if (d == std::chrono::system_clock::time_point::max()) return engine::Actor(who);
+  return engine::Actor(who, absl::FromChrono(d));
+}
+}  // namespace
+
 grpc::Status KeyAdminService::Admit(grpc::ServerContext* ctx, absl::string_view keyring,
                                     absl::string_view rpc, std::string* audit_name) const {
   Caller caller;
@@ -50,7 +60,7 @@ grpc::Status KeyAdminService::Rotate(grpc::ServerContext* ctx, const v1::RotateR
   std::string who;
   if (grpc::Status s = Admit(ctx, req->keyring(), "Rotate", &who); !s.ok()) return s;
   absl::StatusOr<engine::AdminOutcome> r =
-      engine_->Rotate(who, req->keyring(), req->promote_now(), req->algorithm());
+      engine_->Rotate(ActorOf(ctx, who), req->keyring(), req->promote_now(), req->algorithm());
   if (!r.ok()) return ToGrpc(r.status());
   ToKeyInfo(r->keyring->Find(r->key_id)->metadata(), resp->mutable_new_key());
   resp->set_previous_primary_key_id(r->previous_primary_key_id);
@@ -78,7 +88,7 @@ grpc::Status KeyAdminService::PromoteKey(grpc::ServerContext* ctx, const v1::Key
   if (req->key_id() == 0) return Required("key_id");
   std::string who;
   if (grpc::Status s = Admit(ctx, req->keyring(), "PromoteKey", &who); !s.ok()) return s;
-  return Reply(engine_->Promote(who, req->keyring(), req->key_id()), resp);
+  return Reply(engine_->Promote(ActorOf(ctx, who), req->keyring(), req->key_id()), resp);
 }
 
 grpc::Status KeyAdminService::DisableKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
@@ -87,7 +97,7 @@ grpc::Status KeyAdminService::DisableKey(grpc::ServerContext* ctx, const v1::Key
   if (req->key_id() == 0) return Required("key_id");
   std::string who;
   if (grpc::Status s = Admit(ctx, req->keyring(), "DisableKey", &who); !s.ok()) return s;
-  return Reply(engine_->Disable(who, req->keyring(), req->key_id()), resp);
+  return Reply(engine_->Disable(ActorOf(ctx, who), req->keyring(), req->key_id()), resp);
 }
 
 grpc::Status KeyAdminService::EnableKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
@@ -96,7 +106,7 @@ grpc::Status KeyAdminService::EnableKey(grpc::ServerContext* ctx, const v1::KeyR
   if (req->key_id() == 0) return Required("key_id");
   std::string who;
   if (grpc::Status s = Admit(ctx, req->keyring(), "EnableKey", &who); !s.ok()) return s;
-  return Reply(engine_->Enable(who, req->keyring(), req->key_id()), resp);
+  return Reply(engine_->Enable(ActorOf(ctx, who), req->keyring(), req->key_id()), resp);
 }
 
 grpc::Status KeyAdminService::DestroyKey(grpc::ServerContext* ctx, const v1::KeyRequest* req,
@@ -105,7 +115,7 @@ grpc::Status KeyAdminService::DestroyKey(grpc::ServerContext* ctx, const v1::Key
   if (req->key_id() == 0) return Required("key_id");
   std::string who;
   if (grpc::Status s = Admit(ctx, req->keyring(), "DestroyKey", &who); !s.ok()) return s;
-  return Reply(engine_->Destroy(who, req->keyring(), req->key_id()), resp);
+  return Reply(engine_->Destroy(ActorOf(ctx, who), req->keyring(), req->key_id()), resp);
 }
 
 grpc::Status KeyAdminService::ImportKey(grpc::ServerContext* ctx,
@@ -116,8 +126,7 @@ grpc::Status KeyAdminService::ImportKey(grpc::ServerContext* ctx,
   if (req->secret().empty()) return Required("secret");
   std::string who;
   if (grpc::Status s = Admit(ctx, req->keyring(), "ImportKey", &who); !s.ok()) return s;
-  absl::StatusOr<engine::AdminOutcome> r = engine_->Import(
-      who, req->keyring(), req->algorithm(), req->secret(), req->state());
+  absl::StatusOr<engine::AdminOutcome> r = engine_->Import(ActorOf(ctx, who), req->keyring(), req->algorithm(), req->secret(), req->state());
   if (!r.ok()) return ToGrpc(r.status());
   ToKeyInfo(r->keyring->Find(r->key_id)->metadata(), resp->mutable_key());
   resp->set_revision(r->keyring->revision());
@@ -130,7 +139,7 @@ grpc::Status KeyAdminService::CreateKeyring(grpc::ServerContext* ctx,
   if (req->name().empty()) return Required("name");
   std::string who;
   if (grpc::Status s = Admit(ctx, req->name(), "CreateKeyring", &who); !s.ok()) return s;
-  return Reply(engine_->CreateKeyring(who, req->name(), req->policy(),
+  return Reply(engine_->CreateKeyring(ActorOf(ctx, who), req->name(), req->policy(),
                                       req->algorithm()),
                resp);
 }
@@ -173,7 +182,7 @@ grpc::Status KeyAdminService::SetPolicy(grpc::ServerContext* ctx,
   if (req->keyring().empty()) return Required("keyring");
   std::string who;
   if (grpc::Status s = Admit(ctx, req->keyring(), "SetPolicy", &who); !s.ok()) return s;
-  return Reply(engine_->SetPolicy(who, req->keyring(), req->policy()), resp);
+  return Reply(engine_->SetPolicy(ActorOf(ctx, who), req->keyring(), req->policy()), resp);
 }
 
 }  // namespace sessiontoken::service

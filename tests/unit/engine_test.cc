@@ -1,6 +1,8 @@
 #include "server/engine/engine.h"
 
 #include "absl/strings/match.h"
+#include <thread>
+
 #include "gtest/gtest.h"
 #include "server/crypto/random.h"
 #include "server/store/file_store.h"
@@ -108,6 +110,56 @@ TEST_F(EngineTest, ReadersKeepTheirSnapshotAcrossRotation) {
   ASSERT_TRUE(e->Rotate("test", "default").ok());
   EXPECT_EQ(snapshot->primary().id(), old_primary);
   EXPECT_NE((*e->Get("default"))->primary().id(), old_primary);
+}
+
+}  // namespace
+}  // namespace sessiontoken::engine
+
+namespace sessiontoken::engine {
+namespace {
+
+// A store whose writes take a while (a slow disk), to test admin deadlines.
+class SlowStore final : public store::Store {
+ public:
+  absl::StatusOr<std::vector<std::string>> List() override { return inner_.List(); }
+  absl::StatusOr<store::VersionedBlob> Get(absl::string_view n) override { return inner_.Get(n); }
+  absl::StatusOr<uint64_t> Put(absl::string_view n, absl::string_view d, uint64_t v) override {
+    if (slow_) absl::SleepFor(absl::Milliseconds(400));
+    return inner_.Put(n, d, v);
+  }
+  bool slow_ = false;
+
+ private:
+  store::MemoryStore inner_;
+};
+
+TEST(EngineDeadlineTest, AdminChangeThatCannotStartInTimeChangesNothing) {
+  keyring::FakeClock clock(absl::FromUnixSeconds(1800000000));
+  auto slow = std::make_unique<SlowStore>();
+  SlowStore* s = slow.get();
+  EngineOptions opts;
+  opts.admin_wait = absl::Seconds(5);
+  auto e = *Engine::New(std::move(slow), *store::Sealer::New(crypto::RandomSecret(32)), &clock,
+                        opts);
+  s->slow_ = true;
+  std::thread first([&] { EXPECT_TRUE(e->Rotate("first", "default").ok()); });
+  absl::SleepFor(absl::Milliseconds(100));  // `first` is now inside its slow write
+  auto late = e->Rotate(Actor("second", absl::Now() + absl::Milliseconds(50)), "default");
+  EXPECT_TRUE(absl::IsDeadlineExceeded(late.status())) << late.status();
+  first.join();
+  EXPECT_EQ((*e->Get("default"))->revision(), 2u);  // only `first` happened
+  // The server-side default caps a caller that asks for no deadline at all.
+  EngineOptions tight = opts;
+  tight.admin_wait = absl::Milliseconds(50);
+  auto slow2 = std::make_unique<SlowStore>();
+  SlowStore* s2 = slow2.get();
+  auto e2 = *Engine::New(std::move(slow2), *store::Sealer::New(crypto::RandomSecret(32)),
+                         &clock, tight);
+  s2->slow_ = true;
+  std::thread a([&] { EXPECT_TRUE(e2->Rotate("a", "default").ok()); });  // starts at once
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(e2->Rotate("b", "default").status()));
+  a.join();
 }
 
 }  // namespace
