@@ -44,7 +44,7 @@ uint64_t ConstantTimeEqualsCallsForTesting();
 // SHA-256 of `data` into out[0, 32).
 void Sha256(absl::string_view data, uint8_t out[32]);
 
-// For the isolation test: the address of the HMAC implementation this library calls.
+// For the isolation test: the address of the SHA-256 function our HMAC runs on.
 const void* HmacImplementationAddress();
 // The crypto library's version string (must name BoringSSL).
 const char* CryptoLibraryVersion();

@@ -54,14 +54,27 @@ absl::Status Engine::Load() {
 }
 
 absl::StatusOr<Engine::Entry> Engine::Lookup(absl::string_view name) const {
-  if (name.empty()) return absl::InvalidArgumentError("keyring: required");
   std::shared_ptr<const Registry> reg = registry_.load(std::memory_order_acquire);
-  auto it = reg->find(name);
-  if (it == reg->end()) {
+  absl::StatusOr<const keyring::Keyring*> kr = Find(*reg, name);
+  if (!kr.ok()) return kr.status();
+  return reg->find(name)->second;
+}
+
+absl::StatusOr<const keyring::Keyring*> Engine::Find(const Registry& reg,
+                                                     absl::string_view name) const {
+  if (name.empty()) return absl::InvalidArgumentError("keyring: required");
+  auto it = reg.find(name);
+  if (it == reg.end()) {
     if (absl::Status s = keyring::ValidateKeyringName(name); !s.ok()) return s;
     return absl::NotFoundError(absl::StrCat("keyring \"", name, "\" not found"));
   }
-  return it->second;
+  return it->second.keyring.get();
+}
+
+Engine::View Engine::CurrentView() const {
+  View v;
+  v.registry_ = registry_.load(std::memory_order_acquire);
+  return v;
 }
 
 absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Engine::Get(
@@ -74,7 +87,7 @@ absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Engine::Get(
 absl::StatusOr<keyring::SignResult> Engine::Sign(absl::string_view name,
                                                  absl::string_view payload,
                                                  absl::string_view audience,
-                                                 absl::Duration ttl) const {
+                                                 absl::Duration ttl, const View* view) const {
   if (payload.size() > options_.max_payload_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("payload: ", payload.size(),
                                                    " bytes exceeds the limit of ",
@@ -91,25 +104,29 @@ absl::StatusOr<keyring::SignResult> Engine::Sign(absl::string_view name,
                      absl::FormatDuration(options_.min_ttl), ", ",
                      absl::FormatDuration(options_.max_ttl), "]"));
   }
-  absl::StatusOr<Entry> e = Lookup(name);
-  if (!e.ok()) return e.status();
-  const absl::Duration keyring_max = e->keyring->MaxTtl(options_.max_ttl);
+  const View pinned = view != nullptr ? View() : CurrentView();
+  const Registry& reg = view != nullptr ? *view->registry_ : *pinned.registry_;
+  absl::StatusOr<const keyring::Keyring*> kr = Find(reg, name);
+  if (!kr.ok()) return kr.status();
+  const absl::Duration keyring_max = (*kr)->MaxTtl(options_.max_ttl);
   if (ttl > keyring_max) {
     return absl::InvalidArgumentError(
         absl::StrCat("ttl: ", absl::FormatDuration(ttl), " exceeds keyring ", name,
                      "'s max_token_ttl ", absl::FormatDuration(keyring_max)));
   }
-  return e->keyring->Sign(payload, audience, clock_->Now(), ttl);
+  return (*kr)->Sign(payload, audience, clock_->Now(), ttl);
 }
 
 absl::StatusOr<keyring::VerifyResult> Engine::Verify(
     absl::string_view name, absl::string_view token, absl::string_view audience,
-    std::optional<absl::Duration> max_age) const {
+    std::optional<absl::Duration> max_age, const View* view) const {
+  const View pinned = view != nullptr ? View() : CurrentView();
+  const Registry& reg = view != nullptr ? *view->registry_ : *pinned.registry_;
   if (token.size() > options_.max_token_bytes) {
     // No token of any supported format is this long: a result, not a request error, so
     // that junk cookies are just invalid sessions for the frontend.
-    absl::StatusOr<Entry> e = Lookup(name);
-    if (!e.ok()) return e.status();
+    absl::StatusOr<const keyring::Keyring*> kr = Find(reg, name);
+    if (!kr.ok()) return kr.status();
     keyring::VerifyResult r;
     r.status = keyring::VerifyStatus::kMalformed;
     return r;
@@ -119,11 +136,11 @@ absl::StatusOr<keyring::VerifyResult> Engine::Verify(
                                                    " bytes exceeds the limit of ",
                                                    options_.max_audience_bytes));
   }
-  absl::StatusOr<Entry> e = Lookup(name);
-  if (!e.ok()) return e.status();
+  absl::StatusOr<const keyring::Keyring*> kr = Find(reg, name);
+  if (!kr.ok()) return kr.status();
   keyring::VerifyOptions vopts = options_.verify;
-  vopts.max_age = max_age.value_or(e->keyring->MaxTtl(options_.max_ttl));
-  return e->keyring->Verify(token, audience, clock_->Now(), vopts);
+  vopts.max_age = max_age.value_or((*kr)->MaxTtl(options_.max_ttl));
+  return (*kr)->Verify(token, audience, clock_->Now(), vopts);
 }
 
 absl::Status Engine::Commit(absl::string_view name, const Entry& current,

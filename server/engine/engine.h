@@ -64,7 +64,22 @@ struct AdminOutcome {
 using RotateOutcome = AdminOutcome;
 
 class Engine {
+  struct Entry {
+    std::shared_ptr<const keyring::Keyring> keyring;
+    uint64_t store_version = 0;
+  };
+  using Registry = absl::flat_hash_map<std::string, Entry>;
+
  public:
+  // The keyrings as of one moment, for a series of calls (one batch): a single atomic load
+  // instead of one per call. Holding a View keeps its snapshots alive: drop it soon.
+  class View {
+   private:
+    friend class Engine;
+    std::shared_ptr<const Registry> registry_;
+  };
+  View CurrentView() const;
+
   // Loads every stored keyring (any failure aborts: nothing is overwritten) and creates the
   // default keyring when it does not exist yet. `clock` must outlive the engine.
   static absl::StatusOr<std::unique_ptr<Engine>> New(std::unique_ptr<store::Store> store,
@@ -74,13 +89,15 @@ class Engine {
 
   // Hot path. InvalidArgument for bad requests (message names the field), NotFound for an
   // unknown keyring.
+  // `view` (optional) pins the snapshots to use (see View).
   absl::StatusOr<keyring::SignResult> Sign(absl::string_view keyring, absl::string_view payload,
-                                           absl::string_view audience, absl::Duration ttl) const;
+                                           absl::string_view audience, absl::Duration ttl,
+                                           const View* view = nullptr) const;
   // `max_age` bounds the age of tokens whose format carries no expiry (Flask); unset, the
   // keyring's max TTL applies.
   absl::StatusOr<keyring::VerifyResult> Verify(
       absl::string_view keyring, absl::string_view token, absl::string_view audience,
-      std::optional<absl::Duration> max_age = std::nullopt) const;
+      std::optional<absl::Duration> max_age = std::nullopt, const View* view = nullptr) const;
 
   // The current snapshot of a keyring.
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Get(absl::string_view keyring) const;
@@ -125,12 +142,6 @@ class Engine {
   const EngineOptions& options() const { return options_; }
 
  private:
-  struct Entry {
-    std::shared_ptr<const keyring::Keyring> keyring;
-    uint64_t store_version = 0;
-  };
-  using Registry = absl::flat_hash_map<std::string, Entry>;
-
   Engine(std::unique_ptr<store::Store> store, std::unique_ptr<store::Sealer> sealer,
          const keyring::Clock* clock, EngineOptions options)
       : store_(std::move(store)), sealer_(std::move(sealer)), clock_(clock),
@@ -138,6 +149,9 @@ class Engine {
 
   absl::Status Load();
   absl::StatusOr<Entry> Lookup(absl::string_view keyring) const;
+  // Hot-path lookup: no copies, no reference counting.
+  absl::StatusOr<const keyring::Keyring*> Find(const Registry& registry,
+                                               absl::string_view keyring) const;
   // Persists `next` over `current` (CAS) and publishes it.
   absl::Status Commit(absl::string_view name, const Entry& current,
                       std::shared_ptr<const keyring::Keyring> next)

@@ -26,7 +26,8 @@ v1::VerifyResponse::Result ToProto(keyring::VerifyStatus s) {
 }  // namespace
 
 grpc::Status SessionTokensService::DoSign(const v1::SignRequest& req, v1::SignResponse* resp,
-                                          const Caller& caller) const {
+                                          const Caller& caller,
+                                          const engine::Engine::View* view) const {
   if (req.keyring().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "keyring: required");
   }
@@ -39,7 +40,7 @@ grpc::Status SessionTokensService::DoSign(const v1::SignRequest& req, v1::SignRe
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ttl: must be whole seconds");
   }
   absl::StatusOr<keyring::SignResult> r = engine_->Sign(
-      req.keyring(), req.payload(), req.audience(), absl::Seconds(req.ttl().seconds()));
+      req.keyring(), req.payload(), req.audience(), absl::Seconds(req.ttl().seconds()), view);
   if (!r.ok()) return ToGrpc(r.status());
   resp->set_token(std::move(r->token));
   resp->set_key_id(r->key_id);
@@ -50,7 +51,8 @@ grpc::Status SessionTokensService::DoSign(const v1::SignRequest& req, v1::SignRe
 
 grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req,
                                             v1::VerifyResponse* resp,
-                                            const Caller& caller) const {
+                                            const Caller& caller,
+                                            const engine::Engine::View* view) const {
   if (req.keyring().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "keyring: required");
   }
@@ -67,7 +69,7 @@ grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req,
   std::optional<absl::Duration> max_age;
   if (req.has_max_age()) max_age = absl::Seconds(req.max_age().seconds());
   absl::StatusOr<keyring::VerifyResult> r =
-      engine_->Verify(req.keyring(), req.token(), req.audience(), max_age);
+      engine_->Verify(req.keyring(), req.token(), req.audience(), max_age, view);
   if (!r.ok()) return ToGrpc(r.status());
   resp->set_result(ToProto(r->status));
   resp->set_key_id(r->key_id);
@@ -92,9 +94,10 @@ grpc::Status SessionTokensService::DoBatchSign(const v1::BatchSignRequest& req,
     return Authorize(caller, v1::AuthConfig::SIGN, "", "BatchSign");
   }
   resp->mutable_items()->Reserve(req.items_size());
+  const engine::Engine::View view = engine_->CurrentView();  // one snapshot for the batch
   for (const v1::SignRequest& item : req.items()) {
     v1::BatchSignResponse::Item* out = resp->add_items();
-    grpc::Status s = DoSign(item, out->mutable_response(), caller);
+    grpc::Status s = DoSign(item, out->mutable_response(), caller, &view);
     if (!s.ok()) {
       out->clear_response();
       out->set_code(s.error_code());
@@ -116,9 +119,10 @@ grpc::Status SessionTokensService::DoBatchVerify(const v1::BatchVerifyRequest& r
     return Authorize(caller, v1::AuthConfig::VERIFY, "", "BatchVerify");
   }
   resp->mutable_items()->Reserve(req.items_size());
+  const engine::Engine::View view = engine_->CurrentView();  // one snapshot for the batch
   for (const v1::VerifyRequest& item : req.items()) {
     v1::BatchVerifyResponse::Item* out = resp->add_items();
-    grpc::Status s = DoVerify(item, out->mutable_response(), caller);
+    grpc::Status s = DoVerify(item, out->mutable_response(), caller, &view);
     if (!s.ok()) {
       out->clear_response();
       out->set_code(s.error_code());

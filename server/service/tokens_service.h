@@ -32,9 +32,11 @@ class SessionTokensService final : public v1::SessionTokens::CallbackService {
   // The handlers' logic, callable without a gRPC server (tests). `caller` is checked
   // against the Authorizer when there is one.
   grpc::Status DoSign(const v1::SignRequest& req, v1::SignResponse* resp,
-                      const Caller& caller = {}) const;
+                      const Caller& caller = {},
+                      const engine::Engine::View* view = nullptr) const;
   grpc::Status DoVerify(const v1::VerifyRequest& req, v1::VerifyResponse* resp,
-                        const Caller& caller = {}) const;
+                        const Caller& caller = {},
+                        const engine::Engine::View* view = nullptr) const;
   grpc::Status DoBatchSign(const v1::BatchSignRequest& req, v1::BatchSignResponse* resp,
                            const Caller& caller = {}) const;
   grpc::Status DoBatchVerify(const v1::BatchVerifyRequest& req, v1::BatchVerifyResponse* resp,
