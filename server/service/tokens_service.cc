@@ -82,22 +82,23 @@ grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req,
   return grpc::Status::OK;
 }
 
-grpc::Status SessionTokensService::DoBatchSign(const v1::BatchSignRequest& req,
-                                               v1::BatchSignResponse* resp,
-                                               const Caller& caller) const {
+template <typename BatchReq, typename BatchResp, typename DoItem>
+grpc::Status SessionTokensService::RunBatch(const BatchReq& req, BatchResp* resp,
+                                            const Caller& caller, Role role,
+                                            absl::string_view rpc, DoItem do_item) const {
   if (req.items_size() > max_batch_items_) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("items: ", req.items_size(), " exceeds the batch limit of ",
                                      max_batch_items_));
   }
   if (auth_ != nullptr && auth_->enabled() && !caller.authenticated()) {
-    return Authorize(caller, v1::AuthConfig::SIGN, "", "BatchSign");
+    return Authorize(caller, role, "", rpc);
   }
   resp->mutable_items()->Reserve(req.items_size());
   const engine::Engine::View view = engine_->CurrentView();  // one snapshot for the batch
-  for (const v1::SignRequest& item : req.items()) {
-    v1::BatchSignResponse::Item* out = resp->add_items();
-    grpc::Status s = DoSign(item, out->mutable_response(), caller, &view);
+  for (const auto& item : req.items()) {
+    auto* out = resp->add_items();
+    grpc::Status s = do_item(item, out->mutable_response(), view);
     if (!s.ok()) {
       out->clear_response();
       out->set_code(s.error_code());
@@ -105,63 +106,59 @@ grpc::Status SessionTokensService::DoBatchSign(const v1::BatchSignRequest& req,
     }
   }
   return grpc::Status::OK;
+}
+
+grpc::Status SessionTokensService::DoBatchSign(const v1::BatchSignRequest& req,
+                                               v1::BatchSignResponse* resp,
+                                               const Caller& caller) const {
+  return RunBatch(req, resp, caller, v1::AuthConfig::SIGN, "BatchSign",
+                  [&](const v1::SignRequest& item, v1::SignResponse* out,
+                      const engine::Engine::View& view) {
+                    return DoSign(item, out, caller, &view);
+                  });
 }
 
 grpc::Status SessionTokensService::DoBatchVerify(const v1::BatchVerifyRequest& req,
                                                  v1::BatchVerifyResponse* resp,
                                                  const Caller& caller) const {
-  if (req.items_size() > max_batch_items_) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("items: ", req.items_size(), " exceeds the batch limit of ",
-                                     max_batch_items_));
-  }
-  if (auth_ != nullptr && auth_->enabled() && !caller.authenticated()) {
-    return Authorize(caller, v1::AuthConfig::VERIFY, "", "BatchVerify");
-  }
-  resp->mutable_items()->Reserve(req.items_size());
-  const engine::Engine::View view = engine_->CurrentView();  // one snapshot for the batch
-  for (const v1::VerifyRequest& item : req.items()) {
-    v1::BatchVerifyResponse::Item* out = resp->add_items();
-    grpc::Status s = DoVerify(item, out->mutable_response(), caller, &view);
-    if (!s.ok()) {
-      out->clear_response();
-      out->set_code(s.error_code());
-      out->set_message(s.error_message());
-    }
-  }
-  return grpc::Status::OK;
+  return RunBatch(req, resp, caller, v1::AuthConfig::VERIFY, "BatchVerify",
+                  [&](const v1::VerifyRequest& item, v1::VerifyResponse* out,
+                      const engine::Engine::View& view) {
+                    return DoVerify(item, out, caller, &view);
+                  });
 }
+
+namespace {
+// Unary callback handlers finish inline: the work is CPU-only and short.
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+}  // namespace
 
 grpc::ServerUnaryReactor* SessionTokensService::BatchSign(grpc::CallbackServerContext* ctx,
                                                           const v1::BatchSignRequest* req,
                                                           v1::BatchSignResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(DoBatchSign(*req, resp, Identify(*ctx)));
-  return reactor;
+  return FinishNow(ctx, DoBatchSign(*req, resp, Identify(*ctx)));
 }
 
 grpc::ServerUnaryReactor* SessionTokensService::BatchVerify(grpc::CallbackServerContext* ctx,
                                                             const v1::BatchVerifyRequest* req,
                                                             v1::BatchVerifyResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(DoBatchVerify(*req, resp, Identify(*ctx)));
-  return reactor;
+  return FinishNow(ctx, DoBatchVerify(*req, resp, Identify(*ctx)));
 }
 
 grpc::ServerUnaryReactor* SessionTokensService::Sign(grpc::CallbackServerContext* ctx,
                                                      const v1::SignRequest* req,
                                                      v1::SignResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(DoSign(*req, resp, Identify(*ctx)));
-  return reactor;
+  return FinishNow(ctx, DoSign(*req, resp, Identify(*ctx)));
 }
 
 grpc::ServerUnaryReactor* SessionTokensService::Verify(grpc::CallbackServerContext* ctx,
                                                        const v1::VerifyRequest* req,
                                                        v1::VerifyResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(DoVerify(*req, resp, Identify(*ctx)));
-  return reactor;
+  return FinishNow(ctx, DoVerify(*req, resp, Identify(*ctx)));
 }
 
 }  // namespace sessiontoken::service

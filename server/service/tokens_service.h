@@ -43,6 +43,10 @@ class SessionTokensService final : public v1::SessionTokens::CallbackService {
                              const Caller& caller = {}) const;
 
  private:
+  // Runs `do_item` over a batch's items with one snapshot, per-item errors.
+  template <typename BatchReq, typename BatchResp, typename DoItem>
+  grpc::Status RunBatch(const BatchReq& req, BatchResp* resp, const Caller& caller, Role role,
+                        absl::string_view rpc, DoItem do_item) const;
   grpc::Status Authorize(const Caller& caller, Role role, absl::string_view keyring,
                          absl::string_view rpc) const {
     return auth_ == nullptr ? grpc::Status::OK : auth_->Check(caller, role, keyring, rpc);

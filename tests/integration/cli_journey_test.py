@@ -22,6 +22,8 @@ import threading
 import time
 import unittest
 
+import harness
+
 SERVER_BIN = os.environ.get("SESSIONTOKEN_SERVER", "")
 CLI_BIN = os.environ.get("SESSIONTOKEN_CLI", "")
 
@@ -34,23 +36,9 @@ CLI_TIMEOUT_S = 15.0
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
-def _child_env():
-    """Environment for both binaries: no KEK from the environment, no proxies."""
-    env = dict(os.environ)
-    for name in ("SESSIONTOKEN_KEK", "http_proxy", "https_proxy", "HTTP_PROXY",
-                 "HTTPS_PROXY", "grpc_proxy", "all_proxy", "ALL_PROXY"):
-        env.pop(name, None)
-    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
-    return env
-
-
-def write_kek(path):
-    """Writes a random 32-byte KEK as 64 hex chars + newline, mode 0600."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(os.urandom(32).hex() + "\n")
-    os.chmod(path, 0o600)
-    return path
+# Shared with the other integration tests.
+_child_env = harness.child_env
+write_kek = harness.write_kek
 
 
 def snapshot_dir(path):
