@@ -237,7 +237,31 @@ int Run() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  // Transport and KEK first: a start refused for either leaves no trace on disk.
+  // Every check that can refuse the start comes before anything touches the disk.
+  const absl::Duration skew = Setting(FLAGS_max_clock_skew, "max_clock_skew",
+                                      limits.max_clock_skew(), limits.has_max_clock_skew());
+  if (skew < absl::ZeroDuration() || skew > absl::Hours(24)) {
+    Log("FATAL", "max_clock_skew: must be between 0 and 24h");
+    return 1;
+  }
+  if (max_ttl < absl::Seconds(1) || max_ttl > absl::Hours(24 * 366 * 10)) {
+    Log("FATAL", "max_ttl: must be between 1s and 10 years");
+    return 1;
+  }
+  const bool mtls = !Setting(FLAGS_tls_client_ca, "tls_client_ca",
+                             g_config.tls().client_ca_file()).empty();
+  absl::StatusOr<std::unique_ptr<service::AccessPolicy>> access =
+      service::AccessPolicy::New(g_config.auth(), mtls);
+  if (!access.ok()) {
+    Log("FATAL", absl::StrCat("config: ", access.status().message()));
+    return 1;
+  }
+  if ((*access)->authentication_required()) {
+    Log("INFO", absl::StrCat("authentication required; ",
+                             (*access)->authorization_enabled() ? "access rules enforced"
+                                                                : "no access rules"));
+  }
+  // Transport and KEK next: a start refused for either leaves no trace on disk.
   const std::string listen = Setting(FLAGS_listen, "listen", g_config.listen());
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = ServerCredentials(listen);
   if (!creds.ok()) {
@@ -282,19 +306,9 @@ int Run() {
           ? absl::GetFlag(FLAGS_max_payload_bytes)
           : limits.max_payload_bytes());
   options.max_ttl = max_ttl;
-  options.verify.max_clock_skew = Setting(FLAGS_max_clock_skew, "max_clock_skew",
-                                          limits.max_clock_skew(), limits.has_max_clock_skew());
+  options.verify.max_clock_skew = skew;
   options.default_keyring =
       Setting(FLAGS_default_keyring, "default_keyring", g_config.default_keyring());
-  if (options.verify.max_clock_skew < absl::ZeroDuration() ||
-      options.verify.max_clock_skew > absl::Hours(24)) {
-    Log("FATAL", "max_clock_skew: must be between 0 and 24h");
-    return 1;
-  }
-  if (options.max_ttl < absl::Seconds(1) || options.max_ttl > absl::Hours(24 * 366 * 10)) {
-    Log("FATAL", "max_ttl: must be between 1s and 10 years");
-    return 1;
-  }
   options.audit_log = audit.get();
   options.admin_wait = absl::GetFlag(FLAGS_admin_deadline);
   const int max_batch =
@@ -325,19 +339,6 @@ int Run() {
     }
   }
 
-  const bool mtls = !Setting(FLAGS_tls_client_ca, "tls_client_ca",
-                             g_config.tls().client_ca_file()).empty();
-  absl::StatusOr<std::unique_ptr<service::AccessPolicy>> access =
-      service::AccessPolicy::New(g_config.auth(), mtls);
-  if (!access.ok()) {
-    Log("FATAL", absl::StrCat("config: ", access.status().message()));
-    return 1;
-  }
-  if ((*access)->authentication_required()) {
-    Log("INFO", absl::StrCat("authentication required; ",
-                             (*access)->authorization_enabled() ? "access rules enforced"
-                                                                : "no access rules"));
-  }
   service::Authorizer authorizer(*std::move(access), audit.get());
   service::SessionTokensService tokens(engine->get(), max_batch, &authorizer);
   service::KeyAdminService admin(engine->get(), &authorizer);
