@@ -51,10 +51,15 @@ std::string Base64UrlEncode(absl::string_view in) {
 }
 
 bool Base64UrlDecodeStrict(absl::string_view in, std::string* out) {
+  if (in.size() % 4 == 1) return false;
+  out->resize(Base64UrlDecodedSize(in.size()));
+  return Base64UrlDecodeStrict(in, out->data());
+}
+
+bool Base64UrlDecodeStrict(absl::string_view in, char* out) {
   size_t n = in.size();
   if (n % 4 == 1) return false;
-  out->resize(n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0));
-  auto* o = reinterpret_cast<uint8_t*>(out->data());
+  auto* o = reinterpret_cast<uint8_t*>(out);
   const auto* p = reinterpret_cast<const uint8_t*>(in.data());
   size_t i = 0;
   int bad = 0;

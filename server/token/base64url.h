@@ -21,6 +21,11 @@ std::string Base64UrlEncode(absl::string_view in);
 // any non-alphabet character, an impossible length (n % 4 == 1) or non-zero unused bits.
 bool Base64UrlDecodeStrict(absl::string_view in, std::string* out);
 
+// Length of the decoding of `n` canonical characters (meaningless when n % 4 == 1).
+constexpr size_t Base64UrlDecodedSize(size_t n) { return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0); }
+// The same into out[0, Base64UrlDecodedSize(in.size())), which the caller sizes.
+bool Base64UrlDecodeStrict(absl::string_view in, char* out);
+
 }  // namespace sessiontoken::token
 
 #endif  // SESSIONTOKEN_SERVER_TOKEN_BASE64URL_H_

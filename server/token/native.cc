@@ -71,7 +71,9 @@ std::optional<ParsedNativeToken> ParseNative(absl::string_view token) {
   absl::string_view encoded = token.substr(kNativePrefix.size());
   if (encoded.size() < Base64UrlEncodedSize(kNativeOverhead)) return std::nullopt;
   ParsedNativeToken t;
-  if (!Base64UrlDecodeStrict(encoded, &t.body)) return std::nullopt;
+  if (encoded.size() % 4 == 1) return std::nullopt;
+  t.body.resize(Base64UrlDecodedSize(encoded.size()));
+  if (!Base64UrlDecodeStrict(encoded, t.body.data())) return std::nullopt;
   if (t.body.size() < kNativeOverhead || t.body.size() > kNativeOverhead + kMaxPayloadSize) {
     return std::nullopt;
   }

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "server/crypto/hmac.h"
 
@@ -35,20 +36,21 @@ struct NativeClaims {
 // A token that passed strict syntactic parsing; its MAC is not yet checked.
 struct ParsedNativeToken {
   NativeClaims claims;
-  std::string body;  // the decoded bytes
+  // The decoded bytes; inline (no heap allocation) for payloads up to ~200 bytes.
+  absl::InlinedVector<char, 256> body;
 
   absl::string_view audience_tag() const {
-    return absl::string_view(body).substr(kKeyIdSize + 2 * kTimeSize, kAudienceTagSize);
+    return absl::string_view(body.data(), body.size()).substr(kKeyIdSize + 2 * kTimeSize, kAudienceTagSize);
   }
   absl::string_view payload() const {
-    return absl::string_view(body).substr(kNativeHeaderSize, body.size() - kNativeOverhead);
+    return absl::string_view(body.data(), body.size()).substr(kNativeHeaderSize, body.size() - kNativeOverhead);
   }
   // The body without the MAC.
   absl::string_view signed_part() const {
-    return absl::string_view(body).substr(0, body.size() - kNativeMacSize);
+    return absl::string_view(body.data(), body.size()).substr(0, body.size() - kNativeMacSize);
   }
   absl::string_view mac() const {
-    return absl::string_view(body).substr(body.size() - kNativeMacSize);
+    return absl::string_view(body.data(), body.size()).substr(body.size() - kNativeMacSize);
   }
 };
 

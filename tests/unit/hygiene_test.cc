@@ -8,6 +8,7 @@
 #include "server/crypto/hmac.h"
 #include "server/crypto/secret_bytes.h"
 #include "server/keyring/keyring.h"
+#include "server/token/base64url.h"
 #include "server/token/flask.h"
 
 namespace {
@@ -92,10 +93,14 @@ TEST(HygieneTest, EveryMacCheckIsConstantTime) {
   const std::string native = ring->Sign("p", "aud", now, absl::Hours(1))->token;
   auto signer = *token::DeriveFlaskSigner("flask-secret", token::kFlaskDefaultSalt);
   const std::string flask = token::SignFlask(*signer, "{\"a\":1}", 1800000000);
-  std::string bad_native = native;
-  bad_native[bad_native.size() - 3] ^= 1;
+  // A native token with one MAC bit flipped (re-encoded, so it still parses).
+  std::string body;
+  ASSERT_TRUE(token::Base64UrlDecodeStrict(absl::string_view(native).substr(4), &body));
+  body.back() ^= 1;
+  const std::string bad_native = "st1." + token::Base64UrlEncode(body);
+  // A Flask cookie whose payload section changed (still well-formed, signature now wrong).
   std::string bad_flask = flask;
-  bad_flask[bad_flask.size() - 3] = bad_flask[bad_flask.size() - 3] == 'A' ? 'B' : 'A';
+  bad_flask[1] = bad_flask[1] == 'A' ? 'B' : 'A';
   struct Case {
     std::string token, audience;
   } cases[] = {{native, "aud"}, {bad_native, "aud"}, {native, "other"},
@@ -103,6 +108,7 @@ TEST(HygieneTest, EveryMacCheckIsConstantTime) {
   for (const Case& c : cases) {
     const uint64_t before = crypto::ConstantTimeEqualsCallsForTesting();
     keyring::VerifyResult r = ring->Verify(c.token, c.audience, now);
+    EXPECT_NE(r.status, keyring::VerifyStatus::kMalformed) << c.token;  // reached the MAC
     EXPECT_GE(crypto::ConstantTimeEqualsCallsForTesting() - before, 1u)
         << c.token << " -> " << keyring::VerifyStatusName(r.status);
   }
