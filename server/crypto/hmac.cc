@@ -1,8 +1,6 @@
 #include "server/crypto/hmac.h"
 
 #include <openssl/crypto.h>
-#include <openssl/digest.h>
-#include <openssl/hmac.h>
 #include <openssl/mem.h>
 #include <openssl/sha.h>
 

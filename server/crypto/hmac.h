@@ -1,5 +1,6 @@
 // Hmac: HMAC-SHA256 / HMAC-SHA1 with a precomputed key schedule, so each MAC costs only the
-// message blocks. Thread-safe for concurrent Compute/Verify; Verify is constant-time.
+// message blocks and allocates nothing. Thread-safe for concurrent Compute/Verify; Verify
+// is constant-time.
 #ifndef SESSIONTOKEN_SERVER_CRYPTO_HMAC_H_
 #define SESSIONTOKEN_SERVER_CRYPTO_HMAC_H_
 
@@ -20,8 +21,8 @@ class Hmac {
  public:
   static constexpr size_t kMaxTagSize = 32;
 
-  // Fails on an empty key. The key is copied into BoringSSL's HMAC state and wiped there
-  // when the object is destroyed.
+  // Fails on an empty key. Only the precomputed inner/outer hash states are kept (they are
+  // key-equivalent) and they are wiped when the object is destroyed.
   static absl::StatusOr<std::unique_ptr<Hmac>> New(HashFunction hash, absl::string_view key);
 
   virtual ~Hmac() = default;

@@ -1,8 +1,10 @@
 // floor_server: a do-nothing unary gRPC service (callback API) built exactly like
 // sessiontoken-server (server/main.cc): default health service and reflection enabled,
 // insecure listening port, the same ServerBuilder options (max receive message size, max
-// concurrent streams, with main.cc's defaults), same stdout protocol and SIGTERM handling. The load generator's QPS against it is the "gRPC floor" that `make bench`
-// compares the real service with.
+// concurrent streams, with main.cc's defaults), absl mutex deadlock detection off as main.cc
+// turns it off, same stdout protocol and SIGTERM handling. The load generator's QPS against
+// it is the "gRPC floor" that `make bench` compares the real service with. Keep it in step
+// with main.cc: any process-wide setting there changes what a gRPC call costs.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -20,9 +22,10 @@
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "Address to listen on (loopback only)");
 ABSL_FLAG(int32_t, max_message_bytes, 1 << 20, "As sessiontoken-server's flag");
 ABSL_FLAG(int32_t, max_concurrent_streams, 256, "As sessiontoken-server's flag");
-ABSL_FLAG(bool, mutex_deadlock_detection, true,
-          "Experiment: false turns off absl::Mutex deadlock detection (which gRPC's mutexes "
-          "use); true leaves the library default, as sessiontoken-server does");
+ABSL_FLAG(bool, mutex_deadlock_detection, false,
+          "Experiment: true leaves absl::Mutex deadlock detection (which gRPC's mutexes use) "
+          "at the library default (on in Debian's Abseil); false turns it off, as "
+          "sessiontoken-server's main.cc does");
 
 namespace {
 
@@ -41,15 +44,16 @@ class FloorService final : public sessiontoken::bench::Floor::CallbackService {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  // As server/main.cc, right after flag parsing and before any gRPC object exists.
+  if (!absl::GetFlag(FLAGS_mutex_deadlock_detection)) {
+    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  }
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  if (!absl::GetFlag(FLAGS_mutex_deadlock_detection)) {
-    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  }
   const std::string listen = absl::GetFlag(FLAGS_listen);
   if (listen.rfind("127.0.0.1:", 0) != 0 && listen.rfind("[::1]:", 0) != 0 &&
       listen.rfind("localhost:", 0) != 0) {
