@@ -166,7 +166,7 @@ keyrings {
         aad = b"STK1" + fp + b"keyring:shop"
         write("sealer", "sealed-shop", b"STK1" + fp + NONCE + AESGCM(KEK).encrypt(NONCE, mixed, aad))
         # A different KEK's fingerprint.
-        write("sealer", "other-kek", b"STK1" + b"\x00" * 8 + NONCE + b"\x00" * 32)
+        write("sealer", "blob-foreign-fingerprint", b"STK1" + b"\x00" * 8 + NONCE + b"\x00" * 32)
 
 
 if __name__ == "__main__":
