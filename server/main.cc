@@ -1,10 +1,10 @@
 // sessiontoken-server: flags, wiring, signals, health and graceful shutdown.
+#include <errno.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
-#include <errno.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -16,8 +16,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <string>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -26,9 +26,9 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/config/config.h"
 #include "server/engine/audit.h"
@@ -56,8 +56,7 @@ ABSL_FLAG(int64_t, max_payload_bytes, 2048, "Largest payload Sign accepts (at mo
 ABSL_FLAG(absl::Duration, max_ttl, absl::Hours(24 * 31), "Longest token TTL Sign accepts");
 ABSL_FLAG(absl::Duration, max_clock_skew, absl::Seconds(30),
           "How far in the future a token's issued-at may be before NOT_YET_VALID");
-ABSL_FLAG(std::string, default_keyring, "default",
-          "Keyring created on first start (empty: none)");
+ABSL_FLAG(std::string, default_keyring, "default", "Keyring created on first start (empty: none)");
 ABSL_FLAG(std::string, config, "",
           "Server config file in protobuf text format (proto/sessiontoken/v1/config.proto); "
           "flags given on the command line override it");
@@ -84,9 +83,9 @@ namespace sessiontoken {
 namespace {
 
 void Log(absl::string_view level, absl::string_view msg) {
-  std::string line = absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(),
-                                                   absl::UTCTimeZone()),
-                                  " ", level, " ", msg, "\n");
+  std::string line =
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()), " ",
+                   level, " ", msg, "\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
 }
@@ -146,9 +145,9 @@ absl::StatusOr<crypto::SecretBytes> ResolveKek(const std::string& data_dir) {
     }
     return kek;
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "no key-encryption key configured: pass --kek_file=PATH, set ", env_name,
-      ", or use --dev_kek for local development"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("no key-encryption key configured: pass --kek_file=PATH, set ", env_name,
+                   ", or use --dev_kek for local development"));
 }
 
 bool IsLoopback(absl::string_view listen) {
@@ -179,9 +178,10 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
     const bool insecure = absl::GetFlag(FLAGS_insecure) || g_config.insecure();
     if (!IsLoopback(listen)) {
       if (!insecure) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "refusing to listen on ", listen, " without TLS: pass --tls_cert/--tls_key, or "
-            "--insecure to accept plaintext on a non-loopback address"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("refusing to listen on ", listen,
+                         " without TLS: pass --tls_cert/--tls_key, or "
+                         "--insecure to accept plaintext on a non-loopback address"));
       }
       Log("WARNING", absl::StrCat("!!! --insecure: PLAINTEXT gRPC on ", listen,
                                   ". Tokens, payloads and admin calls travel unencrypted !!!"));
@@ -197,10 +197,10 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
                                         tls.reload_interval(), tls.has_reload_interval());
   const unsigned int reload_s =
       static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(reload)));
-  auto provider = ca.empty()
-      ? std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(key, cert, reload_s)
-      : std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(key, cert, ca,
-                                                                            reload_s);
+  auto provider = ca.empty() ? std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+                                   key, cert, reload_s)
+                             : std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+                                   key, cert, ca, reload_s);
   grpc::experimental::TlsServerCredentialsOptions opts(provider);
   opts.watch_identity_key_cert_pairs();
   if (!ca.empty()) {
@@ -248,8 +248,8 @@ int Run() {
     Log("FATAL", "max_ttl: must be between 1s and 10 years");
     return 1;
   }
-  const bool mtls = !Setting(FLAGS_tls_client_ca, "tls_client_ca",
-                             g_config.tls().client_ca_file()).empty();
+  const bool mtls =
+      !Setting(FLAGS_tls_client_ca, "tls_client_ca", g_config.tls().client_ca_file()).empty();
   absl::StatusOr<std::unique_ptr<service::AccessPolicy>> access =
       service::AccessPolicy::New(g_config.auth(), mtls);
   if (!access.ok()) {
@@ -257,9 +257,9 @@ int Run() {
     return 1;
   }
   if ((*access)->authentication_required()) {
-    Log("INFO", absl::StrCat("authentication required; ",
-                             (*access)->authorization_enabled() ? "access rules enforced"
-                                                                : "no access rules"));
+    Log("INFO", absl::StrCat("authentication required; ", (*access)->authorization_enabled()
+                                                              ? "access rules enforced"
+                                                              : "no access rules"));
   }
   // Transport and KEK next: a start refused for either leaves no trace on disk.
   const std::string listen = Setting(FLAGS_listen, "listen", g_config.listen());
@@ -301,10 +301,10 @@ int Run() {
   }
 
   engine::EngineOptions options;
-  options.max_payload_bytes = static_cast<size_t>(
-      OnCommandLine("max_payload_bytes") || limits.max_payload_bytes() == 0
-          ? absl::GetFlag(FLAGS_max_payload_bytes)
-          : limits.max_payload_bytes());
+  options.max_payload_bytes =
+      static_cast<size_t>(OnCommandLine("max_payload_bytes") || limits.max_payload_bytes() == 0
+                              ? absl::GetFlag(FLAGS_max_payload_bytes)
+                              : limits.max_payload_bytes());
   options.max_ttl = max_ttl;
   options.verify.max_clock_skew = skew;
   options.default_keyring =
@@ -313,9 +313,8 @@ int Run() {
   options.admin_wait = absl::GetFlag(FLAGS_admin_deadline);
   const int max_batch =
       IntSetting(FLAGS_max_batch_items, "max_batch_items", limits.max_batch_items());
-  absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
-      engine::Engine::New(*std::move(file_store), *std::move(sealer), &keyring::Clock::Real(),
-                          options);
+  absl::StatusOr<std::unique_ptr<engine::Engine>> engine = engine::Engine::New(
+      *std::move(file_store), *std::move(sealer), &keyring::Clock::Real(), options);
   if (!engine.ok()) {
     Log("FATAL", absl::StrCat("cannot load keyrings from ", data_dir, ": ",
                               engine.status().message(), ". Nothing was modified."));
@@ -369,9 +368,9 @@ int Run() {
   std::fflush(stdout);
 
   // The scheduler: applies due rotations/promotions/disables/destroys on time.
-  const absl::Duration tick = Setting(FLAGS_scheduler_interval, "scheduler_interval",
-                                      g_config.scheduler_interval(),
-                                      g_config.has_scheduler_interval());
+  const absl::Duration tick =
+      Setting(FLAGS_scheduler_interval, "scheduler_interval", g_config.scheduler_interval(),
+              g_config.has_scheduler_interval());
   absl::Notification stop_scheduler;
   std::thread scheduler([&] {
     if (tick <= absl::ZeroDuration()) return;
@@ -386,8 +385,8 @@ int Run() {
   sigwait(&signals, &sig);
   stop_scheduler.Notify();
   scheduler.join();
-  Log("INFO", absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                           ": draining (grace ", absl::FormatDuration(grace), ")"));
+  Log("INFO", absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ": draining (grace ",
+                           absl::FormatDuration(grace), ")"));
   server->GetHealthCheckService()->SetServingStatus(false);
   server->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server->Wait();

@@ -3,9 +3,9 @@
 // 2 usage error, 3 RPC or connection error.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -88,8 +88,7 @@ int Usage(absl::string_view msg) {
 }
 
 int RpcError(const absl::Status& s) {
-  std::fprintf(stderr, "sessiontoken: %s: %.*s\n",
-               absl::StatusCodeToString(s.code()).c_str(),
+  std::fprintf(stderr, "sessiontoken: %s: %.*s\n", absl::StatusCodeToString(s.code()).c_str(),
                static_cast<int>(s.message().size()), s.message().data());
   return kExitRpc;
 }
@@ -177,8 +176,7 @@ int Verify(client::Client& c, const std::vector<char*>& args) {
                 << "expires_at: " << FormatTs(r->expires_at()) << "\n";
     }
     if (r->result() == v1::VerifyResponse::VALID) {
-      std::cout << "refresh_recommended: " << (r->refresh_recommended() ? "true" : "false")
-                << "\n"
+      std::cout << "refresh_recommended: " << (r->refresh_recommended() ? "true" : "false") << "\n"
                 << "payload: " << r->payload() << "\n";
     }
     std::cout << std::flush;
@@ -196,12 +194,10 @@ int KeysList(client::Client& c) {
     return kExitOk;
   }
   std::cout << "keyring " << r->keyring() << " (revision " << r->revision() << ")\n";
-  std::cout << absl::StrFormat("%-12s %-10s %-12s %s\n", "KEY_ID", "STATE", "ALGORITHM",
-                               "CREATED");
+  std::cout << absl::StrFormat("%-12s %-10s %-12s %s\n", "KEY_ID", "STATE", "ALGORITHM", "CREATED");
   for (const v1::KeyInfo& k : r->keys()) {
-    std::cout << absl::StrFormat("%-12u %-10s %-12s %s\n", k.key_id(),
-                                 v1::KeyState_Name(k.state()), v1::Algorithm_Name(k.algorithm()),
-                                 FormatTs(k.created_at()));
+    std::cout << absl::StrFormat("%-12u %-10s %-12s %s\n", k.key_id(), v1::KeyState_Name(k.state()),
+                                 v1::Algorithm_Name(k.algorithm()), FormatTs(k.created_at()));
   }
   std::cout << std::flush;
   return kExitOk;
@@ -224,8 +220,8 @@ int KeysRotate(client::Client& c) {
                 << r->new_key().key_id() << " (previous " << r->previous_primary_key_id()
                 << " is now ACTIVE), revision " << r->revision() << std::endl;
     } else {
-      std::cout << "rotated keyring " << req.keyring() << ": staged key "
-                << r->new_key().key_id() << " (promoted after the stage lead time; primary "
+      std::cout << "rotated keyring " << req.keyring() << ": staged key " << r->new_key().key_id()
+                << " (promoted after the stage lead time; primary "
                 << "is still " << r->previous_primary_key_id() << "), revision " << r->revision()
                 << std::endl;
     }
@@ -277,10 +273,14 @@ int KeyringReply(const absl::StatusOr<v1::KeyringInfo>& r) {
 // Parses --algorithm; ALGORITHM_UNSPECIFIED when empty.
 bool ParseAlgorithm(v1::Algorithm* out) {
   const std::string a = absl::GetFlag(FLAGS_algorithm);
-  if (a.empty()) *out = v1::ALGORITHM_UNSPECIFIED;
-  else if (a == "native" || a == "HMAC_SHA256") *out = v1::HMAC_SHA256;
-  else if (a == "flask" || a == "HMAC_SHA1_FLASK") *out = v1::HMAC_SHA1_FLASK;
-  else return false;
+  if (a.empty())
+    *out = v1::ALGORITHM_UNSPECIFIED;
+  else if (a == "native" || a == "HMAC_SHA256")
+    *out = v1::HMAC_SHA256;
+  else if (a == "flask" || a == "HMAC_SHA1_FLASK")
+    *out = v1::HMAC_SHA1_FLASK;
+  else
+    return false;
   return true;
 }
 
@@ -322,10 +322,14 @@ int KeysImport(client::Client& c) {
   }
   req.set_algorithm(alg);
   const std::string state = absl::GetFlag(FLAGS_state);
-  if (state == "active") req.set_state(v1::ACTIVE);
-  else if (state == "staged") req.set_state(v1::STAGED);
-  else if (state == "primary") req.set_state(v1::PRIMARY);
-  else return Usage("--state must be active, staged or primary");
+  if (state == "active")
+    req.set_state(v1::ACTIVE);
+  else if (state == "staged")
+    req.set_state(v1::STAGED);
+  else if (state == "primary")
+    req.set_state(v1::PRIMARY);
+  else
+    return Usage("--state must be active, staged or primary");
   const std::string path = absl::GetFlag(FLAGS_secret_file);
   if (!ReadAll(path, req.mutable_secret())) return Usage(absl::StrCat("cannot read ", path));
   std::string* secret = req.mutable_secret();
@@ -337,10 +341,9 @@ int KeysImport(client::Client& c) {
   if (absl::GetFlag(FLAGS_json)) {
     PrintJson(*r);
   } else {
-    std::cout << "imported key " << r->key().key_id() << " ("
-              << v1::KeyState_Name(r->key().state()) << ", "
-              << v1::Algorithm_Name(r->key().algorithm()) << ") into keyring " << req.keyring()
-              << ", revision " << r->revision() << std::endl;
+    std::cout << "imported key " << r->key().key_id() << " (" << v1::KeyState_Name(r->key().state())
+              << ", " << v1::Algorithm_Name(r->key().algorithm()) << ") into keyring "
+              << req.keyring() << ", revision " << r->revision() << std::endl;
   }
   return kExitOk;
 }
@@ -441,8 +444,8 @@ int BatchVerify(client::Client& c) {
   if (!r.ok()) return RpcError(r.status());
   bool all_valid = true;
   for (const auto& item : r->items()) {
-    all_valid = all_valid && item.code() == 0 &&
-                item.response().result() == v1::VerifyResponse::VALID;
+    all_valid =
+        all_valid && item.code() == 0 && item.response().result() == v1::VerifyResponse::VALID;
   }
   if (absl::GetFlag(FLAGS_json)) {
     PrintJson(*r);

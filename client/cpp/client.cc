@@ -69,9 +69,10 @@ std::unique_ptr<grpc::ClientContext> Client::NewContext() const {
 }
 
 template <typename Stub, typename Req, typename Resp>
-absl::StatusOr<Resp> Client::Unary(
-    Stub* stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
-    const Req& req) const {
+absl::StatusOr<Resp> Client::Unary(Stub* stub,
+                                   grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&,
+                                                                Resp*),
+                                   const Req& req) const {
   std::unique_ptr<grpc::ClientContext> ctx = NewContext();
   Resp resp;
   grpc::Status s = (stub->*method)(ctx.get(), req, &resp);

@@ -16,7 +16,8 @@ namespace {
 class Collector final : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, int column, const std::string& message) override {
-    if (first_.empty()) first_ = absl::StrCat("line ", line + 1, " column ", column + 1, ": ", message);
+    if (first_.empty())
+      first_ = absl::StrCat("line ", line + 1, " column ", column + 1, ": ", message);
   }
   void AddWarning(int, int, const std::string&) override {}
   const std::string& first() const { return first_; }
@@ -31,9 +32,7 @@ absl::Status FieldError(absl::string_view source, int line, absl::string_view fi
       absl::StrCat(source, ": line ", line + 1, ": ", field, ": ", message));
 }
 
-bool BadDuration(const google::protobuf::Duration& d) {
-  return d.seconds() < 0 || d.nanos() < 0;
-}
+bool BadDuration(const google::protobuf::Duration& d) { return d.seconds() < 0 || d.nanos() < 0; }
 
 }  // namespace
 

@@ -34,8 +34,8 @@ absl::StatusOr<std::string> Aes256Gcm::Seal(absl::string_view nonce, absl::strin
   if (nonce.size() != kNonceSize) return absl::InvalidArgumentError("nonce must be 12 bytes");
   std::string out(plaintext.size() + kTagSize, '\0');
   size_t out_len = 0;
-  if (!EVP_AEAD_CTX_seal(&state_->ctx, reinterpret_cast<uint8_t*>(out.data()), &out_len,
-                         out.size(), reinterpret_cast<const uint8_t*>(nonce.data()), nonce.size(),
+  if (!EVP_AEAD_CTX_seal(&state_->ctx, reinterpret_cast<uint8_t*>(out.data()), &out_len, out.size(),
+                         reinterpret_cast<const uint8_t*>(nonce.data()), nonce.size(),
                          reinterpret_cast<const uint8_t*>(plaintext.data()), plaintext.size(),
                          reinterpret_cast<const uint8_t*>(aad.data()), aad.size())) {
     return absl::InternalError("AES-GCM seal failed");
@@ -56,8 +56,8 @@ absl::StatusOr<SecretBytes> Aes256Gcm::Open(absl::string_view nonce,
   if (!EVP_AEAD_CTX_open(&state_->ctx, out.data(), &out_len, out.size(),
                          reinterpret_cast<const uint8_t*>(nonce.data()), nonce.size(),
                          reinterpret_cast<const uint8_t*>(ciphertext_and_tag.data()),
-                         ciphertext_and_tag.size(),
-                         reinterpret_cast<const uint8_t*>(aad.data()), aad.size())) {
+                         ciphertext_and_tag.size(), reinterpret_cast<const uint8_t*>(aad.data()),
+                         aad.size())) {
     return absl::DataLossError("authentication failed");
   }
   SecretBytes exact = SecretBytes::CopyFrom(out.view().substr(0, out_len));

@@ -74,8 +74,8 @@ class HmacImpl final : public Hmac {
 
 using HmacSha256 = HmacImpl<SHA256_CTX, SHA256_Init, SHA256_Update, SHA256_Final, SHA256,
                             SHA256_CBLOCK, SHA256_DIGEST_LENGTH>;
-using HmacSha1 = HmacImpl<SHA_CTX, SHA1_Init, SHA1_Update, SHA1_Final, SHA1, SHA_CBLOCK,
-                          SHA_DIGEST_LENGTH>;
+using HmacSha1 =
+    HmacImpl<SHA_CTX, SHA1_Init, SHA1_Update, SHA1_Final, SHA1, SHA_CBLOCK, SHA_DIGEST_LENGTH>;
 
 }  // namespace
 

@@ -17,8 +17,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::New(std::unique_ptr<store::Store
     return absl::InvalidArgumentError("engine needs a store, a sealer and a clock");
   }
   if (options.max_payload_bytes > token::kMaxPayloadSize) {
-    return absl::InvalidArgumentError(absl::StrCat("max_payload_bytes: at most ",
-                                                   token::kMaxPayloadSize));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_payload_bytes: at most ", token::kMaxPayloadSize));
   }
   std::unique_ptr<Engine> e(
       new Engine(std::move(store), std::move(sealer), clock, std::move(options)));
@@ -77,21 +77,18 @@ Engine::View Engine::CurrentView() const {
   return v;
 }
 
-absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Engine::Get(
-    absl::string_view name) const {
+absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Engine::Get(absl::string_view name) const {
   absl::StatusOr<Entry> e = Lookup(name);
   if (!e.ok()) return e.status();
   return e->keyring;
 }
 
-absl::StatusOr<keyring::SignResult> Engine::Sign(absl::string_view name,
-                                                 absl::string_view payload,
-                                                 absl::string_view audience,
-                                                 absl::Duration ttl, const View* view) const {
+absl::StatusOr<keyring::SignResult> Engine::Sign(absl::string_view name, absl::string_view payload,
+                                                 absl::string_view audience, absl::Duration ttl,
+                                                 const View* view) const {
   if (payload.size() > options_.max_payload_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("payload: ", payload.size(),
-                                                   " bytes exceeds the limit of ",
-                                                   options_.max_payload_bytes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "payload: ", payload.size(), " bytes exceeds the limit of ", options_.max_payload_bytes));
   }
   if (audience.size() > options_.max_audience_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("audience: ", audience.size(),
@@ -99,10 +96,9 @@ absl::StatusOr<keyring::SignResult> Engine::Sign(absl::string_view name,
                                                    options_.max_audience_bytes));
   }
   if (ttl < options_.min_ttl || ttl > options_.max_ttl) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ttl: ", absl::FormatDuration(ttl), " is outside the allowed range [",
-                     absl::FormatDuration(options_.min_ttl), ", ",
-                     absl::FormatDuration(options_.max_ttl), "]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ttl: ", absl::FormatDuration(ttl), " is outside the allowed range [",
+        absl::FormatDuration(options_.min_ttl), ", ", absl::FormatDuration(options_.max_ttl), "]"));
   }
   const View pinned = view != nullptr ? View() : CurrentView();
   const Registry& reg = view != nullptr ? *view->registry_ : *pinned.registry_;
@@ -110,16 +106,18 @@ absl::StatusOr<keyring::SignResult> Engine::Sign(absl::string_view name,
   if (!kr.ok()) return kr.status();
   const absl::Duration keyring_max = (*kr)->MaxTtl(options_.max_ttl);
   if (ttl > keyring_max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ttl: ", absl::FormatDuration(ttl), " exceeds keyring ", name,
-                     "'s max_token_ttl ", absl::FormatDuration(keyring_max)));
+    return absl::InvalidArgumentError(absl::StrCat("ttl: ", absl::FormatDuration(ttl),
+                                                   " exceeds keyring ", name, "'s max_token_ttl ",
+                                                   absl::FormatDuration(keyring_max)));
   }
   return (*kr)->Sign(payload, audience, clock_->Now(), ttl);
 }
 
-absl::StatusOr<keyring::VerifyResult> Engine::Verify(
-    absl::string_view name, absl::string_view token, absl::string_view audience,
-    std::optional<absl::Duration> max_age, const View* view) const {
+absl::StatusOr<keyring::VerifyResult> Engine::Verify(absl::string_view name,
+                                                     absl::string_view token,
+                                                     absl::string_view audience,
+                                                     std::optional<absl::Duration> max_age,
+                                                     const View* view) const {
   const View pinned = view != nullptr ? View() : CurrentView();
   const Registry& reg = view != nullptr ? *view->registry_ : *pinned.registry_;
   if (token.size() > options_.max_token_bytes) {
@@ -159,9 +157,8 @@ absl::Time Engine::Deadline(const Actor& caller) const {
   return std::min(caller.deadline, absl::Now() + options_.admin_wait);
 }
 
-void Engine::Audit(const Actor& caller, absl::string_view operation,
-                   absl::string_view keyring, uint32_t key_id,
-                   const absl::StatusOr<AdminOutcome>& result) const {
+void Engine::Audit(const Actor& caller, absl::string_view operation, absl::string_view keyring,
+                   uint32_t key_id, const absl::StatusOr<AdminOutcome>& result) const {
   if (options_.audit_log == nullptr) return;
   AuditEvent e;
   e.time = clock_->Now();
@@ -205,8 +202,7 @@ class Engine::WriterGuard {
   bool ok_ = false;
 };
 
-absl::StatusOr<AdminOutcome> Engine::Mutate(const Actor& caller,
-                                            absl::string_view operation,
+absl::StatusOr<AdminOutcome> Engine::Mutate(const Actor& caller, absl::string_view operation,
                                             absl::string_view name, uint32_t key_id,
                                             const Change& change) {
   absl::StatusOr<AdminOutcome> result = [&]() -> absl::StatusOr<AdminOutcome> {
@@ -231,8 +227,7 @@ absl::StatusOr<AdminOutcome> Engine::Mutate(const Actor& caller,
 absl::StatusOr<AdminOutcome> Engine::Rotate(const Actor& caller, absl::string_view name,
                                             bool promote_now, keyring::Algorithm algorithm) {
   return Mutate(caller, "rotate", name, 0, [&](const keyring::Keyring& k, AdminOutcome* out) {
-    const bool promote =
-        promote_now || k.policy().stage_lead_time().seconds() == 0;
+    const bool promote = promote_now || k.policy().stage_lead_time().seconds() == 0;
     return k.Rotate(clock_->Now(), promote, &out->key_id, algorithm);
   });
 }
@@ -266,8 +261,8 @@ absl::StatusOr<AdminOutcome> Engine::Destroy(const Actor& caller, absl::string_v
 }
 
 absl::StatusOr<AdminOutcome> Engine::Import(const Actor& caller, absl::string_view name,
-                                            keyring::Algorithm algorithm,
-                                            absl::string_view secret, keyring::KeyState state) {
+                                            keyring::Algorithm algorithm, absl::string_view secret,
+                                            keyring::KeyState state) {
   return Mutate(caller, "import", name, 0, [&](const keyring::Keyring& k, AdminOutcome* out) {
     return k.Import(algorithm, secret, state, clock_->Now(), &out->key_id);
   });
@@ -280,8 +275,7 @@ absl::StatusOr<AdminOutcome> Engine::SetPolicy(const Actor& caller, absl::string
   });
 }
 
-absl::StatusOr<AdminOutcome> Engine::CreateKeyring(const Actor& caller,
-                                                   absl::string_view name,
+absl::StatusOr<AdminOutcome> Engine::CreateKeyring(const Actor& caller, absl::string_view name,
                                                    const v1::KeyringPolicy& policy,
                                                    keyring::Algorithm algorithm) {
   absl::StatusOr<AdminOutcome> result = [&]() -> absl::StatusOr<AdminOutcome> {
@@ -315,7 +309,8 @@ std::vector<std::shared_ptr<const keyring::Keyring>> Engine::ListKeyrings() cons
   std::vector<std::shared_ptr<const keyring::Keyring>> out;
   out.reserve(reg->size());
   for (const auto& [name, entry] : *reg) out.push_back(entry.keyring);
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a->name() < b->name(); });
   return out;
 }
 
@@ -323,8 +318,7 @@ int Engine::Tick() {
   int applied_total = 0;
   for (const auto& kr : ListKeyrings()) {
     std::vector<keyring::Keyring::Transition> applied;
-    absl::StatusOr<AdminOutcome> r =
-        [&]() -> absl::StatusOr<AdminOutcome> {
+    absl::StatusOr<AdminOutcome> r = [&]() -> absl::StatusOr<AdminOutcome> {
       WriterGuard writer(this, absl::Now() + options_.admin_wait);
       if (!writer.status().ok()) return writer.status();
       absl::MutexLock lock(&write_mu_);

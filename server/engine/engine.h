@@ -6,12 +6,12 @@
 #define SESSIONTOKEN_SERVER_ENGINE_ENGINE_H_
 
 #include <atomic>
-#include <functional>
-#include <optional>
-#include <vector>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -47,9 +47,9 @@ struct EngineOptions {
 // with DEADLINE_EXCEEDED and changes nothing. The engine never waits longer than its
 // `admin_wait` (the server-side default deadline), whatever the caller asks.
 struct Actor {
-  Actor(const char* n) : name(n) {}                 // NOLINT: implicit on purpose
-  Actor(absl::string_view n) : name(n) {}           // NOLINT
-  Actor(const std::string& n) : name(n) {}          // NOLINT
+  Actor(const char* n) : name(n) {}         // NOLINT: implicit on purpose
+  Actor(absl::string_view n) : name(n) {}   // NOLINT
+  Actor(const std::string& n) : name(n) {}  // NOLINT
   Actor(absl::string_view n, absl::Time d) : name(n), deadline(d) {}
   std::string name;
   absl::Time deadline = absl::InfiniteFuture();
@@ -58,8 +58,8 @@ struct Actor {
 // The result of an admin operation.
 struct AdminOutcome {
   std::shared_ptr<const keyring::Keyring> keyring;  // the new snapshot
-  uint32_t key_id = 0;                   // the key created or changed (0: none)
-  uint32_t previous_primary_key_id = 0;  // primary before the operation
+  uint32_t key_id = 0;                              // the key created or changed (0: none)
+  uint32_t previous_primary_key_id = 0;             // primary before the operation
 };
 using RotateOutcome = AdminOutcome;
 
@@ -95,9 +95,10 @@ class Engine {
                                            const View* view = nullptr) const;
   // `max_age` bounds the age of tokens whose format carries no expiry (Flask); unset, the
   // keyring's max TTL applies.
-  absl::StatusOr<keyring::VerifyResult> Verify(
-      absl::string_view keyring, absl::string_view token, absl::string_view audience,
-      std::optional<absl::Duration> max_age = std::nullopt, const View* view = nullptr) const;
+  absl::StatusOr<keyring::VerifyResult> Verify(absl::string_view keyring, absl::string_view token,
+                                               absl::string_view audience,
+                                               std::optional<absl::Duration> max_age = std::nullopt,
+                                               const View* view = nullptr) const;
 
   // The current snapshot of a keyring.
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Get(absl::string_view keyring) const;
@@ -144,7 +145,9 @@ class Engine {
  private:
   Engine(std::unique_ptr<store::Store> store, std::unique_ptr<store::Sealer> sealer,
          const keyring::Clock* clock, EngineOptions options)
-      : store_(std::move(store)), sealer_(std::move(sealer)), clock_(clock),
+      : store_(std::move(store)),
+        sealer_(std::move(sealer)),
+        clock_(clock),
         options_(std::move(options)) {}
 
   absl::Status Load();

@@ -20,8 +20,8 @@ absl::StatusOr<std::shared_ptr<const Key>> Key::New(KeyMetadata metadata,
   const bool destroyed = metadata.state == v1::DESTROYED;
   if (destroyed != material.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "key ", metadata.id, destroyed ? ": destroyed key still has material"
-                                       : ": key material is missing"));
+        "key ", metadata.id,
+        destroyed ? ": destroyed key still has material" : ": key material is missing"));
   }
   std::shared_ptr<Material> m;
   if (!destroyed) {
@@ -63,8 +63,7 @@ std::shared_ptr<const Key> Key::WithState(KeyState state, absl::Time now) const 
   KeyMetadata md = metadata_;
   md.state = state;
   md.state_changed_at = now;
-  return std::shared_ptr<const Key>(
-      new Key(md, state == v1::DESTROYED ? nullptr : material_));
+  return std::shared_ptr<const Key>(new Key(md, state == v1::DESTROYED ? nullptr : material_));
 }
 
 }  // namespace sessiontoken::keyring

@@ -27,14 +27,22 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
 
 absl::string_view VerifyStatusName(VerifyStatus s) {
   switch (s) {
-    case VerifyStatus::kValid: return "VALID";
-    case VerifyStatus::kMalformed: return "MALFORMED";
-    case VerifyStatus::kUnknownKey: return "UNKNOWN_KEY";
-    case VerifyStatus::kBadSignature: return "BAD_SIGNATURE";
-    case VerifyStatus::kExpired: return "EXPIRED";
-    case VerifyStatus::kNotYetValid: return "NOT_YET_VALID";
-    case VerifyStatus::kKeyDisabled: return "KEY_DISABLED";
-    case VerifyStatus::kWrongAudience: return "WRONG_AUDIENCE";
+    case VerifyStatus::kValid:
+      return "VALID";
+    case VerifyStatus::kMalformed:
+      return "MALFORMED";
+    case VerifyStatus::kUnknownKey:
+      return "UNKNOWN_KEY";
+    case VerifyStatus::kBadSignature:
+      return "BAD_SIGNATURE";
+    case VerifyStatus::kExpired:
+      return "EXPIRED";
+    case VerifyStatus::kNotYetValid:
+      return "NOT_YET_VALID";
+    case VerifyStatus::kKeyDisabled:
+      return "KEY_DISABLED";
+    case VerifyStatus::kWrongAudience:
+      return "WRONG_AUDIENCE";
   }
   return "UNKNOWN";
 }
@@ -85,8 +93,7 @@ absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::New(
   return std::shared_ptr<const Keyring>(std::move(kr));
 }
 
-absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Create(std::string name,
-                                                               absl::Time now,
+absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Create(std::string name, absl::Time now,
                                                                v1::KeyringPolicy policy,
                                                                Algorithm algorithm) {
   uint32_t id = 0;
@@ -107,8 +114,8 @@ absl::StatusOr<SignResult> Keyring::Sign(absl::string_view payload, absl::string
   // Flask payloads may be compressed into the cookie; the cookie size is checked below.
   const size_t max_payload = flask ? token::kFlaskMaxPayloadSize : token::kMaxPayloadSize;
   if (payload.size() > max_payload) {
-    return absl::InvalidArgumentError(absl::StrCat("payload: ", payload.size(),
-                                                   " bytes exceeds the limit of ", max_payload));
+    return absl::InvalidArgumentError(
+        absl::StrCat("payload: ", payload.size(), " bytes exceeds the limit of ", max_payload));
   }
   if (audience.size() > token::kMaxAudienceSize) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -299,9 +306,8 @@ std::vector<std::shared_ptr<const Key>> Keyring::Replace(uint32_t id,
 
 namespace {
 absl::Status Illegal(const Key& k, absl::string_view what, absl::string_view why) {
-  return absl::FailedPreconditionError(absl::StrCat("key_id: cannot ", what, " key ", k.id(),
-                                                    " (", v1::KeyState_Name(k.state()), "): ",
-                                                    why));
+  return absl::FailedPreconditionError(absl::StrCat("key_id: cannot ", what, " key ", k.id(), " (",
+                                                    v1::KeyState_Name(k.state()), "): ", why));
 }
 }  // namespace
 
@@ -399,9 +405,8 @@ absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Import(Algorithm algorit
   keys.reserve(keys_.size() + 1);
   keys.push_back(*key);
   for (const auto& k : keys_) {
-    keys.push_back(state == v1::PRIMARY && k->state() == v1::PRIMARY
-                       ? k->WithState(v1::ACTIVE, now)
-                       : k);
+    keys.push_back(state == v1::PRIMARY && k->state() == v1::PRIMARY ? k->WithState(v1::ACTIVE, now)
+                                                                     : k);
   }
   if (new_key_id != nullptr) *new_key_id = id;
   return Next(std::move(keys));
@@ -431,9 +436,9 @@ absl::Status ValidatePolicy(const v1::KeyringPolicy& p, absl::Duration server_ma
   const absl::Duration period = D(p.rotation_period()), lead = D(p.stage_lead_time()),
                        window = D(p.verify_window()), ttl = D(p.max_token_ttl());
   if (period > absl::ZeroDuration() && lead >= period) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "policy.stage_lead_time: ", absl::FormatDuration(lead),
-        " must be shorter than rotation_period ", absl::FormatDuration(period)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy.stage_lead_time: ", absl::FormatDuration(lead),
+                     " must be shorter than rotation_period ", absl::FormatDuration(period)));
   }
   if (ttl > server_max_ttl) {
     return absl::InvalidArgumentError(

@@ -39,10 +39,10 @@ struct SignResult {
 
 struct VerifyResult {
   VerifyStatus status = VerifyStatus::kMalformed;
-  uint32_t key_id = 0;       // set when the token parsed
-  int64_t issued_at = 0;     // set when the MAC checked out
+  uint32_t key_id = 0;    // set when the token parsed
+  int64_t issued_at = 0;  // set when the MAC checked out
   int64_t expires_at = 0;
-  std::string payload;       // set only when status == kValid
+  std::string payload;  // set only when status == kValid
   bool refresh_recommended = false;
 };
 
@@ -106,8 +106,7 @@ class Keyring {
   // Adds an existing secret as a key in `state` (ACTIVE, STAGED or PRIMARY).
   absl::StatusOr<std::shared_ptr<const Keyring>> Import(Algorithm algorithm,
                                                         absl::string_view secret, KeyState state,
-                                                        absl::Time now,
-                                                        uint32_t* new_key_id) const;
+                                                        absl::Time now, uint32_t* new_key_id) const;
   // Replaces the policy (validated by ValidatePolicy).
   absl::StatusOr<std::shared_ptr<const Keyring>> WithPolicy(const v1::KeyringPolicy& policy,
                                                             absl::Duration server_max_ttl) const;
@@ -121,8 +120,8 @@ class Keyring {
   // lead time, stage/rotate when the primary is older than the rotation period, disable
   // ACTIVE keys after the verify window, destroy DISABLED keys after destroy-after.
   // Returns null when nothing is due.
-  absl::StatusOr<std::shared_ptr<const Keyring>> ApplyDue(
-      absl::Time now, std::vector<Transition>* applied) const;
+  absl::StatusOr<std::shared_ptr<const Keyring>> ApplyDue(absl::Time now,
+                                                          std::vector<Transition>* applied) const;
 
   const v1::KeyringPolicy& policy() const { return policy_; }
   // The longest TTL Sign accepts: the policy's max_token_ttl, capped by `server_max`.

@@ -9,7 +9,7 @@
 namespace sessiontoken::service {
 
 absl::StatusOr<std::unique_ptr<AccessPolicy>> AccessPolicy::New(const v1::AuthConfig& config,
-                                                               bool require_client_certs) {
+                                                                bool require_client_certs) {
   std::unique_ptr<AccessPolicy> p(new AccessPolicy());
   for (int i = 0; i < config.api_tokens_size(); ++i) {
     const auto& t = config.api_tokens(i);
@@ -52,8 +52,7 @@ std::optional<std::string> AccessPolicy::IdentityOfToken(absl::string_view token
   return it->second;
 }
 
-bool AccessPolicy::Allowed(absl::string_view identity, Role role,
-                           absl::string_view keyring) const {
+bool AccessPolicy::Allowed(absl::string_view identity, Role role, absl::string_view keyring) const {
   if (grants_.empty()) return true;  // authentication only, no rules
   auto who = grants_.find(identity);
   if (who == grants_.end()) return false;

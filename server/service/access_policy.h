@@ -19,8 +19,8 @@ using Role = v1::AuthConfig::Role;
 
 // Who is calling: the authenticated identity, or none.
 struct Caller {
-  std::string identity;        // empty when unauthenticated
-  std::string peer;            // transport address, for the audit log
+  std::string identity;          // empty when unauthenticated
+  std::string peer;              // transport address, for the audit log
   bool bad_credentials = false;  // presented a bearer token that matches no API token
   bool authenticated() const { return !identity.empty(); }
   // What the audit log records.

@@ -118,15 +118,15 @@ grpc::Status KeyAdminService::DestroyKey(grpc::ServerContext* ctx, const v1::Key
   return Reply(engine_->Destroy(ActorOf(ctx, who), req->keyring(), req->key_id()), resp);
 }
 
-grpc::Status KeyAdminService::ImportKey(grpc::ServerContext* ctx,
-                                        const v1::ImportKeyRequest* req,
+grpc::Status KeyAdminService::ImportKey(grpc::ServerContext* ctx, const v1::ImportKeyRequest* req,
                                         v1::ImportKeyResponse* resp) {
   if (req->keyring().empty()) return Required("keyring");
   if (req->algorithm() == v1::ALGORITHM_UNSPECIFIED) return Required("algorithm");
   if (req->secret().empty()) return Required("secret");
   std::string who;
   if (grpc::Status s = Admit(ctx, req->keyring(), "ImportKey", &who); !s.ok()) return s;
-  absl::StatusOr<engine::AdminOutcome> r = engine_->Import(ActorOf(ctx, who), req->keyring(), req->algorithm(), req->secret(), req->state());
+  absl::StatusOr<engine::AdminOutcome> r = engine_->Import(
+      ActorOf(ctx, who), req->keyring(), req->algorithm(), req->secret(), req->state());
   if (!r.ok()) return ToGrpc(r.status());
   ToKeyInfo(r->keyring->Find(r->key_id)->metadata(), resp->mutable_key());
   resp->set_revision(r->keyring->revision());
@@ -139,13 +139,12 @@ grpc::Status KeyAdminService::CreateKeyring(grpc::ServerContext* ctx,
   if (req->name().empty()) return Required("name");
   std::string who;
   if (grpc::Status s = Admit(ctx, req->name(), "CreateKeyring", &who); !s.ok()) return s;
-  return Reply(engine_->CreateKeyring(ActorOf(ctx, who), req->name(), req->policy(),
-                                      req->algorithm()),
-               resp);
+  return Reply(
+      engine_->CreateKeyring(ActorOf(ctx, who), req->name(), req->policy(), req->algorithm()),
+      resp);
 }
 
-grpc::Status KeyAdminService::ListKeyrings(grpc::ServerContext* ctx,
-                                           const v1::ListKeyringsRequest*,
+grpc::Status KeyAdminService::ListKeyrings(grpc::ServerContext* ctx, const v1::ListKeyringsRequest*,
                                            v1::ListKeyringsResponse* resp) {
   // Lists the keyrings the caller administers (all of them without access rules).
   Caller caller;
@@ -176,8 +175,7 @@ grpc::Status KeyAdminService::GetKeyring(grpc::ServerContext* ctx, const v1::Get
   return grpc::Status::OK;
 }
 
-grpc::Status KeyAdminService::SetPolicy(grpc::ServerContext* ctx,
-                                        const v1::SetPolicyRequest* req,
+grpc::Status KeyAdminService::SetPolicy(grpc::ServerContext* ctx, const v1::SetPolicyRequest* req,
                                         v1::KeyringInfo* resp) {
   if (req->keyring().empty()) return Required("keyring");
   std::string who;

@@ -43,7 +43,6 @@ class KeyAdminService final : public v1::KeyAdmin::Service {
   grpc::Status SetPolicy(grpc::ServerContext* ctx, const v1::SetPolicyRequest* req,
                          v1::KeyringInfo* resp) override;
 
-
  private:
   // Identifies the caller and checks the ADMIN role on `keyring`; *audit_name receives the
   // name the audit log records (identity, else peer address).

@@ -57,8 +57,8 @@ grpc::Status Authorizer::Check(const Caller& caller, Role role, absl::string_vie
   }
   if (policy_->Allowed(caller.identity, role, keyring)) return grpc::Status::OK;
   const std::string msg =
-      absl::StrCat(caller.identity, " may not ", v1::AuthConfig::Role_Name(role),
-                   " on keyring \"", keyring, "\"");
+      absl::StrCat(caller.identity, " may not ", v1::AuthConfig::Role_Name(role), " on keyring \"",
+                   keyring, "\"");
   if (audit_ != nullptr && !rpc.empty()) {  // an empty rpc marks a filter probe, not a call
     engine::AuditEvent e;
     e.time = clock_->Now();

@@ -11,14 +11,22 @@ namespace {
 v1::VerifyResponse::Result ToProto(keyring::VerifyStatus s) {
   using R = v1::VerifyResponse;
   switch (s) {
-    case keyring::VerifyStatus::kValid: return R::VALID;
-    case keyring::VerifyStatus::kMalformed: return R::MALFORMED;
-    case keyring::VerifyStatus::kUnknownKey: return R::UNKNOWN_KEY;
-    case keyring::VerifyStatus::kBadSignature: return R::BAD_SIGNATURE;
-    case keyring::VerifyStatus::kExpired: return R::EXPIRED;
-    case keyring::VerifyStatus::kNotYetValid: return R::NOT_YET_VALID;
-    case keyring::VerifyStatus::kKeyDisabled: return R::KEY_DISABLED;
-    case keyring::VerifyStatus::kWrongAudience: return R::WRONG_AUDIENCE;
+    case keyring::VerifyStatus::kValid:
+      return R::VALID;
+    case keyring::VerifyStatus::kMalformed:
+      return R::MALFORMED;
+    case keyring::VerifyStatus::kUnknownKey:
+      return R::UNKNOWN_KEY;
+    case keyring::VerifyStatus::kBadSignature:
+      return R::BAD_SIGNATURE;
+    case keyring::VerifyStatus::kExpired:
+      return R::EXPIRED;
+    case keyring::VerifyStatus::kNotYetValid:
+      return R::NOT_YET_VALID;
+    case keyring::VerifyStatus::kKeyDisabled:
+      return R::KEY_DISABLED;
+    case keyring::VerifyStatus::kWrongAudience:
+      return R::WRONG_AUDIENCE;
   }
   return R::RESULT_UNSPECIFIED;
 }
@@ -31,8 +39,7 @@ grpc::Status SessionTokensService::DoSign(const v1::SignRequest& req, v1::SignRe
   if (req.keyring().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "keyring: required");
   }
-  if (grpc::Status s = Authorize(caller, v1::AuthConfig::SIGN, req.keyring(), "Sign");
-      !s.ok()) {
+  if (grpc::Status s = Authorize(caller, v1::AuthConfig::SIGN, req.keyring(), "Sign"); !s.ok()) {
     return s;
   }
   if (!req.has_ttl()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ttl: required");
@@ -49,8 +56,7 @@ grpc::Status SessionTokensService::DoSign(const v1::SignRequest& req, v1::SignRe
   return grpc::Status::OK;
 }
 
-grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req,
-                                            v1::VerifyResponse* resp,
+grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req, v1::VerifyResponse* resp,
                                             const Caller& caller,
                                             const engine::Engine::View* view) const {
   if (req.keyring().empty()) {
@@ -84,8 +90,8 @@ grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req,
 
 template <typename BatchReq, typename BatchResp, typename DoItem>
 grpc::Status SessionTokensService::RunBatch(const BatchReq& req, BatchResp* resp,
-                                            const Caller& caller, Role role,
-                                            absl::string_view rpc, DoItem do_item) const {
+                                            const Caller& caller, Role role, absl::string_view rpc,
+                                            DoItem do_item) const {
   if (req.items_size() > max_batch_items_) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("items: ", req.items_size(), " exceeds the batch limit of ",
@@ -111,21 +117,20 @@ grpc::Status SessionTokensService::RunBatch(const BatchReq& req, BatchResp* resp
 grpc::Status SessionTokensService::DoBatchSign(const v1::BatchSignRequest& req,
                                                v1::BatchSignResponse* resp,
                                                const Caller& caller) const {
-  return RunBatch(req, resp, caller, v1::AuthConfig::SIGN, "BatchSign",
-                  [&](const v1::SignRequest& item, v1::SignResponse* out,
-                      const engine::Engine::View& view) {
-                    return DoSign(item, out, caller, &view);
-                  });
+  return RunBatch(
+      req, resp, caller, v1::AuthConfig::SIGN, "BatchSign",
+      [&](const v1::SignRequest& item, v1::SignResponse* out, const engine::Engine::View& view) {
+        return DoSign(item, out, caller, &view);
+      });
 }
 
 grpc::Status SessionTokensService::DoBatchVerify(const v1::BatchVerifyRequest& req,
                                                  v1::BatchVerifyResponse* resp,
                                                  const Caller& caller) const {
-  return RunBatch(req, resp, caller, v1::AuthConfig::VERIFY, "BatchVerify",
-                  [&](const v1::VerifyRequest& item, v1::VerifyResponse* out,
-                      const engine::Engine::View& view) {
-                    return DoVerify(item, out, caller, &view);
-                  });
+  return RunBatch(
+      req, resp, caller, v1::AuthConfig::VERIFY, "BatchVerify",
+      [&](const v1::VerifyRequest& item, v1::VerifyResponse* out,
+          const engine::Engine::View& view) { return DoVerify(item, out, caller, &view); });
 }
 
 namespace {

@@ -19,8 +19,7 @@ class SessionTokensService final : public v1::SessionTokens::CallbackService {
 
   grpc::ServerUnaryReactor* Sign(grpc::CallbackServerContext* ctx, const v1::SignRequest* req,
                                  v1::SignResponse* resp) override;
-  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* ctx,
-                                   const v1::VerifyRequest* req,
+  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* ctx, const v1::VerifyRequest* req,
                                    v1::VerifyResponse* resp) override;
   grpc::ServerUnaryReactor* BatchSign(grpc::CallbackServerContext* ctx,
                                       const v1::BatchSignRequest* req,
@@ -31,8 +30,7 @@ class SessionTokensService final : public v1::SessionTokens::CallbackService {
 
   // The handlers' logic, callable without a gRPC server (tests). `caller` is checked
   // against the Authorizer when there is one.
-  grpc::Status DoSign(const v1::SignRequest& req, v1::SignResponse* resp,
-                      const Caller& caller = {},
+  grpc::Status DoSign(const v1::SignRequest& req, v1::SignResponse* resp, const Caller& caller = {},
                       const engine::Engine::View* view = nullptr) const;
   grpc::Status DoVerify(const v1::VerifyRequest& req, v1::VerifyResponse* resp,
                         const Caller& caller = {},

@@ -66,9 +66,9 @@ absl::StatusOr<std::unique_ptr<FileStore>> FileStore::Open(const std::string& da
   if (fd < 0) return ErrnoStatus("cannot open lock file", lock_path);
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "data directory ", data_dir, " is in use by another sessiontoken process (", lock_path,
-        " is locked)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("data directory ", data_dir, " is in use by another sessiontoken process (",
+                     lock_path, " is locked)"));
   }
   return std::unique_ptr<FileStore>(new FileStore(dir, fd));
 }

@@ -87,7 +87,8 @@ absl::StatusOr<crypto::SecretBytes> LoadKekFile(const std::string& path) {
   absl::StatusOr<crypto::SecretBytes> kek = ParseKek(*content);
   crypto::SecureWipe(content->data(), content->size());
   if (!kek.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("KEK file ", path, ": ", kek.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("KEK file ", path, ": ", kek.status().message()));
   }
   return kek;
 }
@@ -140,17 +141,17 @@ absl::StatusOr<std::string> Sealer::Seal(const keyring::Keyring& keyring) const 
   return absl::StrCat(kMagic, fingerprint_raw_, *ct);
 }
 
-absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Sealer::Open(
-    absl::string_view name, absl::string_view blob) const {
+absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Sealer::Open(absl::string_view name,
+                                                                     absl::string_view blob) const {
   if (blob.size() < kMagic.size() + kFingerprintSize || blob.substr(0, kMagic.size()) != kMagic) {
     return absl::DataLossError(absl::StrCat("keyring ", name, ": not a sealed keyring"));
   }
   absl::string_view fp = blob.substr(kMagic.size(), kFingerprintSize);
   if (fp != fingerprint_raw_) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "keyring ", name, " was encrypted with a different KEK (fingerprint ",
-        absl::BytesToHexString(fp), "; the configured KEK has fingerprint ", fingerprint_hex_,
-        ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("keyring ", name, " was encrypted with a different KEK (fingerprint ",
+                     absl::BytesToHexString(fp), "; the configured KEK has fingerprint ",
+                     fingerprint_hex_, ")"));
   }
   absl::StatusOr<crypto::SecretBytes> plain =
       aead_->Decrypt(blob.substr(kMagic.size() + kFingerprintSize), Aad(name));

@@ -40,7 +40,8 @@ class Sealer {
 
  private:
   Sealer(std::unique_ptr<crypto::Aes256Gcm> aead, std::string fp_raw, std::string fp_hex)
-      : aead_(std::move(aead)), fingerprint_raw_(std::move(fp_raw)),
+      : aead_(std::move(aead)),
+        fingerprint_raw_(std::move(fp_raw)),
         fingerprint_hex_(std::move(fp_hex)) {}
   std::string Aad(absl::string_view name) const;
 

@@ -29,8 +29,8 @@ bool MacOver(const crypto::Hmac& mac, absl::string_view audience, absl::string_v
              uint8_t* out, absl::string_view expected_tag, bool verify) {
   char len[4];
   PutBe32(static_cast<uint32_t>(audience.size()), len);
-  std::initializer_list<absl::string_view> parts = {
-      kNativePrefix, absl::string_view(len, 4), audience, signed_part};
+  std::initializer_list<absl::string_view> parts = {kNativePrefix, absl::string_view(len, 4),
+                                                    audience, signed_part};
   if (verify) return mac.Verify(parts, expected_tag);
   mac.Compute(parts, out);
   return true;

@@ -22,8 +22,8 @@ inline constexpr size_t kNativeMacSize = 32;
 inline constexpr size_t kNativeHeaderSize = kKeyIdSize + 2 * kTimeSize + kAudienceTagSize;
 inline constexpr size_t kNativeOverhead = kNativeHeaderSize + kNativeMacSize;
 // Hard limits of the format; the server may configure lower ones.
-inline constexpr size_t kMaxTokenSize = 4095;     // fits a 4096-byte cookie budget
-inline constexpr size_t kMaxPayloadSize = 3000;   // keeps every token under kMaxTokenSize
+inline constexpr size_t kMaxTokenSize = 4095;    // fits a 4096-byte cookie budget
+inline constexpr size_t kMaxPayloadSize = 3000;  // keeps every token under kMaxTokenSize
 inline constexpr size_t kMaxAudienceSize = 256;
 
 // The signed claims of a native token.
@@ -40,10 +40,12 @@ struct ParsedNativeToken {
   absl::InlinedVector<char, 256> body;
 
   absl::string_view audience_tag() const {
-    return absl::string_view(body.data(), body.size()).substr(kKeyIdSize + 2 * kTimeSize, kAudienceTagSize);
+    return absl::string_view(body.data(), body.size())
+        .substr(kKeyIdSize + 2 * kTimeSize, kAudienceTagSize);
   }
   absl::string_view payload() const {
-    return absl::string_view(body.data(), body.size()).substr(kNativeHeaderSize, body.size() - kNativeOverhead);
+    return absl::string_view(body.data(), body.size())
+        .substr(kNativeHeaderSize, body.size() - kNativeOverhead);
   }
   // The body without the MAC.
   absl::string_view signed_part() const {

@@ -1,10 +1,10 @@
 // Counts heap allocations of the calling thread (malloc/calloc/realloc, which also serve
 // operator new and BoringSSL's OPENSSL_malloc), so core_bench can report allocs/op.
 // Interposes glibc's allocator in this executable only; forwards to __libc_*.
+#include "alloc_count.h"
+
 #include <cstddef>
 #include <cstdint>
-
-#include "alloc_count.h"
 
 extern "C" {
 void* __libc_malloc(size_t);

@@ -37,6 +37,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "alloc_count.h"
+#include "google/protobuf/arena.h"
 #include "server/crypto/hmac.h"
 #include "server/crypto/random.h"
 #include "server/engine/engine.h"
@@ -46,7 +47,6 @@
 #include "server/store/sealer.h"
 #include "server/token/native.h"
 #include "sessiontoken/v1/tokens.pb.h"
-#include "google/protobuf/arena.h"
 #if defined(SESSIONTOKEN_BENCH_HAVE_FLASK)
 #include "server/token/flask.h"
 #endif
@@ -148,7 +148,11 @@ void BM_NativeVerify(benchmark::State& state) {
 BENCHMARK(BM_NativeVerify)->Arg(64)->Arg(1024);
 // The same at 1 and 2 threads (wall-clock throughput of all threads): the control for
 // EngineVerify below, which adds only the registry lookup.
-BENCHMARK(BM_NativeVerify)->Name("BM_NativeVerifyMT")->Arg(64)->Threads(1)->Threads(2)
+BENCHMARK(BM_NativeVerify)
+    ->Name("BM_NativeVerifyMT")
+    ->Arg(64)
+    ->Threads(1)
+    ->Threads(2)
     ->UseRealTime();
 
 // ---- native, codec level ------------------------------------------------------------------
@@ -327,8 +331,7 @@ void HmacBench(benchmark::State& state, crypto::HashFunction hash, const char* e
   const uint64_t before = ThreadAllocations();
   for (int i = 0; i < 1000; ++i) {
     (*mac)->Compute({"st1.", absl::string_view("\0\0\0\3", 4), kAudience, MacInput()}, out);
-    if (!(*mac)->Verify({"st1.", absl::string_view("\0\0\0\3", 4), kAudience, MacInput()},
-                        tag)) {
+    if (!(*mac)->Verify({"st1.", absl::string_view("\0\0\0\3", 4), kAudience, MacInput()}, tag)) {
       Die("crypto::Hmac::Verify rejected its own tag");
     }
   }
@@ -359,9 +362,8 @@ BENCHMARK(BM_HmacSha1);
 std::string DeflateCompress2(absl::string_view in) {
   uLongf size = compressBound(static_cast<uLong>(in.size()));
   std::string out(size, '\0');
-  compress2(reinterpret_cast<Bytef*>(out.data()), &size,
-            reinterpret_cast<const Bytef*>(in.data()), static_cast<uLong>(in.size()),
-            Z_DEFAULT_COMPRESSION);
+  compress2(reinterpret_cast<Bytef*>(out.data()), &size, reinterpret_cast<const Bytef*>(in.data()),
+            static_cast<uLong>(in.size()), Z_DEFAULT_COMPRESSION);
   out.resize(size);
   return out;
 }
@@ -485,8 +487,7 @@ BENCHMARK(BM_BatchVerifyProto_arena);
 struct FakeRegistry {
   std::shared_ptr<const int> entry = std::make_shared<const int>(42);
 };
-std::atomic<std::shared_ptr<const FakeRegistry>> g_registry{
-    std::make_shared<const FakeRegistry>()};
+std::atomic<std::shared_ptr<const FakeRegistry>> g_registry{std::make_shared<const FakeRegistry>()};
 std::atomic<uint64_t> g_generation{1};
 
 // What Engine::Sign/Verify do per call (Engine::CurrentView; a batch does it once): an

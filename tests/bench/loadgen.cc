@@ -170,9 +170,12 @@ ProcSample ReadProc(int pid) {
   std::ifstream f(absl::StrCat("/proc/", pid, "/status"));
   std::string key;
   while (f >> key) {
-    if (key == "VmRSS:") f >> s.rss_kib;
-    else if (key == "VmHWM:") f >> s.hwm_kib;
-    else f.ignore(1 << 16, '\n');
+    if (key == "VmRSS:")
+      f >> s.rss_kib;
+    else if (key == "VmHWM:")
+      f >> s.hwm_kib;
+    else
+      f.ignore(1 << 16, '\n');
   }
   return s;
 }
@@ -259,8 +262,8 @@ struct Slot {
     sent_ns = NowNs();
     ctx = std::make_unique<grpc::ClientContext>();
     sh->inflight.fetch_add(1, std::memory_order_relaxed);
-    const size_t ch = static_cast<size_t>(index) % (sh->floor ? sh->floor_stubs.size()
-                                                              : sh->stubs.size());
+    const size_t ch =
+        static_cast<size_t>(index) % (sh->floor ? sh->floor_stubs.size() : sh->stubs.size());
     kind = PickKind(n);
     auto done = [this](grpc::Status s) { Done(std::move(s)); };
     if (sh->floor) {
@@ -272,8 +275,8 @@ struct Slot {
         req = &sh->noop_batch;
       } else if (m == "floor_mixed") {
         const uint64_t r = (n * 7919) % 1000;
-        req = r < static_cast<uint64_t>(sh->verify_ratio * 1000) ? &sh->noop_verify
-                                                                 : &sh->noop_sign;
+        req =
+            r < static_cast<uint64_t>(sh->verify_ratio * 1000) ? &sh->noop_verify : &sh->noop_sign;
       }
       noop_resp.Clear();
       sh->floor_stubs[ch]->async()->Noop(ctx.get(), req, &noop_resp, std::move(done));
@@ -313,7 +316,8 @@ struct Slot {
     } else if (kind == Kind::kVerify && !sh->floor &&
                verify_resp.result() != v1::VerifyResponse::VALID) {
       ok = false;
-      sh->Error(absl::StrCat("verify result ", v1::VerifyResponse::Result_Name(verify_resp.result())));
+      sh->Error(
+          absl::StrCat("verify result ", v1::VerifyResponse::Result_Name(verify_resp.result())));
     } else if (kind == Kind::kBatchVerify && !sh->floor) {
       items = static_cast<uint64_t>(batch_resp.items_size());
       if (batch_resp.items_size() != sh->batch) {
@@ -405,9 +409,9 @@ int main(int argc, char** argv) {
   sh.floor = sh.mode.rfind("floor_", 0) == 0;
   sh.verify_ratio = absl::GetFlag(FLAGS_verify_ratio);
   sh.batch = absl::GetFlag(FLAGS_batch);
-  const std::vector<std::string> modes = {"sign", "verify", "mixed", "batch_verify",
-                                          "floor_sign", "floor_verify", "floor_mixed",
-                                          "floor_batch_verify"};
+  const std::vector<std::string> modes = {
+      "sign",       "verify",       "mixed",       "batch_verify",
+      "floor_sign", "floor_verify", "floor_mixed", "floor_batch_verify"};
   if (std::find(modes.begin(), modes.end(), sh.mode) == modes.end()) {
     std::fprintf(stderr, "loadgen: unknown --mode=%s\n", sh.mode.c_str());
     return 2;
@@ -427,8 +431,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "loadgen: cannot connect to %s\n", target.c_str());
       return 1;
     }
-    if (sh.floor) sh.floor_stubs.push_back(Floor::NewStub(channels.back()));
-    else sh.stubs.push_back(v1::SessionTokens::NewStub(channels.back()));
+    if (sh.floor)
+      sh.floor_stubs.push_back(Floor::NewStub(channels.back()));
+    else
+      sh.stubs.push_back(v1::SessionTokens::NewStub(channels.back()));
   }
 
   // Requests: representative real messages (a real token from the server when one is
@@ -492,7 +498,8 @@ int main(int argc, char** argv) {
   sample_verify_resp.mutable_issued_at()->set_seconds(1760000000);
   sample_verify_resp.mutable_expires_at()->set_seconds(1760003600);
   v1::BatchVerifyResponse sample_batch_resp;
-  for (int i = 0; i < batch; ++i) *sample_batch_resp.add_items()->mutable_response() = sample_verify_resp;
+  for (int i = 0; i < batch; ++i)
+    *sample_batch_resp.add_items()->mutable_response() = sample_verify_resp;
   sh.noop_sign = NoopFor(sh.sign_req.ByteSizeLong(), sample_sign_resp.ByteSizeLong());
   sh.noop_verify = NoopFor(sh.verify_reqs[0].ByteSizeLong(), sample_verify_resp.ByteSizeLong());
   sh.noop_batch = NoopFor(sh.batch_reqs[0].ByteSizeLong(), sample_batch_resp.ByteSizeLong());
@@ -555,7 +562,8 @@ int main(int argc, char** argv) {
   if (qps <= 0) {
     for (auto& s : slots) s->Start(NowNs());
     while (NowNs() < we) {
-      std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<int64_t>(we - NowNs(), 20000000)));
+      std::this_thread::sleep_for(
+          std::chrono::nanoseconds(std::min<int64_t>(we - NowNs(), 20000000)));
     }
     sh.stopping = true;
   } else {
@@ -615,20 +623,19 @@ int main(int argc, char** argv) {
       "\"server_cpu_s\":%.3f,\"server_cpu_us_per_call\":%.2f,\"client_cpu_us_per_call\":%.2f,"
       "\"server_rss_max_kib\":%ld,\"server_hwm_kib\":%ld,"
       "\"request_bytes\":%zu,\"hist_sub_bits\":%d,\"hist\":%s,\"hist_sent\":%s}\n",
-      sh.mode.c_str(), sh.unimplemented.load() > 0 ? "true" : "false", nch, inflight, qps,
-      window_s, static_cast<unsigned long long>(calls), calls / window_s,
-      sh.items.load() / window_s, sh.hist.Quantile(0.50) / 1e3, sh.hist.Quantile(0.90) / 1e3,
-      sh.hist.Quantile(0.99) / 1e3, sh.hist.Quantile(0.999) / 1e3, sh.hist.Quantile(1.0) / 1e3,
-      sh.hist_sent.Quantile(0.50) / 1e3, sh.hist_sent.Quantile(0.99) / 1e3,
-      sh.hist_sent.Quantile(0.999) / 1e3,
+      sh.mode.c_str(), sh.unimplemented.load() > 0 ? "true" : "false", nch, inflight, qps, window_s,
+      static_cast<unsigned long long>(calls), calls / window_s, sh.items.load() / window_s,
+      sh.hist.Quantile(0.50) / 1e3, sh.hist.Quantile(0.90) / 1e3, sh.hist.Quantile(0.99) / 1e3,
+      sh.hist.Quantile(0.999) / 1e3, sh.hist.Quantile(1.0) / 1e3, sh.hist_sent.Quantile(0.50) / 1e3,
+      sh.hist_sent.Quantile(0.99) / 1e3, sh.hist_sent.Quantile(0.999) / 1e3,
       static_cast<unsigned long long>(sh.errors.load()), err.c_str(),
       static_cast<unsigned long long>(late_starts), server_cpu,
       calls ? server_cpu * 1e6 / calls : 0.0, calls ? client_cpu * 1e6 / calls : 0.0, rss_max,
       proc_end.hwm_kib,
-      sh.floor ? (sh.mode == "floor_sign" ? sh.noop_sign.ByteSizeLong()
+      sh.floor ? (sh.mode == "floor_sign"           ? sh.noop_sign.ByteSizeLong()
                   : sh.mode == "floor_batch_verify" ? sh.noop_batch.ByteSizeLong()
                                                     : sh.noop_verify.ByteSizeLong())
-               : (sh.mode == "sign" ? sh.sign_req.ByteSizeLong()
+               : (sh.mode == "sign"           ? sh.sign_req.ByteSizeLong()
                   : sh.mode == "batch_verify" ? sh.batch_reqs[0].ByteSizeLong()
                                               : sh.verify_reqs[0].ByteSizeLong()),
       Histogram::kSubBits, sh.hist.ToJson().c_str(), sh.hist_sent.ToJson().c_str());

@@ -13,9 +13,9 @@
 
 #include <cstdio>
 #include <fstream>
-#include <vector>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -137,9 +137,10 @@ int main(int argc, char** argv) {
     macs.push_back(*std::move(m));
   }
   const size_t heap3 = HeapInUse();
-  std::printf("{\"keyrings\":%d,\"keys\":%d,\"heap_bytes_per_keyring\":%.1f,"
-              "\"rss_kib_per_keyring\":%.3f,\"heap_bytes_per_hmac\":%.1f}\n",
-              count, keys, double(heap1 - heap0) / count, double(rss1 - rss0) / count,
-              double(heap3 - heap2) / 1000);
+  std::printf(
+      "{\"keyrings\":%d,\"keys\":%d,\"heap_bytes_per_keyring\":%.1f,"
+      "\"rss_kib_per_keyring\":%.3f,\"heap_bytes_per_hmac\":%.1f}\n",
+      count, keys, double(heap1 - heap0) / count, double(rss1 - rss0) / count,
+      double(heap3 - heap2) / 1000);
   return 0;
 }

@@ -45,10 +45,9 @@ void CheckParse(absl::string_view text, std::optional<absl::Duration> max_ttl_ov
   FUZZ_CHECK(NonNegative(l.max_ttl()) && NonNegative(l.max_clock_skew()));
   FUZZ_CHECK(l.max_batch_items() >= 0);
   FUZZ_CHECK(NonNegative(cfg->scheduler_interval()) && NonNegative(cfg->shutdown_grace()));
-  const absl::Duration server_max =
-      max_ttl_override.has_value() ? *max_ttl_override
-      : l.has_max_ttl()            ? absl::Seconds(l.max_ttl().seconds())
-                                   : kDefaultMaxTtl;
+  const absl::Duration server_max = max_ttl_override.has_value() ? *max_ttl_override
+                                    : l.has_max_ttl() ? absl::Seconds(l.max_ttl().seconds())
+                                                      : kDefaultMaxTtl;
   std::set<std::string> names;
   for (const v1::KeyringConfig& k : cfg->keyrings()) {
     FUZZ_CHECK(keyring::ValidateKeyringName(k.name()).ok());

@@ -18,8 +18,8 @@
 namespace sessiontoken::fuzz {
 namespace {
 
-constexpr uint32_t kFlaskDev = 0xF1000001, kFlaskAnother = 0xF1000002,
-                   kFlaskBytes = 0xF1000003, kFlaskStr = 0xF1000004, kFlaskK = 0xF1000005;
+constexpr uint32_t kFlaskDev = 0xF1000001, kFlaskAnother = 0xF1000002, kFlaskBytes = 0xF1000003,
+                   kFlaskStr = 0xF1000004, kFlaskK = 0xF1000005;
 
 std::vector<FixtureKey> MakeKeys() {
   using v1::ACTIVE;
@@ -38,7 +38,8 @@ std::vector<FixtureKey> MakeKeys() {
        hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")},
       {kFlaskDev, HMAC_SHA1_FLASK, ACTIVE, "dev-secret"},
       {8u, HMAC_SHA256, STAGED,
-       hex("010101010101010101010101010101010101010101010101010101010101010101010101010101010101010101010101")},
+       hex("010101010101010101010101010101010101010101010101010101010101010101010101010101010101010"
+           "101010101")},
       {kFlaskAnother, HMAC_SHA1_FLASK, STAGED, "another secret key"},
       {1u, HMAC_SHA256, ACTIVE,
        hex("0000000000000000000000000000000000000000000000000000000000000000")},
@@ -61,9 +62,15 @@ bool CanVerify(v1::KeyState s) { return s == v1::STAGED || s == v1::PRIMARY || s
 
 struct Fixture {
   std::vector<FixtureKey> keys = MakeKeys();
-  std::vector<std::string> audiences = {
-      "", "web", "shop:session", std::string(256, 'a'), "x", "\xf0\x9f\x8d\xaa", "api",
-      "cookie-session", "my-app.session"};
+  std::vector<std::string> audiences = {"",
+                                        "web",
+                                        "shop:session",
+                                        std::string(256, 'a'),
+                                        "x",
+                                        "\xf0\x9f\x8d\xaa",
+                                        "api",
+                                        "cookie-session",
+                                        "my-app.session"};
   std::shared_ptr<const keyring::Keyring> keyring;
   std::map<uint32_t, std::unique_ptr<crypto::Hmac>> native_macs;
   std::map<std::pair<uint32_t, std::string>, std::unique_ptr<crypto::Hmac>> flask_signers;
@@ -240,8 +247,8 @@ const crypto::Hmac* NativeMac(uint32_t id) {
 
 const crypto::Hmac& FlaskSigner(const FixtureKey& key, absl::string_view salt) {
   auto& cache = F().flask_signers;
-  const bool fixed = std::find(F().audiences.begin(), F().audiences.end(), salt) !=
-                     F().audiences.end();
+  const bool fixed =
+      std::find(F().audiences.begin(), F().audiences.end(), salt) != F().audiences.end();
   if (!fixed) {
     // Arbitrary audiences are derived per call; keep one slot so memory stays bounded.
     static std::unique_ptr<crypto::Hmac> scratch;
@@ -341,8 +348,8 @@ keyring::VerifyOptions ConsumeVerifyOptions(FuzzedDataProvider& p) {
   return o;
 }
 
-keyring::VerifyResult CheckVerify(absl::string_view token, absl::string_view audience,
-                                  int64_t now, const keyring::VerifyOptions& options) {
+keyring::VerifyResult CheckVerify(absl::string_view token, absl::string_view audience, int64_t now,
+                                  const keyring::VerifyOptions& options) {
   keyring::VerifyResult got =
       FixtureKeyring().Verify(token, audience, absl::FromUnixSeconds(now), options);
   keyring::VerifyResult want = ExpectedVerify(token, audience, now, options);

@@ -82,8 +82,8 @@ keyring::VerifyOptions ConsumeVerifyOptions(FuzzedDataProvider& p);
 // Calls FixtureKeyring().Verify(token, audience, now, options) and checks every field of the
 // result against a model of the documented verification order (docs/token-format.md for
 // native tokens; keyring.h/flask.h for Flask cookies). Aborts on any difference.
-keyring::VerifyResult CheckVerify(absl::string_view token, absl::string_view audience,
-                                  int64_t now, const keyring::VerifyOptions& options = {});
+keyring::VerifyResult CheckVerify(absl::string_view token, absl::string_view audience, int64_t now,
+                                  const keyring::VerifyOptions& options = {});
 
 }  // namespace sessiontoken::fuzz
 

@@ -42,7 +42,8 @@ const std::vector<std::string> kSalts = {"cookie-session", "my-app.session"};
 
 // token::DeriveFlaskSigner (the code under test) for a fixture key, cached.
 const crypto::Hmac& ProjectSigner(const FixtureKey& k, const std::string& salt) {
-  static auto* cache = new std::map<std::pair<uint32_t, std::string>, std::unique_ptr<crypto::Hmac>>();
+  static auto* cache =
+      new std::map<std::pair<uint32_t, std::string>, std::unique_ptr<crypto::Hmac>>();
   auto& slot = (*cache)[{k.id, salt}];
   if (slot == nullptr) {
     auto s = token::DeriveFlaskSigner(k.material, salt);
@@ -87,8 +88,8 @@ void CheckReceivedCookie(absl::string_view tok) {
     // One encoding per value: the sections re-encode to the input.
     FUZZ_CHECK(absl::StrCat(parsed->signed_part, ".", token::Base64UrlEncode(parsed->signature)) ==
                tok);
-    FUZZ_CHECK(model->timestamp_text ==
-               token::Base64UrlEncode(ModelTimestampBytes(static_cast<uint64_t>(parsed->timestamp))));
+    FUZZ_CHECK(model->timestamp_text == token::Base64UrlEncode(ModelTimestampBytes(
+                                            static_cast<uint64_t>(parsed->timestamp))));
     if (!parsed->compressed) {
       FUZZ_CHECK(parsed->signed_part ==
                  absl::StrCat(token::Base64UrlEncode(parsed->payload), ".", model->timestamp_text));
@@ -135,14 +136,19 @@ void CheckSignedCookie(const uint8_t* data, size_t size) {
   const FixtureKey& key = *keys[p.ConsumeIntegralInRange<size_t>(0, keys.size() - 1)];
   std::string salt;
   switch (p.ConsumeIntegralInRange(0, 2)) {
-    case 0: salt = kSalts[0]; break;
-    case 1: salt = kSalts[1]; break;
-    default: salt = p.ConsumeRandomLengthString(64); break;
+    case 0:
+      salt = kSalts[0];
+      break;
+    case 1:
+      salt = kSalts[1];
+      break;
+    default:
+      salt = p.ConsumeRandomLengthString(64);
+      break;
   }
   const int64_t now = kFixtureNow + p.ConsumeIntegralInRange<int64_t>(-1000000, 1000000);
-  const int64_t ts = p.ConsumeBool()
-                         ? p.ConsumeIntegralInRange<int64_t>(0, INT64_MAX)
-                         : now + p.ConsumeIntegralInRange<int64_t>(-2700000, 100);
+  const int64_t ts = p.ConsumeBool() ? p.ConsumeIntegralInRange<int64_t>(0, INT64_MAX)
+                                     : now + p.ConsumeIntegralInRange<int64_t>(-2700000, 100);
   const keyring::VerifyOptions options = ConsumeVerifyOptions(p);
   const int64_t skew = absl::ToInt64Seconds(options.max_clock_skew);
   const int64_t max_age = absl::ToInt64Seconds(options.max_age);

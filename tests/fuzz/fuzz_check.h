@@ -7,12 +7,12 @@
 
 // Aborts (libFuzzer reports a crash and saves the input) when a property does not hold.
 // Unlike assert(), it stays on whatever NDEBUG says.
-#define FUZZ_CHECK(cond)                                                           \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
+#define FUZZ_CHECK(cond)                                                                 \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
       std::fprintf(stderr, "%s:%d: property violated: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                \
-    }                                                                              \
+      std::abort();                                                                      \
+    }                                                                                    \
   } while (0)
 
 #endif  // SESSIONTOKEN_TESTS_FUZZ_FUZZ_CHECK_H_

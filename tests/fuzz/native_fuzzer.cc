@@ -44,7 +44,9 @@ void CheckReceivedToken(absl::string_view tok) {
   if (parsed.has_value()) {
     FUZZ_CHECK(tok.size() <= token::kMaxTokenSize);
     // Exactly one encoding per body: re-encoding gives the input back.
-    FUZZ_CHECK(absl::StrCat(token::kNativePrefix, token::Base64UrlEncode(absl::string_view(parsed->body.data(), parsed->body.size()))) == tok);
+    FUZZ_CHECK(absl::StrCat(token::kNativePrefix, token::Base64UrlEncode(absl::string_view(
+                                                      parsed->body.data(), parsed->body.size()))) ==
+               tok);
     FUZZ_CHECK(parsed->claims.key_id == model->key_id);
     FUZZ_CHECK(parsed->claims.issued_at == model->issued_at);
     FUZZ_CHECK(parsed->claims.expires_at == model->expires_at);
@@ -99,17 +101,24 @@ void CheckSignedToken(const uint8_t* data, size_t size) {
 
   token::NativeClaims claims;
   switch (p.ConsumeIntegralInRange(0, 2)) {
-    case 0: claims.key_id = signer.id; break;
-    case 1: claims.key_id = keys[p.ConsumeIntegralInRange<size_t>(0, keys.size() - 1)].id; break;
-    default: claims.key_id = p.ConsumeIntegral<uint32_t>(); break;
+    case 0:
+      claims.key_id = signer.id;
+      break;
+    case 1:
+      claims.key_id = keys[p.ConsumeIntegralInRange<size_t>(0, keys.size() - 1)].id;
+      break;
+    default:
+      claims.key_id = p.ConsumeIntegral<uint32_t>();
+      break;
   }
   const int64_t now = kFixtureNow + p.ConsumeIntegralInRange<int64_t>(-1000000, 1000000);
   claims.issued_at = p.ConsumeBool() ? p.ConsumeIntegralInRange<int64_t>(0, INT64_MAX)
                                      : now + p.ConsumeIntegralInRange<int64_t>(-100, 100);
   claims.expires_at =
-      p.ConsumeBool() ? p.ConsumeIntegralInRange<int64_t>(claims.issued_at, INT64_MAX)
-                      : claims.issued_at + p.ConsumeIntegralInRange<int64_t>(
-                                               0, std::min<int64_t>(200, INT64_MAX - claims.issued_at));
+      p.ConsumeBool()
+          ? p.ConsumeIntegralInRange<int64_t>(claims.issued_at, INT64_MAX)
+          : claims.issued_at + p.ConsumeIntegralInRange<int64_t>(
+                                   0, std::min<int64_t>(200, INT64_MAX - claims.issued_at));
   const keyring::VerifyOptions options = ConsumeVerifyOptions(p);
   const int64_t skew = absl::ToInt64Seconds(options.max_clock_skew);
   const size_t tamper_pos = p.ConsumeIntegral<size_t>();

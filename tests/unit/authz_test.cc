@@ -125,52 +125,118 @@ TEST_F(AuthzTest, EveryRpcTimesEveryIdentityTimesKeyring) {
     Call call;
   };
   std::vector<Rpc> rpcs = {
-      {"Sign", R::SIGN, [&](auto* c, auto& k) {
-         v1::SignRequest r; r.set_keyring(k); r.mutable_ttl()->set_seconds(60);
-         v1::SignResponse o; return code(tstub_->Sign(c, r, &o)); }},
-      {"BatchSign", R::SIGN, [&](auto* c, auto& k) {
-         v1::BatchSignRequest r; auto* i = r.add_items(); i->set_keyring(k);
+      {"Sign", R::SIGN,
+       [&](auto* c, auto& k) {
+         v1::SignRequest r;
+         r.set_keyring(k);
+         r.mutable_ttl()->set_seconds(60);
+         v1::SignResponse o;
+         return code(tstub_->Sign(c, r, &o));
+       }},
+      {"BatchSign", R::SIGN,
+       [&](auto* c, auto& k) {
+         v1::BatchSignRequest r;
+         auto* i = r.add_items();
+         i->set_keyring(k);
          i->mutable_ttl()->set_seconds(60);
-         v1::BatchSignResponse o; auto s = tstub_->BatchSign(c, r, &o);
-         return item_code(s, o.items_size() ? o.items(0).code() : -1); }},
-      {"Verify", R::VERIFY, [&](auto* c, auto& k) {
-         v1::VerifyRequest r; r.set_keyring(k); r.set_token("x");
-         v1::VerifyResponse o; return code(tstub_->Verify(c, r, &o)); }},
-      {"BatchVerify", R::VERIFY, [&](auto* c, auto& k) {
-         v1::BatchVerifyRequest r; auto* i = r.add_items(); i->set_keyring(k); i->set_token("x");
-         v1::BatchVerifyResponse o; auto s = tstub_->BatchVerify(c, r, &o);
-         return item_code(s, o.items_size() ? o.items(0).code() : -1); }},
-      {"Rotate", R::ADMIN, [&](auto* c, auto& k) {
-         v1::RotateRequest r; r.set_keyring(k); v1::RotateResponse o;
-         return code(astub_->Rotate(c, r, &o)); }},
-      {"ListKeys", R::ADMIN, [&](auto* c, auto& k) {
-         v1::ListKeysRequest r; r.set_keyring(k); v1::ListKeysResponse o;
-         return code(astub_->ListKeys(c, r, &o)); }},
-      {"GetKeyring", R::ADMIN, [&](auto* c, auto& k) {
-         v1::GetKeyringRequest r; r.set_keyring(k); v1::KeyringInfo o;
-         return code(astub_->GetKeyring(c, r, &o)); }},
-      {"PromoteKey", R::ADMIN, [&](auto* c, auto& k) {
-         v1::KeyRequest r; r.set_keyring(k); r.set_key_id(12345); v1::KeyringInfo o;
-         return code(astub_->PromoteKey(c, r, &o)); }},
-      {"DisableKey", R::ADMIN, [&](auto* c, auto& k) {
-         v1::KeyRequest r; r.set_keyring(k); r.set_key_id(12345); v1::KeyringInfo o;
-         return code(astub_->DisableKey(c, r, &o)); }},
-      {"EnableKey", R::ADMIN, [&](auto* c, auto& k) {
-         v1::KeyRequest r; r.set_keyring(k); r.set_key_id(12345); v1::KeyringInfo o;
-         return code(astub_->EnableKey(c, r, &o)); }},
-      {"DestroyKey", R::ADMIN, [&](auto* c, auto& k) {
-         v1::KeyRequest r; r.set_keyring(k); r.set_key_id(12345); v1::KeyringInfo o;
-         return code(astub_->DestroyKey(c, r, &o)); }},
-      {"ImportKey", R::ADMIN, [&](auto* c, auto& k) {
-         v1::ImportKeyRequest r; r.set_keyring(k); r.set_algorithm(v1::HMAC_SHA1_FLASK);
-         r.set_secret("legacy"); v1::ImportKeyResponse o;
-         return code(astub_->ImportKey(c, r, &o)); }},
-      {"SetPolicy", R::ADMIN, [&](auto* c, auto& k) {
-         v1::SetPolicyRequest r; r.set_keyring(k); v1::KeyringInfo o;
-         return code(astub_->SetPolicy(c, r, &o)); }},
-      {"CreateKeyring", R::ADMIN, [&](auto* c, auto& k) {
-         v1::CreateKeyringRequest r; r.set_name(k); v1::KeyringInfo o;
-         return code(astub_->CreateKeyring(c, r, &o)); }},
+         v1::BatchSignResponse o;
+         auto s = tstub_->BatchSign(c, r, &o);
+         return item_code(s, o.items_size() ? o.items(0).code() : -1);
+       }},
+      {"Verify", R::VERIFY,
+       [&](auto* c, auto& k) {
+         v1::VerifyRequest r;
+         r.set_keyring(k);
+         r.set_token("x");
+         v1::VerifyResponse o;
+         return code(tstub_->Verify(c, r, &o));
+       }},
+      {"BatchVerify", R::VERIFY,
+       [&](auto* c, auto& k) {
+         v1::BatchVerifyRequest r;
+         auto* i = r.add_items();
+         i->set_keyring(k);
+         i->set_token("x");
+         v1::BatchVerifyResponse o;
+         auto s = tstub_->BatchVerify(c, r, &o);
+         return item_code(s, o.items_size() ? o.items(0).code() : -1);
+       }},
+      {"Rotate", R::ADMIN,
+       [&](auto* c, auto& k) {
+         v1::RotateRequest r;
+         r.set_keyring(k);
+         v1::RotateResponse o;
+         return code(astub_->Rotate(c, r, &o));
+       }},
+      {"ListKeys", R::ADMIN,
+       [&](auto* c, auto& k) {
+         v1::ListKeysRequest r;
+         r.set_keyring(k);
+         v1::ListKeysResponse o;
+         return code(astub_->ListKeys(c, r, &o));
+       }},
+      {"GetKeyring", R::ADMIN,
+       [&](auto* c, auto& k) {
+         v1::GetKeyringRequest r;
+         r.set_keyring(k);
+         v1::KeyringInfo o;
+         return code(astub_->GetKeyring(c, r, &o));
+       }},
+      {"PromoteKey", R::ADMIN,
+       [&](auto* c, auto& k) {
+         v1::KeyRequest r;
+         r.set_keyring(k);
+         r.set_key_id(12345);
+         v1::KeyringInfo o;
+         return code(astub_->PromoteKey(c, r, &o));
+       }},
+      {"DisableKey", R::ADMIN,
+       [&](auto* c, auto& k) {
+         v1::KeyRequest r;
+         r.set_keyring(k);
+         r.set_key_id(12345);
+         v1::KeyringInfo o;
+         return code(astub_->DisableKey(c, r, &o));
+       }},
+      {"EnableKey", R::ADMIN,
+       [&](auto* c, auto& k) {
+         v1::KeyRequest r;
+         r.set_keyring(k);
+         r.set_key_id(12345);
+         v1::KeyringInfo o;
+         return code(astub_->EnableKey(c, r, &o));
+       }},
+      {"DestroyKey", R::ADMIN,
+       [&](auto* c, auto& k) {
+         v1::KeyRequest r;
+         r.set_keyring(k);
+         r.set_key_id(12345);
+         v1::KeyringInfo o;
+         return code(astub_->DestroyKey(c, r, &o));
+       }},
+      {"ImportKey", R::ADMIN,
+       [&](auto* c, auto& k) {
+         v1::ImportKeyRequest r;
+         r.set_keyring(k);
+         r.set_algorithm(v1::HMAC_SHA1_FLASK);
+         r.set_secret("legacy");
+         v1::ImportKeyResponse o;
+         return code(astub_->ImportKey(c, r, &o));
+       }},
+      {"SetPolicy", R::ADMIN,
+       [&](auto* c, auto& k) {
+         v1::SetPolicyRequest r;
+         r.set_keyring(k);
+         v1::KeyringInfo o;
+         return code(astub_->SetPolicy(c, r, &o));
+       }},
+      {"CreateKeyring", R::ADMIN,
+       [&](auto* c, auto& k) {
+         v1::CreateKeyringRequest r;
+         r.set_name(k);
+         v1::KeyringInfo o;
+         return code(astub_->CreateKeyring(c, r, &o));
+       }},
   };
   int combinations = 0, allowed = 0, denied = 0;
   for (const Identity& id : identities_) {

@@ -10,18 +10,26 @@ const absl::Duration kMax = absl::Hours(24 * 31);
 
 TEST(ConfigTest, ParsesAFullConfig) {
   auto cfg = ParseConfig(R"pb(
-    listen: "127.0.0.1:7000"
-    data_dir: "/var/lib/sessiontoken"
-    kek_file: "/run/secrets/kek"
-    audit_log: "-"
-    limits { max_payload_bytes: 1024 max_ttl { seconds: 86400 } max_batch_items: 50 }
-    keyrings {
-      name: "shop"
-      algorithm: HMAC_SHA256
-      policy { rotation_period { seconds: 2592000 } verify_window { seconds: 86400 } }
-    }
-    keyrings { name: "legacy" algorithm: HMAC_SHA1_FLASK }
-  )pb", "test.textproto", std::nullopt, kMax);
+                           listen: "127.0.0.1:7000"
+                           data_dir: "/var/lib/sessiontoken"
+                           kek_file: "/run/secrets/kek"
+                           audit_log: "-"
+                           limits {
+                             max_payload_bytes: 1024
+                             max_ttl { seconds: 86400 }
+                             max_batch_items: 50
+                           }
+                           keyrings {
+                             name: "shop"
+                             algorithm: HMAC_SHA256
+                             policy {
+                               rotation_period { seconds: 2592000 }
+                               verify_window { seconds: 86400 }
+                             }
+                           }
+                           keyrings { name: "legacy" algorithm: HMAC_SHA1_FLASK }
+                         )pb",
+                         "test.textproto", std::nullopt, kMax);
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->listen(), "127.0.0.1:7000");
   EXPECT_EQ(cfg->limits().max_batch_items(), 50);
@@ -57,7 +65,8 @@ TEST(ConfigTest, MaxTtlOverrideDecidesPolicyChecks) {
   // ...but fine once the server's max TTL is 1 h (flag override).
   EXPECT_TRUE(ParseConfig(text, "c", absl::Hours(1), kMax).ok());
   EXPECT_TRUE(ParseConfig(std::string(text) + " limits { max_ttl { seconds: 3600 } }", "c",
-                          std::nullopt, kMax).ok());
+                          std::nullopt, kMax)
+                  .ok());
 }
 
 TEST(ConfigTest, MissingFile) {

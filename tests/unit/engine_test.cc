@@ -1,8 +1,8 @@
 #include "server/engine/engine.h"
 
-#include "absl/strings/match.h"
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "server/crypto/random.h"
 #include "server/store/file_store.h"
@@ -51,10 +51,9 @@ TEST_F(EngineTest, RequestErrorsNameTheField) {
   };
   expect(e->Sign("", "p", "", absl::Hours(1)).status(), absl::StatusCode::kInvalidArgument,
          "keyring");
-  expect(e->Sign("nope", "p", "", absl::Hours(1)).status(), absl::StatusCode::kNotFound,
+  expect(e->Sign("nope", "p", "", absl::Hours(1)).status(), absl::StatusCode::kNotFound, "keyring");
+  expect(e->Sign("BAD NAME", "p", "", absl::Hours(1)).status(), absl::StatusCode::kInvalidArgument,
          "keyring");
-  expect(e->Sign("BAD NAME", "p", "", absl::Hours(1)).status(),
-         absl::StatusCode::kInvalidArgument, "keyring");
   expect(e->Sign("default", std::string(2049, 'x'), "", absl::Hours(1)).status(),
          absl::StatusCode::kInvalidArgument, "payload");
   expect(e->Sign("default", "p", std::string(257, 'a'), absl::Hours(1)).status(),
@@ -139,8 +138,8 @@ TEST(EngineDeadlineTest, AdminChangeThatCannotStartInTimeChangesNothing) {
   SlowStore* s = slow.get();
   EngineOptions opts;
   opts.admin_wait = absl::Seconds(5);
-  auto e = *Engine::New(std::move(slow), *store::Sealer::New(crypto::RandomSecret(32)), &clock,
-                        opts);
+  auto e =
+      *Engine::New(std::move(slow), *store::Sealer::New(crypto::RandomSecret(32)), &clock, opts);
   s->slow_ = true;
   std::thread first([&] { EXPECT_TRUE(e->Rotate("first", "default").ok()); });
   absl::SleepFor(absl::Milliseconds(100));  // `first` is now inside its slow write
@@ -153,8 +152,8 @@ TEST(EngineDeadlineTest, AdminChangeThatCannotStartInTimeChangesNothing) {
   tight.admin_wait = absl::Milliseconds(50);
   auto slow2 = std::make_unique<SlowStore>();
   SlowStore* s2 = slow2.get();
-  auto e2 = *Engine::New(std::move(slow2), *store::Sealer::New(crypto::RandomSecret(32)),
-                         &clock, tight);
+  auto e2 =
+      *Engine::New(std::move(slow2), *store::Sealer::New(crypto::RandomSecret(32)), &clock, tight);
   s2->slow_ = true;
   std::thread a([&] { EXPECT_TRUE(e2->Rotate("a", "default").ok()); });  // starts at once
   absl::SleepFor(absl::Milliseconds(100));

@@ -103,8 +103,11 @@ TEST(HygieneTest, EveryMacCheckIsConstantTime) {
   bad_flask[1] = bad_flask[1] == 'A' ? 'B' : 'A';
   struct Case {
     std::string token, audience;
-  } cases[] = {{native, "aud"}, {bad_native, "aud"}, {native, "other"},
-               {flask, "cookie-session"}, {bad_flask, "cookie-session"}};
+  } cases[] = {{native, "aud"},
+               {bad_native, "aud"},
+               {native, "other"},
+               {flask, "cookie-session"},
+               {bad_flask, "cookie-session"}};
   for (const Case& c : cases) {
     const uint64_t before = crypto::ConstantTimeEqualsCallsForTesting();
     keyring::VerifyResult r = ring->Verify(c.token, c.audience, now);

@@ -95,8 +95,8 @@ TEST(IsolationTest, TlsGrpcCallWorksInTheSameProcess) {
   EXPECT_EQ(v->payload, "over tls");
 
   // A plaintext client must not get through the TLS port.
-  auto insecure = v1::SessionTokens::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  auto insecure = v1::SessionTokens::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx2;
   ctx2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   EXPECT_FALSE(insecure->Sign(&ctx2, req, &resp).ok());

@@ -6,10 +6,10 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "tests/unit/test_util.h"
 #include "server/token/base64url.h"
 #include "server/token/flask.h"
 #include "server/token/native.h"
+#include "tests/unit/test_util.h"
 
 namespace sessiontoken::keyring {
 namespace {
@@ -62,7 +62,8 @@ std::vector<Case> MalformedTable() {
   // 5 payload bytes: a 61-byte body, so the encoding ends in a partial group.
   const std::string odd = SignWith('p', kPrimaryId, kNow - 5, kNow + 3600, "web", "hello");
   std::string non_canonical = odd;
-  non_canonical.back() = non_canonical.back() == 'A' ? 'B' : static_cast<char>(non_canonical.back() + 1);
+  non_canonical.back() =
+      non_canonical.back() == 'A' ? 'B' : static_cast<char>(non_canonical.back() + 1);
   std::string plus = good, slash = good;
   plus[10] = '+';
   slash[10] = '/';
@@ -72,7 +73,8 @@ std::vector<Case> MalformedTable() {
   non_ascii[20] = '\xc3';
   std::string body;
   token::Base64UrlDecodeStrict(absl::string_view(good).substr(4), &body);
-  std::string oversized_body = body.substr(0, 24) + std::string(3001, 'x') + body.substr(body.size() - 32);
+  std::string oversized_body =
+      body.substr(0, 24) + std::string(3001, 'x') + body.substr(body.size() - 32);
   return {
       {"valid primary", good, "web", VerifyStatus::kValid},
       {"valid active key", SignWith('a', kActiveId, kNow - 5, kNow + 60, "web", "x"), "web",
@@ -84,8 +86,7 @@ std::vector<Case> MalformedTable() {
       {"upper-case prefix", "ST1." + good.substr(4), "web", VerifyStatus::kMalformed},
       {"truncated below minimum", good.substr(0, 60), "web", VerifyStatus::kMalformed},
       {"truncated one char", odd.substr(0, odd.size() - 1), "web", VerifyStatus::kMalformed},
-      {"truncated one group", good.substr(0, good.size() - 4), "web",
-       VerifyStatus::kBadSignature},
+      {"truncated one group", good.substr(0, good.size() - 4), "web", VerifyStatus::kBadSignature},
       {"extra dot inside", good.substr(0, 30) + "." + good.substr(30), "web",
        VerifyStatus::kMalformed},
       {"trailing dot", good + ".", "web", VerifyStatus::kMalformed},
@@ -96,8 +97,7 @@ std::vector<Case> MalformedTable() {
       {"standard alphabet +", plus, "web", VerifyStatus::kMalformed},
       {"standard alphabet /", slash, "web", VerifyStatus::kMalformed},
       {"trailing newline", good + "\n", "web", VerifyStatus::kMalformed},
-      {"inner space", good.substr(0, 30) + " " + good.substr(31), "web",
-       VerifyStatus::kMalformed},
+      {"inner space", good.substr(0, 30) + " " + good.substr(31), "web", VerifyStatus::kMalformed},
       {"NUL byte", with_nul, "web", VerifyStatus::kMalformed},
       {"non-ASCII byte", non_ascii, "web", VerifyStatus::kMalformed},
       {"oversize token", "st1." + std::string(5000, 'A'), "web", VerifyStatus::kMalformed},
@@ -115,10 +115,10 @@ std::vector<Case> MalformedTable() {
        VerifyStatus::kExpired},
       {"expired long ago", SignWith('p', kPrimaryId, 1000, 2000, "web", "x"), "web",
        VerifyStatus::kExpired},
-      {"issued in the future", SignWith('p', kPrimaryId, kNow + 31, kNow + 3600, "web", "x"),
-       "web", VerifyStatus::kNotYetValid},
-      {"future within skew", SignWith('p', kPrimaryId, kNow + 30, kNow + 3600, "web", "x"),
-       "web", VerifyStatus::kValid},
+      {"issued in the future", SignWith('p', kPrimaryId, kNow + 31, kNow + 3600, "web", "x"), "web",
+       VerifyStatus::kNotYetValid},
+      {"future within skew", SignWith('p', kPrimaryId, kNow + 30, kNow + 3600, "web", "x"), "web",
+       VerifyStatus::kValid},
       {"same id, other keyring's material",
        SignWith('q', kPrimaryId, kNow - 5, kNow + 60, "web", "x"), "web",
        VerifyStatus::kBadSignature},
@@ -174,10 +174,10 @@ TEST(KeyringSignTest, SignsWithPrimaryAndBindsTimes) {
             VerifyStatus::kValid);
   EXPECT_EQ(kr->Verify(s->token, "web", absl::FromUnixSeconds(kNow + 300)).status,
             VerifyStatus::kExpired);
-  EXPECT_FALSE(kr->Sign(std::string(3001, 'x'), "", absl::FromUnixSeconds(kNow),
-                        absl::Minutes(5)).ok());
-  EXPECT_FALSE(kr->Sign("x", std::string(257, 'a'), absl::FromUnixSeconds(kNow),
-                        absl::Minutes(5)).ok());
+  EXPECT_FALSE(
+      kr->Sign(std::string(3001, 'x'), "", absl::FromUnixSeconds(kNow), absl::Minutes(5)).ok());
+  EXPECT_FALSE(
+      kr->Sign("x", std::string(257, 'a'), absl::FromUnixSeconds(kNow), absl::Minutes(5)).ok());
   EXPECT_FALSE(kr->Sign("x", "", absl::FromUnixSeconds(kNow), absl::ZeroDuration()).ok());
 }
 
@@ -209,15 +209,17 @@ TEST(KeyringTest, InvariantsAreEnforced) {
   auto p2 = MakeKey(2, v1::PRIMARY, 'b', kNow);
   auto a1 = MakeKey(1, v1::ACTIVE, 'c', kNow);
   auto a3 = MakeKey(3, v1::ACTIVE, 'c', kNow);
-  EXPECT_FALSE(Keyring::New("x", 1, absl::Now(), {p1, p2}).ok());    // two primaries
-  EXPECT_FALSE(Keyring::New("x", 1, absl::Now(), {a3}).ok());        // no primary
-  EXPECT_FALSE(Keyring::New("x", 1, absl::Now(), {p1, a1}).ok());    // duplicate id
+  EXPECT_FALSE(Keyring::New("x", 1, absl::Now(), {p1, p2}).ok());  // two primaries
+  EXPECT_FALSE(Keyring::New("x", 1, absl::Now(), {a3}).ok());      // no primary
+  EXPECT_FALSE(Keyring::New("x", 1, absl::Now(), {p1, a1}).ok());  // duplicate id
   EXPECT_FALSE(Keyring::New("Bad Name", 1, absl::Now(), {p1}).ok());
   EXPECT_TRUE(Keyring::New("x", 1, absl::Now(), {p1, a3}).ok());
   EXPECT_FALSE(Key::New({0, v1::HMAC_SHA256, v1::PRIMARY, absl::Now(), absl::Now()},
-                        crypto::SecretBytes::CopyFrom(std::string(32, 'k'))).ok());
-  EXPECT_FALSE(Key::New({5, v1::HMAC_SHA256, v1::PRIMARY, absl::Now(), absl::Now()},
-                        crypto::SecretBytes()).ok());
+                        crypto::SecretBytes::CopyFrom(std::string(32, 'k')))
+                   .ok());
+  EXPECT_FALSE(
+      Key::New({5, v1::HMAC_SHA256, v1::PRIMARY, absl::Now(), absl::Now()}, crypto::SecretBytes())
+          .ok());
 }
 
 TEST(KeyringTest, KeyringNames) {
@@ -267,12 +269,11 @@ std::vector<FlaskVector> LoadFlaskVectors() {
   std::vector<FlaskVector> out;
   for (const auto& v : root.fields().at("vectors").list_value().values()) {
     const auto& f = v.struct_value().fields();
-    out.push_back({f.at("name").string_value(),
-                   sessiontoken::testing::Hex(f.at("secret_hex").string_value()),
-                   f.at("salt").string_value(),
-                   sessiontoken::testing::Hex(f.at("payload_hex").string_value()),
-                   f.at("cookie").string_value(),
-                   static_cast<int64_t>(f.at("timestamp").number_value())});
+    out.push_back(
+        {f.at("name").string_value(), sessiontoken::testing::Hex(f.at("secret_hex").string_value()),
+         f.at("salt").string_value(),
+         sessiontoken::testing::Hex(f.at("payload_hex").string_value()),
+         f.at("cookie").string_value(), static_cast<int64_t>(f.at("timestamp").number_value())});
   }
   return out;
 }
@@ -330,8 +331,8 @@ TEST(KeyringFlaskTest, HugeMaxAgeAndTimestampDoNotOverflow) {
   VerifyOptions o;
   o.max_age = absl::Seconds(std::numeric_limits<int64_t>::max());
   o.max_clock_skew = absl::Seconds(std::numeric_limits<int64_t>::max());
-  VerifyResult r =
-      ring->Verify("eyJ1c2VyX2lkIjo0Mn0.aVW5AA.4VlxZ3LcgASP27ZY9TgGpKiZIro", "cookie-session", t, o);
+  VerifyResult r = ring->Verify("eyJ1c2VyX2lkIjo0Mn0.aVW5AA.4VlxZ3LcgASP27ZY9TgGpKiZIro",
+                                "cookie-session", t, o);
   EXPECT_EQ(r.status, VerifyStatus::kValid);
   EXPECT_EQ(r.expires_at, std::numeric_limits<int64_t>::max());
   auto signer = *token::DeriveFlaskSigner("dev-secret", token::kFlaskDefaultSalt);

@@ -36,10 +36,14 @@ enum class Op { kPromote, kDisable, kEnable, kDestroy };
 
 absl::StatusOr<std::shared_ptr<const Keyring>> Apply(const Keyring& k, Op op, uint32_t id) {
   switch (op) {
-    case Op::kPromote: return k.Promote(id, kNow);
-    case Op::kDisable: return k.Disable(id, kNow);
-    case Op::kEnable: return k.Enable(id, kNow);
-    case Op::kDestroy: return k.Destroy(id, kNow);
+    case Op::kPromote:
+      return k.Promote(id, kNow);
+    case Op::kDisable:
+      return k.Disable(id, kNow);
+    case Op::kEnable:
+      return k.Enable(id, kNow);
+    case Op::kDestroy:
+      return k.Destroy(id, kNow);
   }
   return absl::InternalError("unreachable");
 }
@@ -147,8 +151,8 @@ TEST(LifecycleTest, ImportStates) {
   auto ring = *Keyring::Create("ring", kNow);
   const uint32_t primary = ring->primary().id();
   uint32_t id = 0;
-  auto active = ring->Import(v1::HMAC_SHA1_FLASK, "flask-secret", v1::KEY_STATE_UNSPECIFIED,
-                             kNow, &id);
+  auto active =
+      ring->Import(v1::HMAC_SHA1_FLASK, "flask-secret", v1::KEY_STATE_UNSPECIFIED, kNow, &id);
   ASSERT_TRUE(active.ok()) << active.status();
   EXPECT_EQ((*active)->Find(id)->state(), v1::ACTIVE);  // the default: verify-only legacy key
   EXPECT_EQ((*active)->primary().id(), primary);

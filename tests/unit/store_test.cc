@@ -81,7 +81,10 @@ TEST(FileStoreTest, CorruptFileIsReportedAndNeverOverwritten) {
 
 TEST(FileStoreTest, LeftoverTempFilesAreIgnoredAndRemoved) {
   std::string dir = MakeTempDir();
-  { auto s = FileStore::Open(dir); ASSERT_TRUE((*s)->Put("k", "v", 0).ok()); }
+  {
+    auto s = FileStore::Open(dir);
+    ASSERT_TRUE((*s)->Put("k", "v", 0).ok());
+  }
   const std::string tmp = dir + "/keyrings/k.keyring.tmp.123";
   { std::ofstream(tmp) << "half-written"; }
   auto s = FileStore::Open(dir);

@@ -38,11 +38,11 @@ TEST(Base64UrlTest, RoundTripsAllLengths) {
 
 TEST(Base64UrlTest, RejectsNonCanonical) {
   std::string out;
-  EXPECT_FALSE(Base64UrlDecodeStrict("Zg==", &out));   // padding
-  EXPECT_FALSE(Base64UrlDecodeStrict("Zh", &out));     // unused bits set
-  EXPECT_FALSE(Base64UrlDecodeStrict("Zm-", &out));    // '-' = 62: low 2 bits set
-  EXPECT_FALSE(Base64UrlDecodeStrict("Z", &out));      // impossible length
-  EXPECT_FALSE(Base64UrlDecodeStrict("Zm9v+g", &out)); // standard alphabet
+  EXPECT_FALSE(Base64UrlDecodeStrict("Zg==", &out));    // padding
+  EXPECT_FALSE(Base64UrlDecodeStrict("Zh", &out));      // unused bits set
+  EXPECT_FALSE(Base64UrlDecodeStrict("Zm-", &out));     // '-' = 62: low 2 bits set
+  EXPECT_FALSE(Base64UrlDecodeStrict("Z", &out));       // impossible length
+  EXPECT_FALSE(Base64UrlDecodeStrict("Zm9v+g", &out));  // standard alphabet
   EXPECT_FALSE(Base64UrlDecodeStrict("Zm9v/g", &out));
   EXPECT_FALSE(Base64UrlDecodeStrict("Zm 9v", &out));  // whitespace
   EXPECT_FALSE(Base64UrlDecodeStrict("Zm9v\n", &out));
