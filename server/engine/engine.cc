@@ -53,22 +53,31 @@ absl::Status Engine::Load() {
   return absl::OkStatus();
 }
 
+namespace {
+// InvalidArgument naming `field` when `size` exceeds `limit`.
+absl::Status CheckSize(absl::string_view field, size_t size, size_t limit) {
+  if (size <= limit) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": ", size, " bytes exceeds the limit of ", limit));
+}
+}  // namespace
+
 absl::StatusOr<Engine::Entry> Engine::Lookup(absl::string_view name) const {
   std::shared_ptr<const Registry> reg = registry_.load(std::memory_order_acquire);
-  absl::StatusOr<const keyring::Keyring*> kr = Find(*reg, name);
-  if (!kr.ok()) return kr.status();
-  return reg->find(name)->second;
+  absl::StatusOr<const Entry*> e = Find(*reg, name);
+  if (!e.ok()) return e.status();
+  return **e;
 }
 
-absl::StatusOr<const keyring::Keyring*> Engine::Find(const Registry& reg,
-                                                     absl::string_view name) const {
+absl::StatusOr<const Engine::Entry*> Engine::Find(const Registry& reg,
+                                                  absl::string_view name) const {
   if (name.empty()) return absl::InvalidArgumentError("keyring: required");
   auto it = reg.find(name);
   if (it == reg.end()) {
     if (absl::Status s = keyring::ValidateKeyringName(name); !s.ok()) return s;
     return absl::NotFoundError(absl::StrCat("keyring \"", name, "\" not found"));
   }
-  return it->second.keyring.get();
+  return &it->second;
 }
 
 Engine::View Engine::CurrentView() const {
@@ -86,14 +95,12 @@ absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Engine::Get(absl::string
 absl::StatusOr<keyring::SignResult> Engine::Sign(absl::string_view name, absl::string_view payload,
                                                  absl::string_view audience, absl::Duration ttl,
                                                  const View* view) const {
-  if (payload.size() > options_.max_payload_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "payload: ", payload.size(), " bytes exceeds the limit of ", options_.max_payload_bytes));
+  if (absl::Status s = CheckSize("payload", payload.size(), options_.max_payload_bytes); !s.ok()) {
+    return s;
   }
-  if (audience.size() > options_.max_audience_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("audience: ", audience.size(),
-                                                   " bytes exceeds the limit of ",
-                                                   options_.max_audience_bytes));
+  if (absl::Status s = CheckSize("audience", audience.size(), options_.max_audience_bytes);
+      !s.ok()) {
+    return s;
   }
   if (ttl < options_.min_ttl || ttl > options_.max_ttl) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -102,15 +109,15 @@ absl::StatusOr<keyring::SignResult> Engine::Sign(absl::string_view name, absl::s
   }
   const View pinned = view != nullptr ? View() : CurrentView();
   const Registry& reg = view != nullptr ? *view->registry_ : *pinned.registry_;
-  absl::StatusOr<const keyring::Keyring*> kr = Find(reg, name);
-  if (!kr.ok()) return kr.status();
-  const absl::Duration keyring_max = (*kr)->MaxTtl(options_.max_ttl);
+  absl::StatusOr<const Entry*> found = Find(reg, name);
+  if (!found.ok()) return found.status();
+  const absl::Duration keyring_max = (*found)->keyring->MaxTtl(options_.max_ttl);
   if (ttl > keyring_max) {
     return absl::InvalidArgumentError(absl::StrCat("ttl: ", absl::FormatDuration(ttl),
                                                    " exceeds keyring ", name, "'s max_token_ttl ",
                                                    absl::FormatDuration(keyring_max)));
   }
-  return (*kr)->Sign(payload, audience, clock_->Now(), ttl);
+  return (*found)->keyring->Sign(payload, audience, clock_->Now(), ttl);
 }
 
 absl::StatusOr<keyring::VerifyResult> Engine::Verify(absl::string_view name,
@@ -123,22 +130,21 @@ absl::StatusOr<keyring::VerifyResult> Engine::Verify(absl::string_view name,
   if (token.size() > options_.max_token_bytes) {
     // No token of any supported format is this long: a result, not a request error, so
     // that junk cookies are just invalid sessions for the frontend.
-    absl::StatusOr<const keyring::Keyring*> kr = Find(reg, name);
-    if (!kr.ok()) return kr.status();
+    absl::StatusOr<const Entry*> found = Find(reg, name);
+    if (!found.ok()) return found.status();
     keyring::VerifyResult r;
     r.status = keyring::VerifyStatus::kMalformed;
     return r;
   }
-  if (audience.size() > options_.max_audience_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("audience: ", audience.size(),
-                                                   " bytes exceeds the limit of ",
-                                                   options_.max_audience_bytes));
+  if (absl::Status s = CheckSize("audience", audience.size(), options_.max_audience_bytes);
+      !s.ok()) {
+    return s;
   }
-  absl::StatusOr<const keyring::Keyring*> kr = Find(reg, name);
-  if (!kr.ok()) return kr.status();
+  absl::StatusOr<const Entry*> found = Find(reg, name);
+  if (!found.ok()) return found.status();
   keyring::VerifyOptions vopts = options_.verify;
-  vopts.max_age = max_age.value_or((*kr)->MaxTtl(options_.max_ttl));
-  return (*kr)->Verify(token, audience, clock_->Now(), vopts);
+  vopts.max_age = max_age.value_or((*found)->keyring->MaxTtl(options_.max_ttl));
+  return (*found)->keyring->Verify(token, audience, clock_->Now(), vopts);
 }
 
 absl::Status Engine::Commit(absl::string_view name, const Entry& current,

@@ -153,8 +153,7 @@ class Engine {
   absl::Status Load();
   absl::StatusOr<Entry> Lookup(absl::string_view keyring) const;
   // Hot-path lookup: no copies, no reference counting.
-  absl::StatusOr<const keyring::Keyring*> Find(const Registry& registry,
-                                               absl::string_view keyring) const;
+  absl::StatusOr<const Entry*> Find(const Registry& registry, absl::string_view keyring) const;
   // Persists `next` over `current` (CAS) and publishes it.
   absl::Status Commit(absl::string_view name, const Entry& current,
                       std::shared_ptr<const keyring::Keyring> next)

@@ -38,6 +38,7 @@
 #include "absl/time/time.h"
 #include "alloc_count.h"
 #include "google/protobuf/arena.h"
+#include "payload.h"
 #include "server/crypto/hmac.h"
 #include "server/crypto/random.h"
 #include "server/engine/engine.h"
@@ -56,17 +57,7 @@ namespace {
 
 constexpr absl::string_view kAudience = "web";
 
-std::string Payload(size_t n) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string s = "{\"csrf\":\"";
-  while (s.size() + 2 < n) {
-    const uint32_t i = static_cast<uint32_t>(s.size());
-    s.push_back(kHex[(i * 2654435761u) >> 28]);
-  }
-  s += "\"}";
-  s.resize(n, ' ');
-  return s;
-}
+using ::sessiontoken::bench::Payload;
 
 [[noreturn]] void Die(const char* what) {
   std::fprintf(stderr, "core_bench: setup failed: %s\n", what);

@@ -45,6 +45,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "floor.grpc.pb.h"
+#include "payload.h"
 #include "sessiontoken/v1/tokens.grpc.pb.h"
 
 ABSL_FLAG(std::string, target, "", "host:port of the server; must be a loopback address");
@@ -370,18 +371,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, int i) {
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
-std::string Payload(size_t n) {
-  // Same generator as core_bench.cc and itsdangerous_bench.py: JSON text {"csrf":"<hex>"}.
-  static const char kHex[] = "0123456789abcdef";
-  std::string s = "{\"csrf\":\"";
-  while (s.size() + 2 < n) {
-    const uint32_t i = static_cast<uint32_t>(s.size());
-    s.push_back(kHex[(i * 2654435761u) >> 28]);
-  }
-  s += "\"}";
-  s.resize(n, ' ');
-  return s;
-}
+using ::sessiontoken::bench::Payload;
 
 NoopRequest NoopFor(size_t request_bytes, size_t reply_bytes) {
   // Noop's own framing (tags, lengths, reply_size) is a few bytes; size `data` so that

@@ -38,7 +38,9 @@ def tamper_payload(token, new_payload):
     return "st1." + b64(body)
 
 
-class FlaskE2E(unittest.TestCase):
+class _ServedApp(unittest.TestCase):
+    """A real sessiontoken-server and the test Flask app served over HTTP, per class."""
+
     @classmethod
     def setUpClass(cls):
         cls.server = harness.ServerProcess()
@@ -52,6 +54,8 @@ class FlaskE2E(unittest.TestCase):
         cls.client.close()
         cls.server.close()
 
+
+class FlaskE2E(_ServedApp):
     def assert_st1_cookie(self, resp, key_id, user):
         got = resp.set_cookie(COOKIE)
         self.assertIsNotNone(got, f"no Set-Cookie {COOKIE}: {resp.set_cookies}")
@@ -177,22 +181,9 @@ class FlaskE2E(unittest.TestCase):
         self.assertIsNone(b.cookie(COOKIE))
 
 
-class PermanentSessions(unittest.TestCase):
+class PermanentSessions(_ServedApp):
     """Permanent sessions: Expires and TTL from PERMANENT_SESSION_LIFETIME, refreshed on
     every request unless SESSION_REFRESH_EACH_REQUEST is off; max_age is what Flask uses."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = harness.ServerProcess()
-        cls.client = sessiontoken.Client(cls.server.target, timeout=2.0, retries=2)
-        cls.app = make_app(cls.client)
-        cls.web = harness.FlaskServer(cls.app)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.web.close()
-        cls.client.close()
-        cls.server.close()
 
     def test_permanent(self):
         b = harness.Browser(self.web.url)
