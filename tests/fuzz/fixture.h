@@ -77,13 +77,13 @@ std::string ModelTimestampBytes(uint64_t v);
 // Verify options as the service can set them: max_age as a Verify request may carry it (any
 // positive whole number of seconds: tokens_service.cc checks nothing more), max_clock_skew
 // as an operator would configure it (0..1 day).
-keyring::VerifyOptions ConsumeVerifyOptions(FuzzedDataProvider& p);
+format::VerifyOptions ConsumeVerifyOptions(FuzzedDataProvider& p);
 
 // Calls FixtureKeyring().Verify(token, audience, now, options) and checks every field of the
 // result against a model of the documented verification order (docs/token-format.md for
 // native tokens; keyring.h/flask.h for Flask cookies). Aborts on any difference.
-keyring::VerifyResult CheckVerify(absl::string_view token, absl::string_view audience, int64_t now,
-                                  const keyring::VerifyOptions& options = {});
+format::VerifyResult CheckVerify(absl::string_view token, absl::string_view audience, int64_t now,
+                                  const format::VerifyOptions& options = {});
 
 }  // namespace sessiontoken::fuzz
 

@@ -113,11 +113,11 @@ bool CheckOpen(const std::string& name, absl::string_view blob) {
   const bool flask = k.primary().metadata().algorithm == v1::HMAC_SHA1_FLASK;
   const std::string audience = flask ? std::string(token::kFlaskDefaultSalt) : "web";
   const absl::Time now = absl::FromUnixSeconds(1767225600);
-  absl::StatusOr<keyring::SignResult> signed_token =
+  absl::StatusOr<format::SignResult> signed_token =
       k.Sign("fuzz-payload", audience, now, absl::Hours(1));
   FUZZ_CHECK(signed_token.ok());
-  keyring::VerifyResult v = k.Verify(signed_token->token, audience, now);
-  FUZZ_CHECK(v.status == keyring::VerifyStatus::kValid && v.payload == "fuzz-payload");
+  format::VerifyResult v = k.Verify(signed_token->token, audience, now);
+  FUZZ_CHECK(v.status == format::VerifyStatus::kValid && v.payload == "fuzz-payload");
   return true;
 }
 

@@ -17,7 +17,8 @@
 #include "server/crypto/random.h"
 #include "server/engine/engine.h"
 #include "server/service/tokens_service.h"
-#include "server/store/memory_store.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/memory_store.h"
 #include "tests/unit/test_util.h"
 
 namespace sessiontoken {
@@ -91,7 +92,7 @@ TEST(IsolationTest, TlsGrpcCallWorksInTheSameProcess) {
   // The token was made by BoringSSL's HMAC and verifies locally.
   auto v = engine->Verify("default", resp.token(), "");
   ASSERT_TRUE(v.ok());
-  EXPECT_EQ(v->status, keyring::VerifyStatus::kValid);
+  EXPECT_EQ(v->status, format::VerifyStatus::kValid);
   EXPECT_EQ(v->payload, "over tls");
 
   // A plaintext client must not get through the TLS port.
