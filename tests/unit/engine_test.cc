@@ -15,6 +15,7 @@ namespace sessiontoken::engine {
 namespace {
 
 using ::sessiontoken::testing::IsOk;
+using ::sessiontoken::testing::StatusIs;
 using ::testing::Not;
 
 using format::VerifyStatus;
@@ -71,6 +72,51 @@ TEST_F(EngineTest, RequestErrorsNameTheField) {
   EXPECT_EQ(e->Verify("default", std::string(4096, 'A'), "")->status,
             format::VerifyStatus::kMalformed);
   expect(e->Rotate("test", "nope").status(), absl::StatusCode::kNotFound, "keyring");
+}
+
+// Flask-format keyrings: the limit is the cookie a browser keeps (4095 bytes after
+// compression), not the native raw-payload limit. A 3,000-byte session Flask itself would
+// compress into a small cookie is signed; one that cannot fit is refused naming the payload.
+TEST_F(EngineTest, FlaskPayloadLimitIsTheCompressedCookie) {
+  auto e = NewEngine(std::make_unique<store::MemoryStore>());
+  ASSERT_THAT(e->CreateKeyring("t", "legacy", {}, v1::HMAC_SHA1_FLASK), IsOk());
+  std::string compressible = "{\"cart\":\"";
+  while (compressible.size() < 2998) compressible += "item-0042,";
+  compressible.resize(2998);
+  compressible += "\"}";
+  ASSERT_EQ(compressible.size(), 3000u);
+  auto s = e->Sign("legacy", compressible, "cookie-session", absl::Hours(1));
+  ASSERT_THAT(s, IsOk());
+  EXPECT_LT(s->token.size(), 4096u);
+  auto v = e->Verify("legacy", s->token, "cookie-session");
+  ASSERT_THAT(v, IsOk());
+  EXPECT_EQ(v->status, VerifyStatus::kValid);
+  EXPECT_EQ(v->payload, compressible);
+  // Random bytes do not compress: 3,200 of them make a cookie over 4095 bytes.
+  EXPECT_THAT(
+      e->Sign("legacy", crypto::RandomSecret(3200).view(), "cookie-session", absl::Hours(1)),
+      StatusIs(absl::StatusCode::kInvalidArgument, "payload: 3200 bytes make a Flask cookie"));
+  // The same 3,000 bytes on a native keyring exceed the raw payload limit (2048 by default).
+  EXPECT_THAT(
+      e->Sign("default", compressible, "", absl::Hours(1)),
+      StatusIs(absl::StatusCode::kInvalidArgument, "payload: 3000 bytes exceeds the limit"));
+}
+
+TEST(LimitsTest, ServerLimitsAreCheckedOnce) {
+  EXPECT_THAT(ValidateLimits({}), IsOk());
+  EXPECT_THAT(ValidateLimits({.max_payload_bytes = 3001}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_payload_bytes"));
+  EXPECT_THAT(ValidateLimits({.max_payload_bytes = 0}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_payload_bytes"));
+  EXPECT_THAT(ValidateLimits({.max_ttl = absl::Hours(24 * 366 * 10) + absl::Seconds(1)}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_ttl"));
+  EXPECT_THAT(ValidateLimits({.max_clock_skew = absl::Hours(25)}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_clock_skew"));
+  EXPECT_THAT(CheckLifetime("ttl", absl::Milliseconds(1500), absl::Hours(1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "ttl: must be whole seconds"));
+  EXPECT_THAT(CheckLifetime("max_age", absl::ZeroDuration(), absl::Hours(1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_age"));
+  EXPECT_THAT(CheckLifetime("ttl", absl::Hours(1), absl::Hours(1)), IsOk());
 }
 
 TEST_F(EngineTest, RotationIsPersistedBeforeItIsVisible) {
