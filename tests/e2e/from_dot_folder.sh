@@ -9,8 +9,9 @@ src=$2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sessiontoken-dot.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 dst="$tmp/.dotdir/checkout"
-mkdir -p "$dst/client/node"
+mkdir -p "$dst/client/node" "$dst/tests"
 cp -R "$src/proto" "$dst/proto"
+cp -R "$src/tests/vectors" "$dst/tests/vectors"
 for f in "$src/client/node"/*; do
   case "$(basename "$f")" in
     node_modules) ln -s "$f" "$dst/client/node/node_modules" ;;  # installed deps, read-only
