@@ -30,7 +30,7 @@ export interface ClientOptions {
   keyring?: string;
   /**
    * Deadline of every call, covering all attempts. Default: the method's timeout in the
-   * service config (SessionTokens 2 s, KeyAdmin 10 s), which it can shorten, not extend.
+   * service config (SessionTokens 2 s, KeyAdmin 10 s).
    */
   deadlineMs?: number;
   /**
@@ -46,7 +46,7 @@ export interface ClientOptions {
 
 /** Per-call options. */
 export interface CallOptions {
-  /** Deadline of this call (all attempts); shortens the method's default, never extends it. */
+  /** Deadline of this call (all attempts), replacing the method's default. */
   deadlineMs?: number;
   /** Cancels the call (it rejects with CANCELLED). */
   signal?: AbortSignal;

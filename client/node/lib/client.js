@@ -1,12 +1,13 @@
 'use strict';
 // Promise client of the sessiontoken service: SessionTokens (Sign, Verify, batches) and
 // KeyAdmin (operators). One channel, two stubs. Default deadlines and retries come from the
-// service config shared by every client (proto/sessiontoken/v1/service_config.json), which
-// grpc-js applies itself: UNAVAILABLE is retried with jittered exponential backoff for calls
-// that are safe to repeat; keyring changes (Rotate, ImportKey, PromoteKey...) never are.
+// service config shared by every client (proto/sessiontoken/v1/service_config.json): grpc-js
+// retries UNAVAILABLE with jittered exponential backoff for calls that are safe to repeat
+// (keyring changes such as Rotate, ImportKey, PromoteKey never are); the client sets each
+// call's deadline from the file unless the caller gives one.
 
 const grpc = require('@grpc/grpc-js');
-const { load } = require('./proto');
+const { load, splitServiceConfig } = require('./proto');
 const { SessionTokenError, codeName } = require('./errors');
 
 const DEFAULTS = Object.freeze({
@@ -182,10 +183,11 @@ class Client {
     const proto = load(o.protoDir);
     this._enums = proto.enums;
     const credentials = o.credentials || grpc.credentials.createInsecure();
-    const serviceConfig = o.serviceConfig === undefined ? proto.serviceConfig
-      : requireString(o.serviceConfig, 'serviceConfig');
+    const { grpcConfig, timeoutMs } = splitServiceConfig(o.serviceConfig === undefined
+      ? proto.serviceConfig : requireString(o.serviceConfig, 'serviceConfig'));
+    this._timeoutMs = timeoutMs;
     const channelOptions = {
-      ...CHANNEL_DEFAULTS, 'grpc.service_config': serviceConfig, ...(o.channelOptions || {}),
+      ...CHANNEL_DEFAULTS, 'grpc.service_config': grpcConfig, ...(o.channelOptions || {}),
     };
     this._stubs = {};
     this._stubs[TOKENS] = new proto.SessionTokens(this.address, credentials, channelOptions);
@@ -229,11 +231,11 @@ class Client {
     });
   }
 
-  // One call. The deadline given (per call, else per client) can only shorten the method's
-  // timeout from the service config; retries happen inside grpc-js, within the deadline.
+  // One call. Its deadline (per call, else per client, else the method's timeout in the
+  // service config) covers the retries grpc-js makes.
   async _call(service, rpc, request, opts = {}) {
     if (this._closed) throw new Error('sessiontoken: client is closed');
-    const deadlineMs = opts.deadlineMs ?? this._deadlineMs;
+    const deadlineMs = opts.deadlineMs ?? this._deadlineMs ?? this._timeoutMs(`sessiontoken.v1.${service}`, rpc);
     if (deadlineMs !== undefined && !(deadlineMs > 0)) {
       throw new TypeError('deadlineMs must be a positive number of milliseconds');
     }

@@ -55,9 +55,7 @@ function load(protoDirOption) {
   const pkg = grpc.loadPackageDefinition(def).sessiontoken.v1;
   const enumOf = (name) => new Map(def[name].type.value.map((v) => [v.name, v.number]));
   const serviceConfig = fs.readFileSync(path.join(protoDir, SERVICE_CONFIG), 'utf8');
-  if (!Array.isArray(JSON.parse(serviceConfig).methodConfig)) {
-    throw new Error(`sessiontoken: ${SERVICE_CONFIG} under ${protoDir} has no methodConfig list`);
-  }
+  splitServiceConfig(serviceConfig);  // fails early on a malformed file
   const loaded = {
     protoDir,
     serviceConfig,
@@ -72,4 +70,25 @@ function load(protoDirOption) {
   return loaded;
 }
 
-module.exports = { load, DEFAULT_PROTO_DIR, LOADER_OPTIONS, SERVICE_CONFIG };
+/**
+ * Splits a service config (JSON text) into {grpcConfig: the JSON without its "timeout"s,
+ * timeoutMs(service, method): the method's default deadline in ms, or undefined}. The client
+ * sets each call's deadline itself: grpc-js 1.14 reads the fraction of a timeout such as
+ * "0.5s" as nanoseconds, and gRPC core 1.51 (the C++ and Python clients) misapplies them too.
+ */
+function splitServiceConfig(text) {
+  const config = JSON.parse(text);
+  if (!Array.isArray(config.methodConfig)) throw new Error('service config: no methodConfig list');
+  const timeouts = new Map();
+  for (const entry of config.methodConfig) {
+    if (entry.timeout === undefined) continue;
+    const m = /^(\d+(?:\.\d+)?)s$/.exec(entry.timeout);
+    if (!m) throw new Error(`service config: timeout ${JSON.stringify(entry.timeout)} is not a duration`);
+    for (const n of entry.name || []) timeouts.set(`${n.service || ''}/${n.method || ''}`, Number(m[1]) * 1000);
+    delete entry.timeout;
+  }
+  const timeoutMs = (service, method) => timeouts.get(`${service}/${method}`) ?? timeouts.get(`${service}/`);
+  return { grpcConfig: JSON.stringify(config), timeoutMs };
+}
+
+module.exports = { splitServiceConfig, load, DEFAULT_PROTO_DIR, LOADER_OPTIONS, SERVICE_CONFIG };

@@ -186,15 +186,14 @@ test('admin mutations are never retried; admin reads are', async () => {
 });
 
 test('the client takes its deadlines and retries from proto/sessiontoken/v1/service_config.json', async () => {
-  // A copy of the proto directory whose service config differs: 2 attempts, 1 s timeout.
-  // (Whole seconds: grpc-js 1.14 reads the fraction of a timeout such as "0.3s" as nanos.)
+  // A copy of the proto directory whose service config differs: 2 attempts, 0.5 s timeout.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sessiontoken-proto-'));
   try {
     fs.cpSync(load().protoDir, dir, { recursive: true });
     const config = JSON.parse(JSON.stringify(SHARED_CONFIG));
     const verify = methodConfig(config, 'SessionTokens', 'Verify');
     verify.retryPolicy.maxAttempts = 2;
-    verify.timeout = '1s';
+    verify.timeout = '0.5s';
     fs.writeFileSync(path.join(dir, SERVICE_CONFIG), JSON.stringify(config));
     reset();
     behaviour.Verify = (r, n) => (n <= 2 ? { error: grpc.status.UNAVAILABLE } : { hang: true });
