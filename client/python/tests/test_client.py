@@ -11,11 +11,12 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import shutil
+import tempfile
 import threading
 import time
 import unittest
+from concurrent import futures
 
 import grpc
 
@@ -115,7 +116,7 @@ class ScriptedServer:
         self.calls = []
         self.behaviour = {}
         self._release = threading.Event()
-        self.server = grpc.server(__import__("concurrent.futures").futures.ThreadPoolExecutor(8))
+        self.server = grpc.server(futures.ThreadPoolExecutor(8))
         handlers = {}
         for service, mod in (("SessionTokens", pb.tokens_pb2), ("KeyAdmin", pb.admin_pb2)):
             desc = mod.DESCRIPTOR.services_by_name[service]
