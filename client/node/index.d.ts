@@ -21,16 +21,6 @@ export type VerifyResultName =
 export type Algorithm = 'HMAC_SHA256' | 'HMAC_SHA1_FLASK';
 export type KeyState = 'STAGED' | 'PRIMARY' | 'ACTIVE' | 'DISABLED' | 'DESTROYED';
 
-export interface RetryInfo {
-  /** e.g. 'SessionTokens.Verify' */
-  method: string;
-  /** The attempt that failed (1-based). */
-  attempt: number;
-  /** Sleep before the next attempt. */
-  delayMs: number;
-  error: Error & { code?: number; details?: string };
-}
-
 export interface ClientOptions {
   /** host:port of the service. Default '127.0.0.1:50051'. */
   address?: string;
@@ -38,30 +28,26 @@ export interface ClientOptions {
   credentials?: ChannelCredentials;
   /** Keyring used by calls that name none. Default: none (every call must name one). */
   keyring?: string;
-  /** Deadline of SessionTokens calls, covering every attempt. Default 2000. */
+  /**
+   * Deadline of every call, covering all attempts. Default: the method's timeout in the
+   * service config (SessionTokens 2 s, KeyAdmin 10 s).
+   */
   deadlineMs?: number;
-  /** Deadline of KeyAdmin calls. Default 10000. */
-  adminDeadlineMs?: number;
-  /** Attempts of calls that are retried on UNAVAILABLE. Default 3 (1 = no retry). */
-  maxAttempts?: number;
-  /** First backoff between attempts (jittered, doubled each time). Default 50. */
-  initialBackoffMs?: number;
-  /** Backoff cap. Default 1000. */
-  maxBackoffMs?: number;
+  /**
+   * gRPC service config (JSON text: deadlines and retries per method) replacing the shared
+   * proto/sessiontoken/v1/service_config.json.
+   */
+  serviceConfig?: string;
   /** grpc-js channel options, merged over CHANNEL_DEFAULTS. */
   channelOptions?: ChannelOptions;
   /** Directory holding sessiontoken/v1/*.proto. Default: the repository's proto/ (or $SESSIONTOKEN_PROTO_DIR). */
   protoDir?: string;
-  /** Called before each retry (observability). */
-  onRetry?: (info: RetryInfo) => void;
 }
 
 /** Per-call options. */
 export interface CallOptions {
-  /** Deadline of this call (all attempts). */
+  /** Deadline of this call (all attempts), replacing the method's default. */
   deadlineMs?: number;
-  /** Attempts on UNAVAILABLE, overriding the method's default (Rotate, ImportKey, CreateKeyring: 1). */
-  maxAttempts?: number;
   /** Cancels the call (it rejects with CANCELLED). */
   signal?: AbortSignal;
 }
@@ -216,14 +202,12 @@ export class SessionTokenError extends Error {
   readonly codeName: string;
   /** The server's message, e.g. 'ttl: required'. */
   readonly details: string;
-  readonly attempts: number;
 }
 
 /** gRPC status codes (grpc-js `status`). */
 export const status: typeof grpcStatus;
 
-export const DEFAULTS: Readonly<Required<Pick<ClientOptions,
-  'address' | 'deadlineMs' | 'adminDeadlineMs' | 'maxAttempts' | 'initialBackoffMs' | 'maxBackoffMs'>>>;
+export const DEFAULTS: Readonly<Required<Pick<ClientOptions, 'address'>>>;
 export const CHANNEL_DEFAULTS: Readonly<ChannelOptions>;
 
 // ---- Express / Node http middleware ----

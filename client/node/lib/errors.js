@@ -13,14 +13,13 @@ function codeName(code) {
  * (An invalid token is not an error: verify() resolves with result !== 'VALID'.)
  */
 class SessionTokenError extends Error {
-  constructor({ method, code, details, attempts, cause }) {
+  constructor({ method, code, details, cause }) {
     super(`${method}: ${codeName(code)}: ${details}`, cause ? { cause } : undefined);
     this.name = 'SessionTokenError';
     this.method = method;          // e.g. 'SessionTokens.Sign'
     this.code = code;              // numeric gRPC status code
     this.codeName = codeName(code);
     this.details = details;        // the server's message, e.g. 'ttl: required'
-    this.attempts = attempts;      // how many times the call was tried
   }
 }
 

@@ -44,7 +44,7 @@ class _ServedApp(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = harness.ServerProcess()
-        cls.client = sessiontoken.Client(cls.server.target, timeout=2.0, retries=2)
+        cls.client = sessiontoken.Client(cls.server.target, timeout=2.0)
         cls.app = make_app(cls.client)
         cls.web = harness.FlaskServer(cls.app)
 
@@ -216,7 +216,7 @@ class PermanentSessions(_ServedApp):
         s.bind((harness.LOOPBACK, 0))
         port = s.getsockname()[1]
         s.close()
-        dead = sessiontoken.Client(f"{harness.LOOPBACK}:{port}", timeout=1.0, retries=1)
+        dead = sessiontoken.Client(f"{harness.LOOPBACK}:{port}", timeout=1.0)
         try:
             app = make_app(dead)
             web = harness.FlaskServer(app)
