@@ -34,7 +34,8 @@ Cookie values are never logged.
 Fork safety: gRPC channels do not survive fork(). Given a factory (any callable returning
 a Client, e.g. functools.partial(Client, target)), the interface creates the Client lazily,
 once per process (it notices a pid change), so it can be built at import time under
-gunicorn --preload or uwsgi without lazy-apps.
+gunicorn --preload or uwsgi without lazy-apps. A channel can only be created in a forked
+child with gRPC's fork support, which importing sessiontoken (before grpc) enables.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import grpc
 from flask.sessions import SecureCookieSession, SessionInterface, session_json_serializer
 from werkzeug.http import dump_cookie
 
+from . import FORK_SUPPORT
 from .client import Client, Result, ServiceError
 
 log = logging.getLogger("sessiontoken.flask")
@@ -148,6 +150,10 @@ class SessionTokenInterface(SessionInterface):
                 if self._pid != pid:
                     if self._client is not None:
                         self._stale.append(self._client)   # the parent's: do not touch
+                        if not FORK_SUPPORT:
+                            log.warning("creating a Client after fork() without gRPC fork "
+                                        "support: set GRPC_ENABLE_FORK_SUPPORT=1 (or import "
+                                        "sessiontoken before grpc)")
                     self._client = self._factory()
                     self._pid = pid
         return self._client
