@@ -204,6 +204,21 @@ export class SessionTokenError extends Error {
   readonly details: string;
 }
 
+/**
+ * A session the service would not sign because of its size (larger than the middleware's
+ * maxPayloadBytes, or refused by Sign with INVALID_ARGUMENT "payload: ..."); not saved.
+ */
+export class SessionTooLargeError extends Error {
+  readonly name: 'SessionTooLargeError';
+  /** Bytes of the serialised session. */
+  readonly size: number;
+  /** The middleware's limit, or null when the service refused the payload. */
+  readonly limit: number | null;
+}
+
+/** The service's default payload limit (server flag max_payload_bytes): 2048. */
+export const DEFAULT_MAX_PAYLOAD_BYTES: number;
+
 /** gRPC status codes (grpc-js `status`). */
 export const status: typeof grpcStatus;
 
@@ -212,9 +227,24 @@ export const CHANNEL_DEFAULTS: Readonly<ChannelOptions>;
 
 // ---- Express / Node http middleware ----
 
-/** The session: a plain JSON-serialisable object. */
+/** The session's data: a plain JSON-serialisable object. */
 export interface SessionData {
   [key: string]: unknown;
+}
+
+/**
+ * req.session: the data plus express-session's methods (non-enumerable, never stored), as
+ * Passport 0.6+ and express-session code use them. Callbacks run asynchronously.
+ */
+export interface Session extends SessionData {
+  /** Replaces req.session with a new, empty session (a login); also replaces a session whose cookie could not be verified. */
+  regenerate(callback: (err?: unknown) => void): this;
+  /** Checks that the session can be saved (JSON, size: SessionTooLargeError); it is written when the response starts. */
+  save(callback?: (err?: unknown) => void): this;
+  /** Removes req.session: the cookie is deleted (a logout). */
+  destroy(callback?: (err?: unknown) => void): this;
+  /** Back to the data of the request's cookie. */
+  reload(callback: (err?: unknown) => void): this;
 }
 
 export interface SessionCookieOptions {
@@ -227,7 +257,7 @@ export interface SessionCookieOptions {
   /** Default '/'. */
   path?: string;
   domain?: string;
-  /** Milliseconds, as Express's res.cookie. Default ttlSeconds * 1000; null: browser-session cookie. */
+  /** Milliseconds, as Express's res.cookie. Default (or null): a browser-session cookie, as express-session. */
   maxAge?: number | null;
   partitioned?: boolean;
 }
@@ -249,6 +279,10 @@ export interface SessionOptions {
   cookieName?: string;
   /** Token lifetime. Default 86400. */
   ttlSeconds?: number;
+  /** Rolling expiry: re-sign an unchanged session whose token is older than this (< ttlSeconds). Default: off. */
+  refreshAfterSeconds?: number | null;
+  /** Sessions whose JSON is larger are not sent to Sign (SessionTooLargeError). Default 2048; null: leave it to the service. */
+  maxPayloadBytes?: number | null;
   /** Max age passed to Verify (matters for Flask cookies). Default ttlSeconds. */
   maxAgeSeconds?: number;
   /** Deadline of each Verify/Sign the middleware makes. Default: the client's. */
@@ -258,7 +292,7 @@ export interface SessionOptions {
   logger?: SessionLogger;
 }
 
-export type SessionRequest = IncomingMessage & { session: SessionData | null };
+export type SessionRequest = IncomingMessage & { session: Session | null };
 export type SessionMiddleware = (
   req: IncomingMessage,
   res: ServerResponse,
@@ -291,8 +325,9 @@ export function nativeAudienceTag(audience: string | Buffer): Buffer;
 declare global {
   namespace Express {
     interface Request {
-      /** Set by sessiontoken's session() middleware. */
-      session: SessionData;
+      /** Set by sessiontoken's session() middleware; assign null (or undefined) to log out. */
+      get session(): Session;
+      set session(value: Session | SessionData | null | undefined);
     }
   }
 }

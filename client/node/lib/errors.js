@@ -23,4 +23,20 @@ class SessionTokenError extends Error {
   }
 }
 
-module.exports = { SessionTokenError, codeName, status: grpc.status };
+/**
+ * A session the service would not sign because of its size: larger than the middleware's
+ * maxPayloadBytes, or refused by Sign (INVALID_ARGUMENT "payload: ..."). It was not saved.
+ */
+class SessionTooLargeError extends Error {
+  constructor({ size, limit, details }) {
+    let msg = `session too large: ${size} bytes`;
+    if (limit !== null && limit !== undefined) msg += ` exceeds the limit of ${limit}`;
+    if (details) msg += ` (${details})`;
+    super(msg);
+    this.name = 'SessionTooLargeError';
+    this.size = size;              // bytes of the serialised session
+    this.limit = limit ?? null;    // the middleware's limit, or null when the service refused it
+  }
+}
+
+module.exports = { SessionTokenError, SessionTooLargeError, codeName, status: grpc.status };
