@@ -83,7 +83,7 @@ class _Served(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = harness.ServerProcess()
-        cls.client = sessiontoken.Client(cls.server.target, timeout=1.0, retries=1)
+        cls.client = sessiontoken.Client(cls.server.target, timeout=1.0)
         cls.counting = Counting(cls.client)
         cls.interface = SessionTokenInterface(cls.counting, **cls.interface_args)
         cls.app = make_app(cls.interface, **cls.config)
@@ -272,7 +272,7 @@ class ForkingServer(unittest.TestCase):
         server = harness.ServerProcess()
         try:
             interface = SessionTokenInterface(functools.partial(
-                sessiontoken.Client, server.target, timeout=2.0, retries=2))
+                sessiontoken.Client, server.target, timeout=2.0))
             app = make_app(interface)
             # The parent creates and uses its Client (its channel) before forking.
             with app.test_client() as tc:
