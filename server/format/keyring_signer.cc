@@ -27,7 +27,7 @@ absl::StatusOr<SignResult> KeyringSigner::Sign(absl::string_view payload,
   const int64_t issued_at = absl::ToUnixSeconds(now);
   const int64_t expires_at = SaturatingAdd(issued_at, absl::ToInt64Seconds(ttl));
   if (primary->key->algorithm() == v1::HMAC_SHA1_FLASK) {
-    return SignFlask(*primary, payload, audience, issued_at, expires_at);
+    return SignFlask(macs_, *primary, payload, audience, issued_at, expires_at);
   }
   return SignNative(*primary, payload, audience, issued_at, expires_at);
 }

@@ -134,7 +134,7 @@ std::string SignFlask(const crypto::Hmac& signer, absl::string_view payload, int
   return token;
 }
 
-std::optional<ParsedFlaskToken> ParseFlask(absl::string_view token) {
+std::optional<ParsedFlaskToken> ParseFlaskSigned(absl::string_view token) {
   if (token.size() > kFlaskMaxTokenSize) return std::nullopt;
   // Split like itsdangerous: signature after the last dot, timestamp before it.
   const size_t sig_dot = token.rfind(kSep);
@@ -165,13 +165,22 @@ std::optional<ParsedFlaskToken> ParseFlask(absl::string_view token) {
   for (char c : ts) v = (v << 8) | static_cast<uint8_t>(c);
   t.timestamp = static_cast<int64_t>(v);
 
-  if (!Base64UrlDecodeStrict(body, &t.payload)) return std::nullopt;
-  if (t.compressed) {
-    std::string inflated;
-    if (!InflateBounded(t.payload, kFlaskMaxPayloadSize, &inflated)) return std::nullopt;
-    t.payload = std::move(inflated);
-  }
+  if (!Base64UrlDecodeStrict(body, &t.body)) return std::nullopt;
   t.signed_part = std::string(token.substr(0, sig_dot));
+  return t;
+}
+
+bool ExpandFlaskPayload(ParsedFlaskToken* t) {
+  if (!t->compressed) {
+    t->payload = t->body;
+    return true;
+  }
+  return InflateBounded(t->body, kFlaskMaxPayloadSize, &t->payload);
+}
+
+std::optional<ParsedFlaskToken> ParseFlask(absl::string_view token) {
+  std::optional<ParsedFlaskToken> t = ParseFlaskSigned(token);
+  if (!t.has_value() || !ExpandFlaskPayload(&*t)) return std::nullopt;
   return t;
 }
 

@@ -51,7 +51,8 @@ std::string SignFlask(const crypto::Hmac& signer, absl::string_view payload, int
 
 // A token that passed strict syntactic parsing; its signature is not yet checked.
 struct ParsedFlaskToken {
-  std::string payload;      // decompressed when the token was compressed
+  std::string body;         // the decoded body: zlib data when compressed
+  std::string payload;      // the session JSON, once expanded (ExpandFlaskPayload)
   int64_t timestamp = 0;    // Unix seconds, >= 0
   bool compressed = false;  // the token started with "."
   std::string signed_part;  // the token text before the last "." (what the HMAC covers)
@@ -74,6 +75,15 @@ struct ParsedFlaskToken {
 // whether Flask would have chosen to compress (that needs zlib's exact output), and the
 // payload itself (JSON, UTF-8), which is the caller's.
 std::optional<ParsedFlaskToken> ParseFlask(absl::string_view token);
+
+// The same strict parse except the compressed body's contents: nothing is decompressed,
+// so that the signature (which covers the compressed form) can be checked first and a forged
+// cookie costs no inflate work. `payload` stays empty until ExpandFlaskPayload.
+std::optional<ParsedFlaskToken> ParseFlaskSigned(absl::string_view token);
+// Sets token->payload from token->body, inflating a compressed body (one complete zlib
+// stream, no preset dictionary, nothing after it, at most kFlaskMaxPayloadSize bytes).
+// False when it is not such a stream.
+bool ExpandFlaskPayload(ParsedFlaskToken* token);
 
 // Checks the signature of a parsed token (constant-time). Age (max_age) is the caller's.
 bool CheckFlaskSignature(const crypto::Hmac& signer, const ParsedFlaskToken& token);

@@ -66,14 +66,17 @@ struct ModelNativeToken {
 };
 std::optional<ModelNativeToken> ModelParseNative(absl::string_view token);
 
-// server/token/flask.h, ParseFlask's contract.
+// server/token/flask.h, ParseFlask's contract; with require_payload = false,
+// ParseFlaskSigned's (a compressed body that does not inflate leaves payload_ok false).
 struct ModelFlaskToken {
   std::string payload;
+  bool payload_ok = true;
   int64_t timestamp = 0;
   bool compressed = false;
   std::string signed_part, signature, timestamp_text;
 };
-std::optional<ModelFlaskToken> ModelParseFlask(absl::string_view token);
+std::optional<ModelFlaskToken> ModelParseFlask(absl::string_view token,
+                                               bool require_payload = true);
 // itsdangerous's int_to_bytes: big-endian, leading zero bytes stripped.
 std::string ModelTimestampBytes(uint64_t v);
 

@@ -173,6 +173,29 @@ TEST(KeyringVerifyTest, RefreshRecommendedOnlyForNonPrimaryKeys) {
   EXPECT_EQ(r2.key_id, kActiveId);
 }
 
+// The documented WRONG_AUDIENCE contract (docs/token-format.md): the audience tag is not
+// authenticated, so a fabricated token naming a real key with a foreign tag gets
+// WRONG_AUDIENCE exactly like a genuine token for another audience. It is a diagnosis of an
+// invalid token, never an acceptance and never proof the token is genuine.
+TEST(KeyringVerifyTest, WrongAudienceIsAnUnauthenticatedDiagnosis) {
+  auto kr = TestKeyring();
+  const std::string genuine = SignWith('p', kPrimaryId, kNow, kNow + 60, "api", "data");
+  // Same key id, times, tag and payload, but a MAC made with a key nobody here holds.
+  const std::string forged = SignWith('z', kPrimaryId, kNow, kNow + 60, "api", "data");
+  for (const std::string& t : {genuine, forged}) {
+    VerifyResult r = Signer(kr)->Verify(t, "web", absl::FromUnixSeconds(kNow));
+    EXPECT_EQ(r.status, VerifyStatus::kWrongAudience);
+    EXPECT_TRUE(r.payload.empty());
+    EXPECT_EQ(r.issued_at, 0);  // nothing of an unverified token is reported as checked
+  }
+  // With the caller's own tag, the forgery is a plain BAD_SIGNATURE.
+  EXPECT_EQ(Signer(kr)
+                ->Verify(SignWith('z', kPrimaryId, kNow, kNow + 60, "web", "data"), "web",
+                         absl::FromUnixSeconds(kNow))
+                .status,
+            VerifyStatus::kBadSignature);
+}
+
 TEST(KeyringSignTest, SignsWithPrimaryAndBindsTimes) {
   auto kr = TestKeyring();
   auto s = Signer(kr)->Sign("data", "web", absl::FromUnixSeconds(kNow), absl::Minutes(5));
