@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -83,6 +84,9 @@ ABSL_FLAG(absl::Duration, tls_reload_interval, kDefaults.tls.reload_interval,
 ABSL_FLAG(absl::Duration, admin_deadline, kDefaults.admin_deadline,
           "Server-side default deadline of admin changes: how long one may wait for others "
           "before failing with DEADLINE_EXCEEDED (nothing changed)");
+ABSL_FLAG(std::vector<std::string>, accept_rollback, {},
+          "Keyrings (comma-separated) allowed to load below their high-water mark, once: for "
+          "an operator restoring a backup on purpose (keys destroyed since come back)");
 ABSL_FLAG(bool, insecure, false,
           "Allow plaintext (no TLS) on a non-loopback --listen address. Never in production");
 
@@ -146,6 +150,7 @@ app::CommandLine GivenFlags() {
     c.mutable_limits()->set_max_concurrent_streams(absl::GetFlag(FLAGS_max_concurrent_streams));
   c.set_insecure(absl::GetFlag(FLAGS_insecure));
   cl.dev_kek = absl::GetFlag(FLAGS_dev_kek);
+  cl.accept_rollback = absl::GetFlag(FLAGS_accept_rollback);
   cl.no_default_keyring = Given("default_keyring") && absl::GetFlag(FLAGS_default_keyring).empty();
   return cl;
 }
@@ -191,6 +196,11 @@ absl::StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(
   options.default_keyring = s.default_keyring;
   options.audit_log = audit->get();
   options.admin_wait = s.admin_deadline;
+  options.accept_rollback.insert(s.accept_rollback.begin(), s.accept_rollback.end());
+  for (const std::string& name : s.accept_rollback) {
+    Log("WARNING", absl::StrCat("--accept_rollback: keyring ", name,
+                                " may load below its high-water mark (restoring a backup)"));
+  }
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine = engine::Engine::New(
       *std::move(file_store), *std::move(sealer), &keyring::Clock::Real(), options);
   if (!engine.ok()) {

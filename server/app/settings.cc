@@ -94,6 +94,7 @@ absl::StatusOr<Settings> ResolveSettings(const v1::ServerConfig& file,
   Set(&s.tls.reload_interval, c.tls().has_reload_interval(), c.tls().reload_interval());
   s.auth = c.auth();
   s.keyrings.assign(c.keyrings().begin(), c.keyrings().end());
+  s.accept_rollback = command_line.accept_rollback;
   if (absl::Status st = CheckSettings(s); !st.ok()) return st;
   return s;
 }

@@ -41,6 +41,9 @@ struct Settings {
   TlsSettings tls;
   v1::AuthConfig auth;
   std::vector<v1::KeyringConfig> keyrings;  // created / updated at start
+  // Keyrings that may load below their high-water mark (a backup restored on purpose);
+  // command line only, for one start.
+  std::vector<std::string> accept_rollback;
 };
 
 // What the command line said, beyond the config file's fields.
@@ -48,6 +51,7 @@ struct CommandLine {
   v1::ServerConfig given;  // the flags given on the command line, as config fields
   bool dev_kek = false;
   bool no_default_keyring = false;  // --default_keyring="" was given
+  std::vector<std::string> accept_rollback;
 };
 
 // Resolves `file` (the parsed config file; empty when none) overridden by the command line.

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/keyring/lifecycle.h"
 
@@ -25,6 +26,11 @@ absl::Status Missing(absl::string_view name) {
   return absl::NotFoundError(absl::StrCat("keyring \"", name, "\" not found"));
 }
 
+// Store records that are not keyrings: high-water marks ("_mark.<keyring>"; keyring names
+// cannot start with '_').
+constexpr absl::string_view kMarkPrefix = "_mark.";
+std::string MarkName(absl::string_view keyring) { return absl::StrCat(kMarkPrefix, keyring); }
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::New(std::unique_ptr<store::Store> store,
@@ -41,18 +47,70 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::New(std::unique_ptr<store::Store
   return e;
 }
 
+absl::StatusOr<Engine::Entry> Engine::LoadOne(const std::string& name) {
+  absl::StatusOr<store::VersionedBlob> blob = store_->Get(name);
+  if (!blob.ok()) return blob.status();
+  absl::StatusOr<std::shared_ptr<const format::KeyringSigner>> signer =
+      SignerFor(sealer_->Open(name, blob->data));
+  if (!signer.ok()) return signer.status();
+  const uint64_t revision = (*signer)->keyring().revision();
+  absl::StatusOr<store::VersionedBlob> mark = store_->Get(MarkName(name));
+  if (!mark.ok() && !absl::IsNotFound(mark.status())) return mark.status();
+  if (mark.ok()) {
+    absl::StatusOr<uint64_t> highest = sealer_->OpenMark(name, mark->data);
+    if (!highest.ok()) return highest.status();
+    if (revision < *highest && !options_.accept_rollback.contains(name)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("keyring ", name, ": the stored revision ", revision,
+                       " is older than the highest this store has held (", *highest,
+                       "): it was rolled back (an old file restored?), which could bring back keys "
+                       "destroyed since. If you are restoring a backup on purpose, start once with "
+                       "--accept_rollback=",
+                       name));
+    }
+    if (revision < *highest && options_.audit_log != nullptr) {
+      AuditEvent e;
+      e.time = clock_->Now();
+      e.caller = "start-up";
+      e.operation = "accept_rollback";
+      e.keyring = name;
+      e.revision = revision;
+      e.outcome = absl::StrCat("ok: revision ", revision, " loaded below the high-water mark ",
+                               *highest, " (--accept_rollback)");
+      options_.audit_log->Record(e);
+    }
+  }
+  return Entry{*std::move(signer), blob->version};
+}
+
+absl::Status Engine::WriteMark(absl::string_view name, uint64_t revision) {
+  absl::StatusOr<std::string> sealed = sealer_->SealMark(name, revision);
+  if (!sealed.ok()) return sealed.status();
+  absl::StatusOr<store::VersionedBlob> current = store_->Get(MarkName(name));
+  if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
+  if (current.ok()) {
+    absl::StatusOr<uint64_t> highest = sealer_->OpenMark(name, current->data);
+    if (highest.ok() && *highest == revision) return absl::OkStatus();
+  }
+  return store_->Put(MarkName(name), *sealed, current.ok() ? current->version : 0).status();
+}
+
 absl::Status Engine::Load() {
   absl::MutexLock lock(&write_mu_);
   auto reg = std::make_shared<Registry>();
   absl::StatusOr<std::vector<std::string>> names = store_->List();
   if (!names.ok()) return names.status();
   for (const std::string& name : *names) {
-    absl::StatusOr<store::VersionedBlob> blob = store_->Get(name);
-    if (!blob.ok()) return blob.status();
-    absl::StatusOr<std::shared_ptr<const format::KeyringSigner>> signer =
-        SignerFor(sealer_->Open(name, blob->data));
-    if (!signer.ok()) return signer.status();
-    (*reg)[name] = Entry{*std::move(signer), blob->version};
+    if (absl::StartsWith(name, kMarkPrefix)) continue;
+    absl::StatusOr<Entry> entry = LoadOne(name);
+    if (!entry.ok()) return entry.status();
+    (*reg)[name] = *std::move(entry);
+  }
+  // Every keyring loaded: only now write (so that a refused start changes nothing). The
+  // marks follow the loaded revisions: raised after a crash between a keyring write and its
+  // mark, lowered only for a rollback the operator accepted.
+  for (const auto& [name, entry] : *reg) {
+    if (absl::Status s = WriteMark(name, entry.keyring().revision()); !s.ok()) return s;
   }
   registry_.store(std::move(reg));
   const std::string& def = options_.default_keyring;
@@ -156,6 +214,9 @@ absl::Status Engine::Commit(absl::string_view name, uint64_t current_version,
   auto reg = std::make_shared<Registry>(*registry_.load());
   (*reg)[name] = Entry{*std::move(signer), *v};
   registry_.store(std::move(reg), std::memory_order_release);
+  // The change is durable and published. A mark that could not be raised only lags (the
+  // next start raises it to what it loads); the change itself stands.
+  (void)WriteMark(name, next->revision());
   return absl::OkStatus();
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -35,6 +36,9 @@ struct EngineOptions {
   std::string default_keyring = "default";
   // Where admin operations are recorded (may be null). Not owned; must outlive the engine.
   AuditLog* audit_log = nullptr;
+  // Keyrings whose stored revision may be lower than their high-water mark at start-up (an
+  // operator restoring a backup on purpose). Every other rollback refuses the start.
+  absl::flat_hash_set<std::string> accept_rollback;
   // The server-side default deadline of an admin change: how long (real time) it may wait
   // for other changes (each one fsync'ed write) before it gives up.
   absl::Duration admin_wait = absl::Seconds(10);
@@ -80,7 +84,10 @@ class Engine {
   View CurrentView() const;
 
   // Loads every stored keyring (any failure aborts: nothing is overwritten) and creates the
-  // default keyring when it does not exist yet. `clock` must outlive the engine.
+  // default keyring when it does not exist yet. A keyring whose stored revision is below its
+  // high-water mark (a rolled-back file, which could bring back a key destroyed since) is
+  // refused with FailedPrecondition unless named in options.accept_rollback.
+  // `clock` must outlive the engine.
   static absl::StatusOr<std::unique_ptr<Engine>> New(std::unique_ptr<store::Store> store,
                                                      std::unique_ptr<store::Sealer> sealer,
                                                      const keyring::Clock* clock,
@@ -147,6 +154,11 @@ class Engine {
         options_(std::move(options)) {}
 
   absl::Status Load();
+  // Opens stored keyring `name` and checks it against its high-water mark (rollback).
+  absl::StatusOr<Entry> LoadOne(const std::string& name);
+  // Raises `name`'s sealed high-water mark to `revision` (compare-and-swap on its store
+  // record, named MarkName(name)). The mark lives beside the keyring, outside its record.
+  absl::Status WriteMark(absl::string_view name, uint64_t revision);
   absl::StatusOr<Entry> Lookup(absl::string_view keyring) const;
   // Hot-path lookup in a pinned registry: no copies, no reference counting.
   absl::StatusOr<const Entry*> Find(const Registry& registry, absl::string_view keyring) const;

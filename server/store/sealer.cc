@@ -20,7 +20,13 @@ namespace sessiontoken::store {
 namespace {
 
 // Sealed blob: "STK1" | KEK fingerprint (8) | nonce (12) | ciphertext | tag (16).
-constexpr absl::string_view kMagic = "STK1";
+// Sealed keyring: "STK2" | KEK fingerprint (8) | revision (8, big-endian) | AES-GCM, the
+// revision bound into the associated data. "STK1" (no revision) is still read.
+constexpr absl::string_view kMagic = "STK2";
+constexpr absl::string_view kLegacyMagic = "STK1";
+// Sealed high-water mark: "STM1" | KEK fingerprint (8) | AES-GCM(revision (8)).
+constexpr absl::string_view kMarkMagic = "STM1";
+constexpr size_t kRevisionSize = 8;
 constexpr size_t kFingerprintSize = 8;
 
 int HexValue(char c) {
@@ -126,8 +132,63 @@ absl::StatusOr<std::unique_ptr<Sealer>> Sealer::New(crypto::SecretBytes kek) {
   return std::unique_ptr<Sealer>(new Sealer(*std::move(aead), std::move(raw), std::move(hex)));
 }
 
-std::string Sealer::Aad(absl::string_view name) const {
-  return absl::StrCat(kMagic, fingerprint_raw_, "keyring:", name);
+namespace {
+std::string Be64(uint64_t v) {
+  std::string out(kRevisionSize, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
+  return out;
+}
+uint64_t FromBe64(absl::string_view b) {
+  uint64_t v = 0;
+  for (char c : b) v = (v << 8) | static_cast<uint8_t>(c);
+  return v;
+}
+}  // namespace
+
+std::string Sealer::Aad(absl::string_view magic, absl::string_view name,
+                        absl::string_view revision) const {
+  if (magic == kLegacyMagic) return absl::StrCat(magic, fingerprint_raw_, "keyring:", name);
+  if (magic == kMarkMagic) return absl::StrCat(magic, fingerprint_raw_, "mark:", name);
+  return absl::StrCat(magic, fingerprint_raw_, revision, "keyring:", name);
+}
+
+absl::Status Sealer::CheckHeader(absl::string_view what, absl::string_view name,
+                                 absl::string_view blob, absl::string_view* magic) const {
+  *magic = blob.substr(0, 4);
+  const bool known = *magic == kMagic || *magic == kLegacyMagic || *magic == kMarkMagic;
+  if (blob.size() < 4 + kFingerprintSize || !known) {
+    return absl::DataLossError(absl::StrCat(what, " ", name, ": not a sealed record"));
+  }
+  absl::string_view fp = blob.substr(4, kFingerprintSize);
+  if (fp != fingerprint_raw_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, " ", name, " was encrypted with a different KEK (fingerprint ",
+                     absl::BytesToHexString(fp), "; the configured KEK has fingerprint ",
+                     fingerprint_hex_, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Sealer::SealMark(absl::string_view name, uint64_t revision) const {
+  absl::StatusOr<std::string> ct = aead_->Encrypt(Be64(revision), Aad(kMarkMagic, name, ""));
+  if (!ct.ok()) return ct.status();
+  return absl::StrCat(kMarkMagic, fingerprint_raw_, *ct);
+}
+
+absl::StatusOr<uint64_t> Sealer::OpenMark(absl::string_view name, absl::string_view blob) const {
+  absl::string_view magic;
+  if (absl::Status s = CheckHeader("high-water mark of keyring", name, blob, &magic); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<crypto::SecretBytes> plain =
+      magic != kMarkMagic
+          ? absl::DataLossError("not a mark")
+          : aead_->Decrypt(blob.substr(4 + kFingerprintSize), Aad(kMarkMagic, name, ""));
+  if (!plain.ok() || plain->size() != kRevisionSize) {
+    return absl::DataLossError(absl::StrCat("high-water mark of keyring ", name,
+                                            ": authentication failed (corrupt or altered)"));
+  }
+  return FromBe64(plain->view());
 }
 
 absl::StatusOr<std::string> Sealer::Seal(const keyring::Keyring& keyring) const {
@@ -137,25 +198,30 @@ absl::StatusOr<std::string> Sealer::Seal(const keyring::Keyring& keyring) const 
   bool ok = stored.SerializeToArray(plain.data(), static_cast<int>(plain.size()));
   WipeStored(&stored);
   if (!ok) return absl::InternalError("cannot serialize keyring");
-  absl::StatusOr<std::string> ct = aead_->Encrypt(plain.view(), Aad(keyring.name()));
+  const std::string revision = Be64(keyring.revision());
+  absl::StatusOr<std::string> ct =
+      aead_->Encrypt(plain.view(), Aad(kMagic, keyring.name(), revision));
   if (!ct.ok()) return ct.status();
-  return absl::StrCat(kMagic, fingerprint_raw_, *ct);
+  return absl::StrCat(kMagic, fingerprint_raw_, revision, *ct);
 }
 
 absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Sealer::Open(absl::string_view name,
                                                                      absl::string_view blob) const {
-  if (blob.size() < kMagic.size() + kFingerprintSize || blob.substr(0, kMagic.size()) != kMagic) {
+  absl::string_view magic;
+  if (absl::Status s = CheckHeader("keyring", name, blob, &magic); !s.ok()) return s;
+  if (magic == kMarkMagic) {
     return absl::DataLossError(absl::StrCat("keyring ", name, ": not a sealed keyring"));
   }
-  absl::string_view fp = blob.substr(kMagic.size(), kFingerprintSize);
-  if (fp != fingerprint_raw_) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("keyring ", name, " was encrypted with a different KEK (fingerprint ",
-                     absl::BytesToHexString(fp), "; the configured KEK has fingerprint ",
-                     fingerprint_hex_, ")"));
+  blob.remove_prefix(4 + kFingerprintSize);
+  absl::string_view revision;  // authenticated as associated data (STK2)
+  if (magic == kMagic) {
+    if (blob.size() < kRevisionSize) {
+      return absl::DataLossError(absl::StrCat("keyring ", name, ": truncated"));
+    }
+    revision = blob.substr(0, kRevisionSize);
+    blob.remove_prefix(kRevisionSize);
   }
-  absl::StatusOr<crypto::SecretBytes> plain =
-      aead_->Decrypt(blob.substr(kMagic.size() + kFingerprintSize), Aad(name));
+  absl::StatusOr<crypto::SecretBytes> plain = aead_->Decrypt(blob, Aad(magic, name, revision));
   if (!plain.ok()) {
     return absl::DataLossError(absl::StrCat(
         "keyring ", name, ": authentication failed (the stored data is corrupt or was altered)"));
@@ -170,6 +236,10 @@ absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Sealer::Open(absl::strin
   if (stored.name() != name) {
     WipeStored(&stored);
     return absl::DataLossError(absl::StrCat("keyring ", name, ": stored name mismatch"));
+  }
+  if (magic == kMagic && stored.revision() != FromBe64(revision)) {
+    WipeStored(&stored);
+    return absl::DataLossError(absl::StrCat("keyring ", name, ": stored revision mismatch"));
   }
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr = keyring::FromStored(&stored);
   WipeStored(&stored);

@@ -32,18 +32,30 @@ class Sealer {
   // keyring so a wrong KEK is reported as such, not as corruption.
   const std::string& fingerprint() const { return fingerprint_hex_; }
 
+  // The keyring's name and revision are bound into the associated data.
   absl::StatusOr<std::string> Seal(const keyring::Keyring& keyring) const;
-  // FailedPrecondition for a different KEK; DataLoss for damaged data. The keyring name is
-  // authenticated, so a file renamed to another keyring does not open.
+  // FailedPrecondition for a different KEK; DataLoss for damaged data. The keyring name and
+  // revision are authenticated, so a file renamed to another keyring does not open. Blobs
+  // sealed before revisions were bound (format STK1) still open.
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Open(absl::string_view name,
                                                                absl::string_view blob) const;
+
+  // A keyring's high-water mark (the highest revision the store has held), sealed so that it
+  // cannot be lowered without the KEK (server/engine: rollback protection).
+  absl::StatusOr<std::string> SealMark(absl::string_view name, uint64_t revision) const;
+  // The revision in a sealed mark; DataLoss when damaged or not a mark of `name`.
+  absl::StatusOr<uint64_t> OpenMark(absl::string_view name, absl::string_view blob) const;
 
  private:
   Sealer(std::unique_ptr<crypto::Aes256Gcm> aead, std::string fp_raw, std::string fp_hex)
       : aead_(std::move(aead)),
         fingerprint_raw_(std::move(fp_raw)),
         fingerprint_hex_(std::move(fp_hex)) {}
-  std::string Aad(absl::string_view name) const;
+  std::string Aad(absl::string_view magic, absl::string_view name,
+                  absl::string_view revision) const;
+  // Checks a sealed record's magic and KEK fingerprint; *magic gets the magic.
+  absl::Status CheckHeader(absl::string_view what, absl::string_view name, absl::string_view blob,
+                           absl::string_view* magic) const;
 
   std::unique_ptr<crypto::Aes256Gcm> aead_;
   std::string fingerprint_raw_;

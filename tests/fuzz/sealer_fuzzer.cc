@@ -82,8 +82,10 @@ std::string SealHere(absl::string_view name, absl::string_view plaintext) {
 bool CheckOpen(const std::string& name, absl::string_view blob) {
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr = F().sealer->Open(name, blob);
   if (!kr.ok()) {
-    const bool other_kek =
-        blob.size() >= 12 && blob.substr(0, 4) == "STK1" && blob.substr(4, 8) != F().fingerprint;
+    const absl::string_view magic = blob.substr(0, 4);
+    const bool other_kek = blob.size() >= 12 &&
+                           (magic == "STK1" || magic == "STK2" || magic == "STM1") &&
+                           blob.substr(4, 8) != F().fingerprint;
     FUZZ_CHECK(other_kek ? absl::IsFailedPrecondition(kr.status()) : absl::IsDataLoss(kr.status()));
     return false;
   }

@@ -149,8 +149,11 @@ class Scanner:
 
 
 # --------------------------------------------------------------------------------------
-# Reading the keyring files: "STFS1\n" | version (8) | "STK1" | fingerprint (8) | nonce (12)
-# | AES-256-GCM(StoredKeyring) + tag, AAD = "STK1" + fingerprint + "keyring:" + name.
+# Reading the keyring files: "STFS1\n" | version (8) | "STK2" | fingerprint (8) | revision (8)
+# | nonce (12) | AES-256-GCM(StoredKeyring) + tag, AAD = "STK2" + fingerprint + revision +
+# "keyring:" + name ("STK1": no revision, neither in the header nor in the AAD).
+# High-water marks ("_mark.<keyring>"): "STM1" | fingerprint | nonce | AES-256-GCM(revision),
+# AAD = "STM1" + fingerprint + "mark:" + keyring.
 
 def kek_fingerprint(kek):
     return hmac.new(kek, FP_LABEL, hashlib.sha256).digest()[:8]
@@ -224,17 +227,35 @@ def parse_stored_keyring(buf):
 
 
 def open_keyring_file(kek, name, content):
-    if content[:6] != b"STFS1\n" or content[14:18] != b"STK1":
+    magic = content[14:18]
+    if content[:6] != b"STFS1\n" or magic not in (b"STK1", b"STK2"):
         raise ValueError(f"{name}: bad header")
     fp = content[18:26]
     if fp != kek_fingerprint(kek):
         raise ValueError(f"{name}: sealed with fingerprint {fp.hex()}, not this KEK's")
-    nonce, ct = content[26:38], content[38:]
-    plain = AESGCM(kek).decrypt(nonce, ct, b"STK1" + fp + b"keyring:" + name.encode())
+    rest, revision = content[26:], b""
+    if magic == b"STK2":
+        revision, rest = rest[:8], rest[8:]
+    nonce, ct = rest[:12], rest[12:]
+    plain = AESGCM(kek).decrypt(nonce, ct, magic + fp + revision + b"keyring:" + name.encode())
     kr = parse_stored_keyring(plain)
     if kr["name"] != name:
         raise ValueError(f"{name}: stored name {kr['name']!r}")
+    if revision and int.from_bytes(revision, "big") != kr["revision"]:
+        raise ValueError(f"{name}: header revision differs from the sealed one")
     return kr
+
+
+def open_mark_file(kek, keyring, content):
+    """The revision in a high-water mark record (it holds nothing else)."""
+    if content[:6] != b"STFS1\n" or content[14:18] != b"STM1":
+        raise ValueError(f"_mark.{keyring}: bad header")
+    fp = content[18:26]
+    nonce, ct = content[26:38], content[38:]
+    plain = AESGCM(kek).decrypt(nonce, ct, b"STM1" + fp + b"mark:" + keyring.encode())
+    if len(plain) != 8:
+        raise ValueError(f"_mark.{keyring}: {len(plain)} bytes")
+    return int.from_bytes(plain, "big")
 
 
 ALG_NATIVE, ALG_FLASK = 1, 2
@@ -789,6 +810,9 @@ class SecretHygieneTest(unittest.TestCase):
         for d, k in ((self.data, kek), (dev_data, dev_kek)):
             for name, content in sorted(self.snapshots[d]):
                 self.assertEqual(content[18:26], kek_fingerprint(k), name)
+                if name.startswith("_mark."):  # a revision, no key material
+                    self.assertGreaterEqual(open_mark_file(k, name[len("_mark."):], content), 1)
+                    continue
                 kr = open_keyring_file(k, name, content)
                 cur = final.get((d, name))
                 if cur is None or kr["revision"] > cur["revision"]:

@@ -1,10 +1,12 @@
 #include "server/engine/engine.h"
 
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "server/crypto/random.h"
+#include "server/keyring/lifecycle.h"
 #include "server/store/file_store.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/memory_store.h"
@@ -117,6 +119,71 @@ TEST(LimitsTest, ServerLimitsAreCheckedOnce) {
   EXPECT_THAT(CheckLifetime("max_age", absl::ZeroDuration(), absl::Hours(1)),
               StatusIs(absl::StatusCode::kInvalidArgument, "max_age"));
   EXPECT_THAT(CheckLifetime("ttl", absl::Hours(1), absl::Hours(1)), IsOk());
+}
+
+// Rollback protection (hardening, point 3): a keyring file restored from an older copy,
+// which would bring back a key destroyed since it was taken, is refused at start-up and
+// changes nothing; an operator restoring a backup on purpose names the keyring once.
+TEST_F(EngineTest, ARolledBackKeyringFileIsRefused) {
+  const std::string dir = sessiontoken::testing::MakeTempDir();
+  const std::string file = dir + "/keyrings/default.keyring";
+  std::string old_copy;
+  uint32_t leaked = 0;
+  {
+    auto e = NewEngine(*store::FileStore::Open(dir));
+    leaked = (*e->Get("default"))->primary().id();
+    ASSERT_THAT(e->Rotate("t", "default", /*promote_now=*/true), IsOk());
+    old_copy = sessiontoken::testing::ReadFile(file);  // revision 2: the leaked key is ACTIVE
+    ASSERT_THAT(e->Disable("t", "default", leaked), IsOk());
+    ASSERT_THAT(e->Destroy("t", "default", leaked), IsOk());  // revision 4
+  }
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << old_copy;
+  }
+  auto refused = Engine::New(*store::FileStore::Open(dir), NewSealer(), &clock_, {});
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kFailedPrecondition, "rolled back"));
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kFailedPrecondition, "--accept_rollback"));
+  EXPECT_EQ(sessiontoken::testing::ReadFile(file), old_copy);  // a refused start writes nothing
+
+  EngineOptions restore;
+  restore.accept_rollback = {"default"};
+  {
+    auto e = Engine::New(*store::FileStore::Open(dir), NewSealer(), &clock_, restore);
+    ASSERT_THAT(e, IsOk());
+    EXPECT_EQ((*(*e)->Get("default"))->revision(), 2u);
+    EXPECT_EQ((*(*e)->Get("default"))->Find(leaked)->state(), v1::ACTIVE);  // as restored
+  }
+  // Accepted once: the mark now follows the restored revision, later starts need no flag.
+  EXPECT_THAT(Engine::New(*store::FileStore::Open(dir), NewSealer(), &clock_, {}), IsOk());
+}
+
+TEST_F(EngineTest, ACrashBetweenAWriteAndItsMarkOnlyRaisesTheMarkLater) {
+  const std::string dir = sessiontoken::testing::MakeTempDir();
+  {
+    auto e = NewEngine(*store::FileStore::Open(dir));
+    ASSERT_THAT(e->Rotate("t", "default"), IsOk());  // revision 2, mark 2
+  }
+  {
+    // The keyring record moves ahead of its mark, as after a crash between the two writes.
+    auto files = store::FileStore::Open(dir);
+    ASSERT_THAT(files, IsOk());
+    auto blob = (*files)->Get("default");
+    ASSERT_THAT(blob, IsOk());
+    auto next = keyring::Rotate(**NewSealer()->Open("default", blob->data), clock_.Now(),
+                                /*promote=*/true, nullptr);
+    ASSERT_THAT(next, IsOk());
+    ASSERT_THAT((*files)->Put("default", *NewSealer()->Seal(**next), blob->version), IsOk());
+  }
+  {
+    auto e = NewEngine(*store::FileStore::Open(dir));
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ((*e->Get("default"))->revision(), 3u);
+  }
+  auto files = store::FileStore::Open(dir);
+  auto mark = (*files)->Get("_mark.default");
+  ASSERT_THAT(mark, IsOk());
+  EXPECT_EQ(*NewSealer()->OpenMark("default", mark->data), 3u);
 }
 
 TEST_F(EngineTest, RotationIsPersistedBeforeItIsVisible) {
