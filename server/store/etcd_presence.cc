@@ -24,7 +24,7 @@ etcdserverpb::RequestOp PutOp(const std::string& key, std::string value, int64_t
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EtcdPresence>> EtcdPresence::Join(
-    EtcdClient* client, const EtcdLayout* layout, std::string replica_id, absl::Duration ttl,
+    std::shared_ptr<EtcdClient> client, EtcdLayout layout, std::string replica_id, absl::Duration ttl,
     int64_t loaded_revision) {
   if (absl::Status s = EtcdLayout::ValidateReplicaId(replica_id); !s.ok()) return s;
   const int64_t ttl_s =
@@ -32,7 +32,7 @@ absl::StatusOr<std::unique_ptr<EtcdPresence>> EtcdPresence::Join(
   const absl::Time sent = absl::Now();
   absl::StatusOr<etcdserverpb::LeaseGrantResponse> grant = client->LeaseGrant(ttl_s);
   if (!grant.ok()) return grant.status();
-  const std::string key = layout->PresenceKey(replica_id);
+  const std::string key = layout.PresenceKey(replica_id);
   etcdserverpb::TxnRequest txn;
   auto* cmp = txn.add_compare();
   cmp->set_key(key);
@@ -48,7 +48,8 @@ absl::StatusOr<std::unique_ptr<EtcdPresence>> EtcdPresence::Join(
         "replica id ", replica_id, " is already announced at ", key,
         " (another process uses this id, or a previous process's lease has not expired yet)"));
   }
-  std::unique_ptr<EtcdPresence> p(new EtcdPresence(client, layout, std::move(replica_id),
+  std::unique_ptr<EtcdPresence> p(new EtcdPresence(std::move(client), std::move(layout),
+                                                   std::move(replica_id),
                                                    grant->id(), absl::Seconds(grant->ttl())));
   p->ExtendTo(sent + absl::Seconds(grant->ttl()));
   p->thread_ = std::thread([raw = p.get()] { raw->KeepAliveLoop(); });
@@ -118,7 +119,7 @@ void EtcdPresence::KeepAliveLoop() {
 
 absl::Status EtcdPresence::Announce(int64_t loaded_revision) {
   if (gone_.load()) return Liveness();
-  const std::string key = layout_->PresenceKey(replica_id_);
+  const std::string key = layout_.PresenceKey(replica_id_);
   etcdserverpb::TxnRequest txn;
   auto* cmp = txn.add_compare();  // our key, still on our lease
   cmp->set_key(key);

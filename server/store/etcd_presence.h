@@ -24,9 +24,9 @@ class EtcdPresence final : public PresenceLease {
  public:
   // Grants a lease (TTL rounded up to whole seconds, at least 2 s) and creates the presence
   // key under it. AlreadyExists when the key exists (another process uses this id, or a
-  // previous process's lease has not expired yet). `client` and `layout` must outlive it.
-  static absl::StatusOr<std::unique_ptr<EtcdPresence>> Join(EtcdClient* client,
-                                                            const EtcdLayout* layout,
+  // previous process's lease has not expired yet).
+  static absl::StatusOr<std::unique_ptr<EtcdPresence>> Join(std::shared_ptr<EtcdClient> client,
+                                                            EtcdLayout layout,
                                                             std::string replica_id,
                                                             absl::Duration ttl,
                                                             int64_t loaded_revision);
@@ -40,16 +40,16 @@ class EtcdPresence final : public PresenceLease {
   int64_t lease_id() const { return lease_id_; }
 
  private:
-  EtcdPresence(EtcdClient* client, const EtcdLayout* layout, std::string replica_id,
+  EtcdPresence(std::shared_ptr<EtcdClient> client, EtcdLayout layout, std::string replica_id,
                int64_t lease_id, absl::Duration ttl)
-      : client_(client), layout_(layout), replica_id_(std::move(replica_id)),
+      : client_(std::move(client)), layout_(std::move(layout)), replica_id_(std::move(replica_id)),
         lease_id_(lease_id), ttl_(ttl) {}
   void KeepAliveLoop();
   void ExtendTo(absl::Time until);
   void MarkGone(absl::Status why);
 
-  EtcdClient* const client_;
-  const EtcdLayout* const layout_;
+  const std::shared_ptr<EtcdClient> client_;
+  const EtcdLayout layout_;
   const std::string replica_id_;
   const int64_t lease_id_;
   const absl::Duration ttl_;

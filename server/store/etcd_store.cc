@@ -187,13 +187,13 @@ absl::StatusOr<std::unique_ptr<WatchHandle>> EtcdStore::Watch(int64_t start_revi
     return absl::InvalidArgumentError("watch: need a start revision > 0 and a listener");
   }
   return std::unique_ptr<WatchHandle>(
-      EtcdWatch::Start(client_.get(), &layout_, start_revision, listener, kWatchProgressInterval));
+      EtcdWatch::Start(client_, layout_, start_revision, listener, kWatchProgressInterval));
 }
 
 absl::StatusOr<std::unique_ptr<PresenceLease>> EtcdStore::JoinPresence(
     const std::string& replica_id, absl::Duration ttl, int64_t loaded_revision) {
   absl::StatusOr<std::unique_ptr<EtcdPresence>> p =
-      EtcdPresence::Join(client_.get(), &layout_, replica_id, ttl, loaded_revision);
+      EtcdPresence::Join(client_, layout_, replica_id, ttl, loaded_revision);
   if (!p.ok()) return p.status();
   return std::unique_ptr<PresenceLease>(*std::move(p));
 }

@@ -64,7 +64,7 @@ class EtcdStore final : public ReplicatedStore {
   const EtcdLayout& layout() const { return layout_; }
 
  private:
-  EtcdStore(std::unique_ptr<EtcdClient> client, EtcdLayout layout)
+  EtcdStore(std::shared_ptr<EtcdClient> client, EtcdLayout layout)
       : client_(std::move(client)), layout_(std::move(layout)) {}
   // Shared by Put and PutIfPresenceUnchanged: adds the keyring compare, the put and the
   // failure-branch reads to `txn`, runs it, and explains a failed compare.
@@ -72,7 +72,7 @@ class EtcdStore final : public ReplicatedStore {
                                   uint64_t expected_version, etcdserverpb::TxnRequest txn,
                                   const PresenceSet* presence);
 
-  const std::unique_ptr<EtcdClient> client_;
+  const std::shared_ptr<EtcdClient> client_;  // shared with watches and presence leases
   const EtcdLayout layout_;
 };
 

@@ -15,11 +15,11 @@ constexpr absl::Duration kReconnectBackoff = absl::Milliseconds(100);
 
 }  // namespace
 
-std::unique_ptr<EtcdWatch> EtcdWatch::Start(EtcdClient* client, const EtcdLayout* layout,
+std::unique_ptr<EtcdWatch> EtcdWatch::Start(std::shared_ptr<EtcdClient> client, EtcdLayout layout,
                                             int64_t start_revision, WatchListener* listener,
                                             absl::Duration progress_interval) {
   std::unique_ptr<EtcdWatch> w(
-      new EtcdWatch(client, layout, start_revision, listener, progress_interval));
+      new EtcdWatch(std::move(client), std::move(layout), start_revision, listener, progress_interval));
   w->reader_ = std::thread([p = w.get()] { p->Run(); });
   w->monitor_ = std::thread([p = w.get()] { p->Monitor(); });
   return w;
@@ -74,8 +74,8 @@ EtcdWatch::End EtcdWatch::RunStream(size_t endpoint, absl::Status* error) {
   std::unique_ptr<Stream> stream = client_->WatchStub(endpoint).Watch(ctx->get());
   etcdserverpb::WatchRequest create;
   auto* c = create.mutable_create_request();
-  c->set_key(layout_->keyrings_prefix());
-  c->set_range_end(EtcdLayout::RangeEnd(layout_->keyrings_prefix()));
+  c->set_key(layout_.keyrings_prefix());
+  c->set_range_end(EtcdLayout::RangeEnd(layout_.keyrings_prefix()));
   c->set_start_revision(next_revision_);
   End end = End::kBroken;
   if (stream->Write(create)) {
@@ -150,12 +150,12 @@ void EtcdWatch::Deliver(const etcdserverpb::WatchResponse& resp) {
     batch_revision = e.kv().mod_revision();
     KeyringEvent ev;
     if (e.type() == mvccpb::Event::DELETE) {
-      absl::StatusOr<std::string> name = layout_->KeyringName(e.kv().key());
+      absl::StatusOr<std::string> name = layout_.KeyringName(e.kv().key());
       ev.name = name.ok() ? *name : e.kv().key();
       ev.status = name.status();
       ev.deleted = true;
     } else {
-      KeyringRecord r = layout_->ToRecord(e.kv());
+      KeyringRecord r = layout_.ToRecord(e.kv());
       ev.name = std::move(r.name);
       ev.status = std::move(r.status);
       ev.blob = std::move(r.blob);

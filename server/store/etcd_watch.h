@@ -20,8 +20,8 @@ namespace sessiontoken::store {
 
 class EtcdWatch final : public WatchHandle {
  public:
-  // `client`, `layout` and `listener` must outlive the watch.
-  static std::unique_ptr<EtcdWatch> Start(EtcdClient* client, const EtcdLayout* layout,
+  // `listener` must outlive the watch.
+  static std::unique_ptr<EtcdWatch> Start(std::shared_ptr<EtcdClient> client, EtcdLayout layout,
                                           int64_t start_revision, WatchListener* listener,
                                           absl::Duration progress_interval);
   ~EtcdWatch() override;
@@ -30,9 +30,9 @@ class EtcdWatch final : public WatchHandle {
   using Stream = grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>;
   enum class End { kBroken, kStopped, kResync };
 
-  EtcdWatch(EtcdClient* client, const EtcdLayout* layout, int64_t start_revision,
+  EtcdWatch(std::shared_ptr<EtcdClient> client, EtcdLayout layout, int64_t start_revision,
             WatchListener* listener, absl::Duration progress_interval)
-      : client_(client), layout_(layout), listener_(listener),
+      : client_(std::move(client)), layout_(std::move(layout)), listener_(listener),
         progress_interval_(progress_interval), next_revision_(start_revision) {}
   void Run();
   End RunStream(size_t endpoint, absl::Status* error);
@@ -42,8 +42,8 @@ class EtcdWatch final : public WatchHandle {
   void Monitor();
   bool Stopping();
 
-  EtcdClient* const client_;
-  const EtcdLayout* const layout_;
+  const std::shared_ptr<EtcdClient> client_;
+  const EtcdLayout layout_;
   WatchListener* const listener_;
   const absl::Duration progress_interval_;
   int64_t next_revision_;  // watch thread only

@@ -100,7 +100,8 @@ class ReplicatedStore : public Store {
  public:
   // Every keyring at one revision. Damaged and foreign values are reported, not fatal.
   virtual absl::StatusOr<StoreSnapshot> LoadAll() = 0;
-  // Watches keyring changes from `start_revision` (> 0) on; see WatchListener.
+  // Watches keyring changes from `start_revision` (> 0) on; see WatchListener. The
+  // watch and presence leases keep their own connection: they may outlive the store.
   virtual absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(int64_t start_revision,
                                                              WatchListener* listener) = 0;
   // Grants a lease of `ttl` and creates this replica's presence key under it.
