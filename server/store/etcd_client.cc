@@ -101,6 +101,9 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::New(EtcdOptions options)
     return absl::InvalidArgumentError(
         "etcd timeouts: need 0 < attempt_timeout <= request_timeout");
   }
+  if (options.watch_progress_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("etcd watch_progress_interval must be positive");
+  }
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds = Credentials(options);
   if (!creds.ok()) return creds.status();
   std::unique_ptr<EtcdClient> c(new EtcdClient(std::move(options)));

@@ -21,6 +21,9 @@ struct EtcdOptions {
   absl::Duration request_timeout = absl::Seconds(5);
   // Bound on one attempt against one endpoint (a hung member costs at most this much).
   absl::Duration attempt_timeout = absl::Seconds(2);
+  // How often a watch asks etcd for progress; a watch stream silent for three intervals
+  // (a hung member) is dropped and resumed on another endpoint.
+  absl::Duration watch_progress_interval = absl::Seconds(2);
 
   // TLS: PEM files. With ca_file empty the connection is plaintext (loopback/tests only).
   // cert_file + key_file add a client certificate (mutual TLS).

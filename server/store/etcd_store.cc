@@ -187,7 +187,7 @@ absl::StatusOr<std::unique_ptr<WatchHandle>> EtcdStore::Watch(int64_t start_revi
     return absl::InvalidArgumentError("watch: need a start revision > 0 and a listener");
   }
   return std::unique_ptr<WatchHandle>(
-      EtcdWatch::Start(client_, layout_, start_revision, listener, kWatchProgressInterval));
+      EtcdWatch::Start(client_, layout_, start_revision, listener, client_->options().watch_progress_interval));
 }
 
 absl::StatusOr<std::unique_ptr<PresenceLease>> EtcdStore::JoinPresence(

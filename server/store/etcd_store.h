@@ -31,9 +31,6 @@ class EtcdStore final : public ReplicatedStore {
  public:
   // Largest sealed keyring accepted (etcd's default request limit is 1.5 MiB).
   static constexpr size_t kMaxValueBytes = 1 << 20;
-  // How often a watch asks etcd for progress (a stream silent for 3 intervals is dropped
-  // and resumed on another endpoint).
-  static constexpr absl::Duration kWatchProgressInterval = absl::Seconds(2);
 
   // Checks the options; connects lazily (a down cluster shows up as UNAVAILABLE on use).
   static absl::StatusOr<std::unique_ptr<EtcdStore>> New(EtcdOptions options);

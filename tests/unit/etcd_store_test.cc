@@ -15,6 +15,7 @@
 #include "server/store/etcd_presence.h"
 #include "server/store/etcd_store.h"
 #include "tests/testing/etcd_cluster.h"
+#include "tests/testing/recording_listener.h"
 #include "tests/testing/status_matchers.h"
 
 namespace sessiontoken::store {
@@ -23,70 +24,12 @@ namespace {
 using ::sessiontoken::testing::EtcdCluster;
 using ::sessiontoken::testing::IsOk;
 using ::sessiontoken::testing::IsOkAndHolds;
+using ::sessiontoken::testing::RecordingListener;
 using ::sessiontoken::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-constexpr absl::Duration kWait = absl::Seconds(10);  // bound on waiting for an event
-
-// Records what a watch delivers; Wait* block (bounded) until a condition holds.
-class RecordingListener : public WatchListener {
- public:
-  void OnEvents(int64_t revision, std::vector<KeyringEvent> events) override {
-    absl::MutexLock lock(&mu_);
-    for (KeyringEvent& e : events) {
-      seen_at_.push_back(absl::Now());
-      revisions_.push_back(revision);
-      events_.push_back(std::move(e));
-    }
-  }
-  void OnProgress(int64_t revision) override {
-    absl::MutexLock lock(&mu_);
-    progress_ = revision;
-  }
-  void OnResyncNeeded(int64_t compact_revision) override {
-    absl::MutexLock lock(&mu_);
-    resync_ = compact_revision;
-  }
-  bool WaitForEvents(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto cond = [this, n] {
-      mu_.AssertHeld();
-      return events_.size() >= n;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&cond), kWait);
-  }
-  int64_t WaitForResync() {
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(this, &RecordingListener::HasResync), kWait);
-    return resync_;
-  }
-  int64_t WaitForProgress() {
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(this, &RecordingListener::HasProgress), kWait);
-    return progress_;
-  }
-  std::vector<KeyringEvent> events() {
-    absl::MutexLock lock(&mu_);
-    std::vector<KeyringEvent> copy;
-    for (const KeyringEvent& e : events_) copy.push_back(e);
-    return copy;
-  }
-  absl::Time seen_at(size_t i) {
-    absl::MutexLock lock(&mu_);
-    return seen_at_[i];
-  }
-
- private:
-  bool HasResync() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return resync_ != 0; }
-  bool HasProgress() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return progress_ != 0; }
-  absl::Mutex mu_;
-  std::vector<KeyringEvent> events_ ABSL_GUARDED_BY(mu_);
-  std::vector<int64_t> revisions_ ABSL_GUARDED_BY(mu_);
-  std::vector<absl::Time> seen_at_ ABSL_GUARDED_BY(mu_);
-  int64_t resync_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t progress_ ABSL_GUARDED_BY(mu_) = 0;
-};
+constexpr absl::Duration kWait = absl::Seconds(10);  // bound on waiting for a change
 
 class EtcdStoreTest : public ::testing::Test {
  protected:
