@@ -11,6 +11,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -44,9 +46,31 @@ std::string EtcdBinary() {
   return env != nullptr && *env != '\0' ? env : "/usr/bin/etcd";
 }
 
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> Credentials(const EtcdTlsFiles& tls) {
+  if (tls.ca_file.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = ReadAll(tls.ca_file);
+  o.pem_cert_chain = ReadAll(tls.client_cert);
+  o.pem_private_key = ReadAll(tls.client_key);
+  return grpc::SslCredentials(o);
+}
+
+int RunShell(const std::string& script) {
+  int status = std::system(script.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 // Maintenance.Status of one member: its id and the leader's id.
-absl::StatusOr<etcdserverpb::StatusResponse> MemberStatus(const std::string& endpoint) {
-  auto channel = grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials());
+absl::StatusOr<etcdserverpb::StatusResponse> MemberStatus(const std::string& endpoint,
+                                                          const EtcdTlsFiles& tls) {
+  auto channel = grpc::CreateChannel(endpoint, Credentials(tls));
   auto stub = etcdserverpb::Maintenance::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
@@ -60,15 +84,28 @@ absl::StatusOr<etcdserverpb::StatusResponse> MemberStatus(const std::string& end
 
 absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(int members,
                                                                 absl::Duration timeout) {
+  EtcdClusterOptions o;
+  o.members = members;
+  o.timeout = timeout;
+  return Start(o);
+}
+
+absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(
+    const EtcdClusterOptions& options) {
+  const int members = options.members;
   if (::access(EtcdBinary().c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat(EtcdBinary(), " not found: install etcd-server (scripts/install-deps.sh)"));
   }
   std::unique_ptr<EtcdCluster> c(new EtcdCluster());
+  c->options_ = options;
   const char* base = std::getenv("TEST_TMPDIR");
   std::string tmpl = std::string(base ? base : "/tmp") + "/sessiontoken-etcd-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) return absl::InternalError("mkdtemp failed");
   c->dir_ = tmpl;
+  if (options.tls) {
+    if (absl::Status s = c->MakePki(); !s.ok()) return s;
+  }
   for (int i = 0; i < members; ++i) {
     Member m;
     m.name = absl::StrCat("m", i);
@@ -79,8 +116,41 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(int members,
   for (int i = 0; i < members; ++i) {
     if (absl::Status s = c->Spawn(i); !s.ok()) return s;
   }
-  if (absl::Status s = c->WaitHealthy(timeout); !s.ok()) return s;
+  if (absl::Status s = c->WaitHealthy(options.timeout); !s.ok()) return s;
   return c;
+}
+
+absl::Status EtcdCluster::MakePki() {
+  const std::string d = dir_ + "/pki";
+  tls_ = {d + "/ca.pem", d + "/server.pem", d + "/server.key", d + "/client.pem",
+          d + "/client.key", d + "/other-ca.pem"};
+  const std::string script = absl::StrCat(
+      "set -e; mkdir -p ", d, "; cd ", d, "\n",
+      "gen() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $1.key"
+      " -out $1.csr -subj /CN=$1 2>/dev/null; }\n",
+      "for ca in ca other-ca; do openssl req -x509 -newkey ec -pkeyopt "
+      "ec_paramgen_curve:P-256 -nodes -keyout $ca.key -out $ca.pem -days 2 -subj /CN=$ca "
+      "2>/dev/null; done\n",
+      "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > "
+      "server.ext\n",
+      "printf 'extendedKeyUsage=clientAuth\\n' > client.ext\n",
+      "for n in server client; do gen $n; openssl x509 -req -in $n.csr -CA ca.pem -CAkey "
+      "ca.key -CAcreateserial -out $n.pem -days 2 -extfile $n.ext 2>/dev/null; done\n");
+  if (RunShell(script) != 0) return absl::InternalError("could not create the test PKI");
+  return absl::OkStatus();
+}
+
+absl::Status EtcdCluster::EnableAuth(const std::string& password) {
+  const std::string etcdctl = absl::StrCat(
+      "ETCDCTL_API=3 etcdctl --endpoints=", absl::StrJoin(endpoints(), ","),
+      options_.tls ? absl::StrCat(" --cacert=", tls_.ca_file, " --cert=", tls_.client_cert,
+                                  " --key=", tls_.client_key)
+                   : "");
+  const std::string script =
+      absl::StrCat(etcdctl, " user add root:", password, " >/dev/null && ", etcdctl,
+                   " auth enable >/dev/null");
+  if (RunShell(script) != 0) return absl::InternalError("etcdctl could not enable auth");
+  return absl::OkStatus();
 }
 
 EtcdCluster::~EtcdCluster() {
@@ -109,7 +179,7 @@ std::string EtcdCluster::InitialCluster() const {
 
 absl::Status EtcdCluster::Spawn(int i) {
   Member& m = members_[i];
-  const std::string client = absl::StrCat("http://127.0.0.1:", m.client_port);
+  const std::string client = absl::StrCat(Scheme(), "://127.0.0.1:", m.client_port);
   const std::string peer = absl::StrCat("http://127.0.0.1:", m.peer_port);
   std::vector<std::string> args = {
       EtcdBinary(), "--name", m.name, "--data-dir", absl::StrCat(dir_, "/", m.name),
@@ -117,6 +187,14 @@ absl::Status EtcdCluster::Spawn(int i) {
       "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
       "--initial-cluster", InitialCluster(), "--initial-cluster-state", "new",
       "--initial-cluster-token", dir_, "--logger", "zap", "--log-level", "warn"};
+  if (options_.tls) {
+    for (const std::string& a : {"--cert-file=" + tls_.server_cert, "--key-file=" + tls_.server_key,
+                                 "--trusted-ca-file=" + tls_.ca_file,
+                                 std::string("--client-cert-auth")}) {
+      args.push_back(a);
+    }
+  }
+  for (const std::string& a : options_.extra_args) args.push_back(a);
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -170,7 +248,7 @@ absl::Status EtcdCluster::WaitHealthy(absl::Duration timeout) {
                                                 " exited; see ", dir_, "/", members_[i].name,
                                                 ".log"));
       }
-      absl::StatusOr<etcdserverpb::StatusResponse> s = MemberStatus(endpoint(i));
+      absl::StatusOr<etcdserverpb::StatusResponse> s = MemberStatus(endpoint(i), tls_);
       all = s.ok() && s->leader() != 0;
       if (!all) last = s.ok() ? "no leader yet" : std::string(s.status().message());
     }
@@ -184,11 +262,11 @@ absl::Status EtcdCluster::WaitHealthy(absl::Duration timeout) {
 absl::StatusOr<int> EtcdCluster::Leader() {
   for (int i = 0; i < size(); ++i) {
     if (members_[i].pid <= 0) continue;
-    absl::StatusOr<etcdserverpb::StatusResponse> s = MemberStatus(endpoint(i));
+    absl::StatusOr<etcdserverpb::StatusResponse> s = MemberStatus(endpoint(i), tls_);
     if (!s.ok() || s->leader() == 0) continue;
     for (int j = 0; j < size(); ++j) {
       if (members_[j].pid <= 0) continue;
-      absl::StatusOr<etcdserverpb::StatusResponse> t = MemberStatus(endpoint(j));
+      absl::StatusOr<etcdserverpb::StatusResponse> t = MemberStatus(endpoint(j), tls_);
       if (t.ok() && t->header().member_id() == s->leader()) return j;
     }
   }

@@ -16,11 +16,31 @@
 
 namespace sessiontoken::testing {
 
+// PEM files of a throwaway test PKI (CA, server cert for IP 127.0.0.1, client cert).
+struct EtcdTlsFiles {
+  std::string ca_file, server_cert, server_key, client_cert, client_key;
+  std::string other_ca_file;  // a CA that signed nothing etcd uses
+};
+
+struct EtcdClusterOptions {
+  int members = 1;
+  absl::Duration timeout = absl::Seconds(30);
+  std::vector<std::string> extra_args;  // passed to every member
+  // Serve clients over TLS and require client certificates signed by the test CA.
+  bool tls = false;
+};
+
 class EtcdCluster {
  public:
   static absl::StatusOr<std::unique_ptr<EtcdCluster>> Start(
       int members, absl::Duration timeout = absl::Seconds(30));
+  static absl::StatusOr<std::unique_ptr<EtcdCluster>> Start(const EtcdClusterOptions& options);
   ~EtcdCluster();
+
+  // The test PKI (only with options.tls).
+  const EtcdTlsFiles& tls() const { return tls_; }
+  // Creates user root with `password` and turns etcd authentication on (runs etcdctl).
+  absl::Status EnableAuth(const std::string& password);
 
   int size() const { return static_cast<int>(members_.size()); }
   // host:port of member i's client URL, and of every member.
@@ -48,6 +68,11 @@ class EtcdCluster {
   absl::Status Spawn(int i);
   std::string InitialCluster() const;
 
+  absl::Status MakePki();
+  std::string Scheme() const { return options_.tls ? "https" : "http"; }
+
+  EtcdClusterOptions options_;
+  EtcdTlsFiles tls_;
   std::string dir_;
   std::vector<Member> members_;
 };
