@@ -98,8 +98,7 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::New(EtcdOptions options)
   }
   if (options.attempt_timeout <= absl::ZeroDuration() ||
       options.request_timeout < options.attempt_timeout) {
-    return absl::InvalidArgumentError(
-        "etcd timeouts: need 0 < attempt_timeout <= request_timeout");
+    return absl::InvalidArgumentError("etcd timeouts: need 0 < attempt_timeout <= request_timeout");
   }
   if (options.watch_progress_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("etcd watch_progress_interval must be positive");
@@ -138,8 +137,8 @@ absl::Status EtcdClient::AddAuth(Endpoint& ep, grpc::ClientContext& ctx, absl::T
     grpc::Status s = ep.auth->Authenticate(&auth_ctx, req, &resp);
     req.mutable_password()->assign(req.password().size(), '\0');
     if (!s.ok()) {
-      return FromGrpc(s, absl::StrCat("etcd ", ep.address, ": authentication as ",
-                                      options_.username));
+      return FromGrpc(s,
+                      absl::StrCat("etcd ", ep.address, ": authentication as ", options_.username));
     }
     token_ = resp.token();
   }
@@ -147,8 +146,7 @@ absl::Status EtcdClient::AddAuth(Endpoint& ep, grpc::ClientContext& ctx, absl::T
   return absl::OkStatus();
 }
 
-absl::Status EtcdClient::Call(absl::string_view what, const Attempt& attempt,
-                              bool* maybe_applied) {
+absl::Status EtcdClient::Call(absl::string_view what, const Attempt& attempt, bool* maybe_applied) {
   const absl::Time deadline = absl::Now() + options_.request_timeout;
   const size_t n = endpoints_.size();
   const size_t start = preferred_endpoint();
@@ -158,8 +156,7 @@ absl::Status EtcdClient::Call(absl::string_view what, const Attempt& attempt,
   for (int attempts = 0; attempts == 0 || absl::Now() < deadline; ++attempts) {
     Endpoint& ep = *endpoints_[i];
     grpc::ClientContext ctx;
-    const absl::Time attempt_deadline =
-        std::min(deadline, absl::Now() + options_.attempt_timeout);
+    const absl::Time attempt_deadline = std::min(deadline, absl::Now() + options_.attempt_timeout);
     ctx.set_deadline(absl::ToChronoTime(attempt_deadline));
     grpc::Status s;
     if (absl::Status a = AddAuth(ep, ctx, attempt_deadline); !a.ok()) {
@@ -182,8 +179,8 @@ absl::Status EtcdClient::Call(absl::string_view what, const Attempt& attempt,
     last_error = absl::StrCat(ep.address, ": ", s.error_message());
     i = (i + 1) % n;
     if (i == start) {
-      absl::SleepFor(std::min(kRoundBackoff, std::max(absl::ZeroDuration(),
-                                                      deadline - absl::Now())));
+      absl::SleepFor(
+          std::min(kRoundBackoff, std::max(absl::ZeroDuration(), deadline - absl::Now())));
     }
   }
   return absl::UnavailableError(absl::StrCat(
@@ -275,16 +272,13 @@ absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> EtcdClient::LeaseKeepAliveO
   return resp;
 }
 
-absl::StatusOr<std::unique_ptr<grpc::ClientContext>> EtcdClient::NewStreamContext(
-    size_t index) {
+absl::StatusOr<std::unique_ptr<grpc::ClientContext>> EtcdClient::NewStreamContext(size_t index) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   absl::Status s = AddAuth(*endpoints_[index], *ctx, absl::Now() + options_.attempt_timeout);
   if (!s.ok()) return s;
   return ctx;
 }
 
-etcdserverpb::Watch::Stub& EtcdClient::WatchStub(size_t index) {
-  return *endpoints_[index]->watch;
-}
+etcdserverpb::Watch::Stub& EtcdClient::WatchStub(size_t index) { return *endpoints_[index]->watch; }
 
 }  // namespace sessiontoken::store

@@ -23,12 +23,14 @@ etcdserverpb::RequestOp PutOp(const std::string& key, std::string value, int64_t
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<EtcdPresence>> EtcdPresence::Join(
-    std::shared_ptr<EtcdClient> client, EtcdLayout layout, std::string replica_id, absl::Duration ttl,
-    int64_t loaded_revision) {
+absl::StatusOr<std::unique_ptr<EtcdPresence>> EtcdPresence::Join(std::shared_ptr<EtcdClient> client,
+                                                                 EtcdLayout layout,
+                                                                 std::string replica_id,
+                                                                 absl::Duration ttl,
+                                                                 int64_t loaded_revision) {
   if (absl::Status s = EtcdLayout::ValidateReplicaId(replica_id); !s.ok()) return s;
-  const int64_t ttl_s =
-      std::max<int64_t>(kMinTtlSeconds, static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(ttl))));
+  const int64_t ttl_s = std::max<int64_t>(
+      kMinTtlSeconds, static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(ttl))));
   const absl::Time sent = absl::Now();
   absl::StatusOr<etcdserverpb::LeaseGrantResponse> grant = client->LeaseGrant(ttl_s);
   if (!grant.ok()) return grant.status();
@@ -49,8 +51,8 @@ absl::StatusOr<std::unique_ptr<EtcdPresence>> EtcdPresence::Join(
         " (another process uses this id, or a previous process's lease has not expired yet)"));
   }
   std::unique_ptr<EtcdPresence> p(new EtcdPresence(std::move(client), std::move(layout),
-                                                   std::move(replica_id),
-                                                   grant->id(), absl::Seconds(grant->ttl())));
+                                                   std::move(replica_id), grant->id(),
+                                                   absl::Seconds(grant->ttl())));
   p->ExtendTo(sent + absl::Seconds(grant->ttl()));
   p->thread_ = std::thread([raw = p.get()] { raw->KeepAliveLoop(); });
   return p;
@@ -87,10 +89,10 @@ absl::Status EtcdPresence::Liveness() const {
   absl::MutexLock lock(&mu_);
   if (gone_.load()) return last_error_;
   if (IsLive()) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat(
-      "replica ", replica_id_, ": no successful etcd keepalive for lease ", lease_id_,
-      " within its TTL of ", absl::FormatDuration(ttl_), " (last error: ",
-      last_error_.ok() ? "none" : last_error_.message(), ")"));
+  return absl::UnavailableError(
+      absl::StrCat("replica ", replica_id_, ": no successful etcd keepalive for lease ", lease_id_,
+                   " within its TTL of ", absl::FormatDuration(ttl_),
+                   " (last error: ", last_error_.ok() ? "none" : last_error_.message(), ")"));
 }
 
 void EtcdPresence::KeepAliveLoop() {
@@ -106,9 +108,9 @@ void EtcdPresence::KeepAliveLoop() {
       continue;
     }
     if (r->ttl() <= 0) {
-      last_error_ = absl::NotFoundError(absl::StrCat(
-          "replica ", replica_id_, ": etcd lease ", lease_id_,
-          " expired or was revoked; reload the keyrings, then join again"));
+      last_error_ = absl::NotFoundError(
+          absl::StrCat("replica ", replica_id_, ": etcd lease ", lease_id_,
+                       " expired or was revoked; reload the keyrings, then join again"));
       gone_.store(true);
       return;
     }

@@ -42,8 +42,11 @@ class EtcdPresence final : public PresenceLease {
  private:
   EtcdPresence(std::shared_ptr<EtcdClient> client, EtcdLayout layout, std::string replica_id,
                int64_t lease_id, absl::Duration ttl)
-      : client_(std::move(client)), layout_(std::move(layout)), replica_id_(std::move(replica_id)),
-        lease_id_(lease_id), ttl_(ttl) {}
+      : client_(std::move(client)),
+        layout_(std::move(layout)),
+        replica_id_(std::move(replica_id)),
+        lease_id_(lease_id),
+        ttl_(ttl) {}
   void KeepAliveLoop();
   void ExtendTo(absl::Time until);
   void MarkGone(absl::Status why);

@@ -120,8 +120,7 @@ absl::StatusOr<uint64_t> EtcdStore::PutIfPresenceUnchanged(absl::string_view nam
 }
 
 absl::StatusOr<uint64_t> EtcdStore::CasPut(absl::string_view name, absl::string_view data,
-                                           uint64_t expected_version,
-                                           etcdserverpb::TxnRequest txn,
+                                           uint64_t expected_version, etcdserverpb::TxnRequest txn,
                                            const PresenceSet* presence) {
   if (absl::Status s = keyring::ValidateKeyringName(name); !s.ok()) return s;
   if (data.size() > kMaxValueBytes) {
@@ -186,8 +185,8 @@ absl::StatusOr<std::unique_ptr<WatchHandle>> EtcdStore::Watch(int64_t start_revi
   if (start_revision <= 0 || listener == nullptr) {
     return absl::InvalidArgumentError("watch: need a start revision > 0 and a listener");
   }
-  return std::unique_ptr<WatchHandle>(
-      EtcdWatch::Start(client_, layout_, start_revision, listener, client_->options().watch_progress_interval));
+  return std::unique_ptr<WatchHandle>(EtcdWatch::Start(client_, layout_, start_revision, listener,
+                                                       client_->options().watch_progress_interval));
 }
 
 absl::StatusOr<std::unique_ptr<PresenceLease>> EtcdStore::JoinPresence(

@@ -52,8 +52,7 @@ class EtcdStore final : public ReplicatedStore {
                                                               int64_t loaded_revision) override;
   // Entries whose value is unreadable carry loaded_revision -1 (they block promotion).
   absl::StatusOr<PresenceSet> ListPresence() override;
-  absl::StatusOr<uint64_t> PutIfPresenceUnchanged(absl::string_view name,
-                                                  absl::string_view data,
+  absl::StatusOr<uint64_t> PutIfPresenceUnchanged(absl::string_view name, absl::string_view data,
                                                   uint64_t expected_version,
                                                   const PresenceSet& presence) override;
 

@@ -18,8 +18,8 @@ constexpr absl::Duration kReconnectBackoff = absl::Milliseconds(100);
 std::unique_ptr<EtcdWatch> EtcdWatch::Start(std::shared_ptr<EtcdClient> client, EtcdLayout layout,
                                             int64_t start_revision, WatchListener* listener,
                                             absl::Duration progress_interval) {
-  std::unique_ptr<EtcdWatch> w(
-      new EtcdWatch(std::move(client), std::move(layout), start_revision, listener, progress_interval));
+  std::unique_ptr<EtcdWatch> w(new EtcdWatch(std::move(client), std::move(layout), start_revision,
+                                             listener, progress_interval));
   w->reader_ = std::thread([p = w.get()] { p->Run(); });
   w->monitor_ = std::thread([p = w.get()] { p->Monitor(); });
   return w;
@@ -115,7 +115,8 @@ bool EtcdWatch::Handle(const etcdserverpb::WatchResponse& resp, End* end, absl::
     return false;
   }
   if (resp.canceled()) {
-    *error = absl::UnavailableError(absl::StrCat("watch cancelled by etcd: ", resp.cancel_reason()));
+    *error =
+        absl::UnavailableError(absl::StrCat("watch cancelled by etcd: ", resp.cancel_reason()));
     return false;
   }
   if (resp.created()) {

@@ -32,8 +32,11 @@ class EtcdWatch final : public WatchHandle {
 
   EtcdWatch(std::shared_ptr<EtcdClient> client, EtcdLayout layout, int64_t start_revision,
             WatchListener* listener, absl::Duration progress_interval)
-      : client_(std::move(client)), layout_(std::move(layout)), listener_(listener),
-        progress_interval_(progress_interval), next_revision_(start_revision) {}
+      : client_(std::move(client)),
+        layout_(std::move(layout)),
+        listener_(listener),
+        progress_interval_(progress_interval),
+        next_revision_(start_revision) {}
   void Run();
   End RunStream(size_t endpoint, absl::Status* error);
   // Handles one response; returns false when the stream must end (`end` says why).

@@ -28,8 +28,8 @@ struct KeyringRecord {
 
 // Every keyring at one store revision (one linearizable read).
 struct StoreSnapshot {
-  int64_t revision = 0;                // watch from revision + 1 to miss nothing
-  std::vector<KeyringRecord> keyrings;  // sorted by name, damaged ones included
+  int64_t revision = 0;                   // watch from revision + 1 to miss nothing
+  std::vector<KeyringRecord> keyrings;    // sorted by name, damaged ones included
   std::vector<std::string> foreign_keys;  // keys under the prefix that name no keyring
 };
 
@@ -106,8 +106,9 @@ class ReplicatedStore : public Store {
                                                              WatchListener* listener) = 0;
   // Grants a lease of `ttl` and creates this replica's presence key under it.
   // AlreadyExists when another live process announces the same replica id.
-  virtual absl::StatusOr<std::unique_ptr<PresenceLease>> JoinPresence(
-      const std::string& replica_id, absl::Duration ttl, int64_t loaded_revision) = 0;
+  virtual absl::StatusOr<std::unique_ptr<PresenceLease>> JoinPresence(const std::string& replica_id,
+                                                                      absl::Duration ttl,
+                                                                      int64_t loaded_revision) = 0;
   virtual absl::StatusOr<PresenceSet> ListPresence() = 0;
   // Put (as Store::Put) that also requires the announced replicas to be exactly `presence`
   // (as returned by ListPresence): none joined, left, or re-announced since. Aborted with a

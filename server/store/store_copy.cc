@@ -38,9 +38,9 @@ absl::StatusOr<CopyReport> CopyKeyrings(Store& from, Store& to, const CopyOption
   for (const std::string& name : *names) {
     absl::StatusOr<VersionedBlob> b = from.Get(name);
     if (!b.ok()) {
-      return absl::Status(b.status().code(), absl::StrCat("source keyring ", name, ": ",
-                                                          b.status().message(),
-                                                          " (nothing copied)"));
+      return absl::Status(
+          b.status().code(),
+          absl::StrCat("source keyring ", name, ": ", b.status().message(), " (nothing copied)"));
     }
     blobs[name] = std::move(b->data);
   }

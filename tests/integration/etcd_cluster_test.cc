@@ -3,6 +3,8 @@
 // watch that resumes on another member without losing or repeating a change, a stopped
 // etcd reported as UNAVAILABLE within the deadline and used again when it returns, and a
 // presence lease that stops counting as live while etcd is frozen past the TTL.
+#include "tests/testing/etcd_cluster.h"
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,7 +14,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/store/etcd_store.h"
-#include "tests/testing/etcd_cluster.h"
 #include "tests/testing/recording_listener.h"
 #include "tests/testing/status_matchers.h"
 
@@ -172,8 +173,8 @@ TEST(EtcdClusterTest, StoppedEtcdIsUnavailableWithinTheDeadlineAndRecovers) {
 
   (*cluster)->Kill(0);
   const absl::Time start = absl::Now();
-  EXPECT_THAT(store->Get("shop"), StatusIs(absl::StatusCode::kUnavailable,
-                                           HasSubstr((*cluster)->endpoint(0))));
+  EXPECT_THAT(store->Get("shop"),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr((*cluster)->endpoint(0))));
   const absl::Duration took = absl::Now() - start;
   std::printf("Get with etcd stopped: UNAVAILABLE after %s (deadline %s)\n",
               absl::FormatDuration(took).c_str(), absl::FormatDuration(deadline).c_str());
@@ -203,8 +204,8 @@ TEST(EtcdClusterTest, FrozenEtcdPastTheTtlMakesThePresenceLeaseNotLive) {
   }
   const absl::Duration lost_after = absl::Now() - start;
   EXPECT_FALSE((*presence)->IsLive());
-  EXPECT_THAT((*presence)->Liveness(), StatusIs(absl::StatusCode::kUnavailable,
-                                                HasSubstr("no successful etcd keepalive")));
+  EXPECT_THAT((*presence)->Liveness(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("no successful etcd keepalive")));
   std::printf("presence liveness lost %s after freezing etcd (TTL 2s)\n",
               absl::FormatDuration(lost_after).c_str());
   EXPECT_LE(lost_after, absl::Seconds(2) + absl::Milliseconds(100));  // never live past TTL

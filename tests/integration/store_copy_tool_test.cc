@@ -45,9 +45,8 @@ Result RunTool(const std::string& args) {
 TEST(StoreCopyToolTest, MigratesAndBacksUpWithoutOverwritingUnlessTold) {
   auto etcd = EtcdCluster::Start(1);
   ASSERT_THAT(etcd, IsOk());
-  const std::string etcd_flags =
-      absl::StrCat("--etcd_endpoints=", absl::StrJoin((*etcd)->endpoints(), ","),
-                   " --etcd_prefix=/migrated/");
+  const std::string etcd_flags = absl::StrCat(
+      "--etcd_endpoints=", absl::StrJoin((*etcd)->endpoints(), ","), " --etcd_prefix=/migrated/");
   const std::string src = MakeTempDir();
   {
     auto file = FileStore::Open(src);
@@ -63,8 +62,7 @@ TEST(StoreCopyToolTest, MigratesAndBacksUpWithoutOverwritingUnlessTold) {
   EXPECT_EQ(again.exit_code, 1) << again.output;
   EXPECT_THAT(again.output, HasSubstr("already holds keyrings [admin,shop]"));
 
-  Result forced =
-      RunTool(absl::StrCat("--from=file:", src, " --to=etcd --overwrite ", etcd_flags));
+  Result forced = RunTool(absl::StrCat("--from=file:", src, " --to=etcd --overwrite ", etcd_flags));
   EXPECT_EQ(forced.exit_code, 0) << forced.output;
   EXPECT_THAT(forced.output, HasSubstr("replaced: [admin,shop]"));
 

@@ -90,8 +90,7 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(int members,
   return Start(o);
 }
 
-absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(
-    const EtcdClusterOptions& options) {
+absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(const EtcdClusterOptions& options) {
   const int members = options.members;
   if (::access(EtcdBinary().c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(
@@ -122,8 +121,8 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(
 
 absl::Status EtcdCluster::MakePki() {
   const std::string d = dir_ + "/pki";
-  tls_ = {d + "/ca.pem", d + "/server.pem", d + "/server.key", d + "/client.pem",
-          d + "/client.key", d + "/other-ca.pem"};
+  tls_ = {d + "/ca.pem",     d + "/server.pem", d + "/server.key",
+          d + "/client.pem", d + "/client.key", d + "/other-ca.pem"};
   const std::string script = absl::StrCat(
       "set -e; mkdir -p ", d, "; cd ", d, "\n",
       "gen() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $1.key"
@@ -146,9 +145,8 @@ absl::Status EtcdCluster::EnableAuth(const std::string& password) {
       options_.tls ? absl::StrCat(" --cacert=", tls_.ca_file, " --cert=", tls_.client_cert,
                                   " --key=", tls_.client_key)
                    : "");
-  const std::string script =
-      absl::StrCat(etcdctl, " user add root:", password, " >/dev/null && ", etcdctl,
-                   " auth enable >/dev/null");
+  const std::string script = absl::StrCat(etcdctl, " user add root:", password, " >/dev/null && ",
+                                          etcdctl, " auth enable >/dev/null");
   if (RunShell(script) != 0) return absl::InternalError("etcdctl could not enable auth");
   return absl::OkStatus();
 }
@@ -181,16 +179,33 @@ absl::Status EtcdCluster::Spawn(int i) {
   Member& m = members_[i];
   const std::string client = absl::StrCat(Scheme(), "://127.0.0.1:", m.client_port);
   const std::string peer = absl::StrCat("http://127.0.0.1:", m.peer_port);
-  std::vector<std::string> args = {
-      EtcdBinary(), "--name", m.name, "--data-dir", absl::StrCat(dir_, "/", m.name),
-      "--listen-client-urls", client, "--advertise-client-urls", client,
-      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-      "--initial-cluster", InitialCluster(), "--initial-cluster-state", "new",
-      "--initial-cluster-token", dir_, "--logger", "zap", "--log-level", "warn"};
+  std::vector<std::string> args = {EtcdBinary(),
+                                   "--name",
+                                   m.name,
+                                   "--data-dir",
+                                   absl::StrCat(dir_, "/", m.name),
+                                   "--listen-client-urls",
+                                   client,
+                                   "--advertise-client-urls",
+                                   client,
+                                   "--listen-peer-urls",
+                                   peer,
+                                   "--initial-advertise-peer-urls",
+                                   peer,
+                                   "--initial-cluster",
+                                   InitialCluster(),
+                                   "--initial-cluster-state",
+                                   "new",
+                                   "--initial-cluster-token",
+                                   dir_,
+                                   "--logger",
+                                   "zap",
+                                   "--log-level",
+                                   "warn"};
   if (options_.tls) {
-    for (const std::string& a : {"--cert-file=" + tls_.server_cert, "--key-file=" + tls_.server_key,
-                                 "--trusted-ca-file=" + tls_.ca_file,
-                                 std::string("--client-cert-auth")}) {
+    for (const std::string& a :
+         {"--cert-file=" + tls_.server_cert, "--key-file=" + tls_.server_key,
+          "--trusted-ca-file=" + tls_.ca_file, std::string("--client-cert-auth")}) {
       args.push_back(a);
     }
   }
@@ -244,9 +259,8 @@ absl::Status EtcdCluster::WaitHealthy(absl::Duration timeout) {
       if (members_[i].pid <= 0) continue;
       if (::waitpid(members_[i].pid, nullptr, WNOHANG) == members_[i].pid) {
         members_[i].pid = -1;
-        return absl::InternalError(absl::StrCat("etcd member ", members_[i].name,
-                                                " exited; see ", dir_, "/", members_[i].name,
-                                                ".log"));
+        return absl::InternalError(absl::StrCat("etcd member ", members_[i].name, " exited; see ",
+                                                dir_, "/", members_[i].name, ".log"));
       }
       absl::StatusOr<etcdserverpb::StatusResponse> s = MemberStatus(endpoint(i), tls_);
       all = s.ok() && s->leader() != 0;
@@ -255,8 +269,8 @@ absl::Status EtcdCluster::WaitHealthy(absl::Duration timeout) {
     if (all) return absl::OkStatus();
     absl::SleepFor(absl::Milliseconds(50));
   }
-  return absl::DeadlineExceededError(absl::StrCat("etcd not healthy within ",
-                                                  absl::FormatDuration(timeout), ": ", last));
+  return absl::DeadlineExceededError(
+      absl::StrCat("etcd not healthy within ", absl::FormatDuration(timeout), ": ", last));
 }
 
 absl::StatusOr<int> EtcdCluster::Leader() {

@@ -1,6 +1,8 @@
 // EtcdStore beyond the Store contract, against a real single-member etcd on 127.0.0.1:
 // messages, foreign/corrupt values, consistent load, watch, compaction, presence leases and
 // the promotion transaction.
+#include "server/store/etcd_store.h"
+
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -13,7 +15,6 @@
 #include "gtest/gtest.h"
 #include "server/crypto/random.h"
 #include "server/store/etcd_presence.h"
-#include "server/store/etcd_store.h"
 #include "tests/testing/etcd_cluster.h"
 #include "tests/testing/recording_listener.h"
 #include "tests/testing/status_matchers.h"
@@ -77,8 +78,8 @@ EtcdCluster* EtcdStoreTest::etcd_ = nullptr;
 
 TEST_F(EtcdStoreTest, OptionsAreChecked) {
   EtcdOptions none;
-  EXPECT_THAT(EtcdStore::New(std::move(none)), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                        HasSubstr("etcd_endpoints")));
+  EXPECT_THAT(EtcdStore::New(std::move(none)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("etcd_endpoints")));
   EtcdOptions prefix;
   prefix.endpoints = {"127.0.0.1:1"};
   prefix.prefix = "sessiontoken";
@@ -328,8 +329,7 @@ TEST_F(PromotionTest, FailsWhenTheKeyringChanged) {
 
 TEST_F(PromotionTest, FailsWhenAReplicaReannounced) {
   ASSERT_THAT(replicas_[1]->Announce(static_cast<int64_t>(version_) + 1), IsOk());
-  EXPECT_THAT(Promote(),
-              StatusIs(absl::StatusCode::kAborted, HasSubstr("re-announced: [r2]")));
+  EXPECT_THAT(Promote(), StatusIs(absl::StatusCode::kAborted, HasSubstr("re-announced: [r2]")));
   ExpectNotPromoted();
 }
 

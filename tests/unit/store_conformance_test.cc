@@ -138,8 +138,7 @@ TEST_P(StoreConformanceTest, ListReturnsSortedNames) {
   for (const char* name : {"shop", "0day", "a-b_c", "admin", "z9"}) {
     ASSERT_THAT(store_->Put(name, name, 0), IsOk()) << name;
   }
-  EXPECT_THAT(Second().List(),
-              IsOkAndHolds(ElementsAre("0day", "a-b_c", "admin", "shop", "z9")));
+  EXPECT_THAT(Second().List(), IsOkAndHolds(ElementsAre("0day", "a-b_c", "admin", "shop", "z9")));
 }
 
 TEST_P(StoreConformanceTest, VersionsOfOneKeyringStrictlyIncrease) {

@@ -1,5 +1,7 @@
 // CopyKeyrings: file data dir -> etcd (migration) and back (backup) with real sealed
 // keyrings that still open with the same KEK; refusals that write nothing.
+#include "server/store/store_copy.h"
+
 #include <fstream>
 #include <memory>
 #include <string>
@@ -13,7 +15,6 @@
 #include "server/store/file_store.h"
 #include "server/store/memory_store.h"
 #include "server/store/sealer.h"
-#include "server/store/store_copy.h"
 #include "tests/testing/etcd_cluster.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/unit/test_util.h"
