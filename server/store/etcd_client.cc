@@ -274,6 +274,9 @@ absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> EtcdClient::LeaseKeepAliveO
 
 absl::StatusOr<std::unique_ptr<grpc::ClientContext>> EtcdClient::NewStreamContext(size_t index) {
   auto ctx = std::make_unique<grpc::ClientContext>();
+  // etcd then cancels the stream when this member loses its leader (a partitioned member
+  // would otherwise keep serving a watch that silently stopped seeing changes).
+  ctx->AddMetadata("hasleader", "true");
   absl::Status s = AddAuth(*endpoints_[index], *ctx, absl::Now() + options_.attempt_timeout);
   if (!s.ok()) return s;
   return ctx;

@@ -38,7 +38,8 @@ class EtcdClient {
   // One keepalive round trip (a short stream). A response TTL <= 0 means the lease is gone.
   absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> LeaseKeepAliveOnce(int64_t lease_id);
 
-  // For long-lived streams (watch): a context carrying the auth token (no deadline), and
+  // For long-lived streams (watch): a context carrying the auth token and etcd's
+  // require-leader flag (no deadline), and
   // the Watch stub of endpoint `index` (0 <= index < endpoint_count()).
   absl::StatusOr<std::unique_ptr<grpc::ClientContext>> NewStreamContext(size_t index);
   etcdserverpb::Watch::Stub& WatchStub(size_t index);

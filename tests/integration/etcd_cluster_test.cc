@@ -159,6 +159,38 @@ TEST(EtcdClusterTest, HungMemberIsSkipped) {
   (*cluster)->Resume(0);
 }
 
+// A member that lost its leader (the two others frozen) must not keep serving a watch that
+// sees nothing: etcd cancels it (require-leader), the watch says so, and resumes with every
+// change once the cluster is whole again.
+TEST(EtcdClusterTest, WatchOnAMemberWithoutLeaderIsReportedAndResumes) {
+  auto cluster = EtcdCluster::Start(3);
+  ASSERT_THAT(cluster, IsOk());
+  auto store = Open((*cluster)->endpoints());  // watches member 0
+  auto snap = store->LoadAll();
+  ASSERT_THAT(snap, IsOk());
+  RecordingListener listener;
+  auto watch = store->Watch(snap->revision + 1, &listener);
+  ASSERT_THAT(watch, IsOk());
+  ASSERT_GT(listener.WaitForProgress(), 0);
+  (*cluster)->Pause(1);
+  (*cluster)->Pause(2);
+  const absl::Time start = absl::Now();
+  while (listener.connection().empty() && absl::Now() - start < kBound) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_FALSE(listener.connection().empty());
+  EXPECT_THAT(listener.connection().front(), StatusIs(absl::StatusCode::kUnavailable));
+  std::printf("watch on a member without leader reported after %s: %s\n",
+              absl::FormatDuration(absl::Now() - start).c_str(),
+              std::string(listener.connection().front().message()).c_str());
+  (*cluster)->Resume(1);
+  (*cluster)->Resume(2);
+  uint64_t version = 0;
+  ASSERT_THAT(WriteUntilAccepted(*store, "after", &version), IsOk());
+  ASSERT_TRUE(listener.WaitForEvents(1));
+  EXPECT_EQ(listener.events()[0].blob.version, version);
+}
+
 TEST(EtcdClusterTest, StoppedEtcdIsUnavailableWithinTheDeadlineAndRecovers) {
   auto cluster = EtcdCluster::Start(1);
   ASSERT_THAT(cluster, IsOk());
