@@ -1,5 +1,6 @@
 #include "server/store/etcd_watch.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -126,10 +127,11 @@ bool EtcdWatch::Handle(const etcdserverpb::WatchResponse& resp, End* end, absl::
     }
     return true;
   }
-  if (resp.events_size() == 0) {  // progress: everything up to this revision was delivered
-    const int64_t revision = resp.header().revision();
-    if (revision >= next_revision_) next_revision_ = revision + 1;
-    listener_->OnProgress(revision);
+  if (resp.events_size() == 0) {
+    // A progress answer. etcd 3.4.23 does not order requested progress with the events
+    // (etcd-io/etcd#15220, fixed in later 3.4 releases), so it proves the stream alive but
+    // is no safe resume point: next_revision_ moves only with delivered events.
+    listener_->OnProgress(std::max(resp.header().revision(), next_revision_ - 1));
     return true;
   }
   Deliver(resp);

@@ -48,8 +48,10 @@ class WatchListener {
   virtual ~WatchListener() = default;
   // Changes committed at `revision`.
   virtual void OnEvents(int64_t revision, std::vector<KeyringEvent> events) = 0;
-  // The watch is known current up to `revision` (answers to the watch's periodic progress
-  // requests): the caller's copy is fresh as of now.
+  // The stream answered a periodic progress request at store revision `revision`: the
+  // caller's copy is fresh as of about now. (etcd 3.4.23 may answer a moment before it
+  // delivered the events up to `revision`, etcd-io/etcd#15220: a freshness signal, not a
+  // resume point.)
   virtual void OnProgress(int64_t revision) {}
   // History was compacted past the watch's position: changes may have been missed. The
   // watch has stopped; load a fresh StoreSnapshot and watch again from its revision + 1.
