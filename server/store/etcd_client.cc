@@ -141,6 +141,7 @@ absl::Status EtcdClient::AddAuth(Endpoint& ep, grpc::ClientContext& ctx, absl::T
                       absl::StrCat("etcd ", ep.address, ": authentication as ", options_.username));
     }
     token_ = resp.token();
+    ++authentications_;
   }
   ctx.AddMetadata("token", token_);
   return absl::OkStatus();

@@ -51,6 +51,8 @@ class EtcdClient {
   // "host:port,host:port" for messages.
   const std::string& endpoint_list() const { return endpoint_list_; }
   const EtcdOptions& options() const { return options_; }
+  // How many times this client obtained an etcd auth token (first use, then renewals).
+  int64_t authentications() const { return authentications_.load(); }
 
  private:
   struct Endpoint {
@@ -72,6 +74,7 @@ class EtcdClient {
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
   std::string endpoint_list_;
   std::atomic<size_t> preferred_{0};
+  std::atomic<int64_t> authentications_{0};
   absl::Mutex token_mu_;
   std::string token_ ABSL_GUARDED_BY(token_mu_);
 };

@@ -76,6 +76,7 @@ TEST(EtcdSecurityTest, UserPasswordAndTokenRenewal) {
   ASSERT_THAT(v, IsOk());
   absl::SleepFor(absl::Milliseconds(2500));  // the simple token expires unused after 1 s
   EXPECT_THAT((*store)->Put("shop", "after renewal", *v), IsOk());
+  EXPECT_EQ((*store)->client().authentications(), 2);  // the expired token was renewed
   EXPECT_EQ((*store)->Get("shop")->data, "after renewal");
 
   EtcdOptions wrong = Base(**etcd);
