@@ -17,8 +17,9 @@ for p in $PACKAGES; do
     missing="$missing $p"
   fi
 done
-# Node.js and npm (Express client tests): any existing installation will do (a nodesource
-# nodejs bundles npm and conflicts with Debian's npm package); otherwise Debian's.
+# Node.js and npm (Express client tests): any existing installation of Node.js >= 18 will do
+# (a nodesource nodejs bundles npm and conflicts with Debian's npm package); otherwise
+# Debian's (Node.js 18, npm 9: client/node supports and is tested on them).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   missing="$missing nodejs npm"
 fi

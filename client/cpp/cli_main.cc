@@ -31,7 +31,9 @@ ABSL_FLAG(std::string, payload_file, "", "sign: read the payload from this file 
 ABSL_FLAG(std::string, token, "", "verify: the token (or give it as an argument, '-' = stdin)");
 ABSL_FLAG(bool, json, false,
           "Print the response as JSON (protobuf JSON mapping with proto field names)");
-ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "Deadline of each call");
+ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
+          "Deadline of each call (default 0: the method's in the shared service config, "
+          "proto/sessiontoken/v1/service_config.json)");
 ABSL_FLAG(std::string, tls_ca, "", "TLS: CA bundle (PEM) that signed the server certificate");
 ABSL_FLAG(std::string, tls_cert, "", "mTLS: client certificate (PEM)");
 ABSL_FLAG(std::string, tls_key, "", "mTLS: client private key (PEM)");

@@ -12,6 +12,9 @@ namespace sessiontoken::client {
 
 namespace {
 
+constexpr absl::string_view kTokens = "sessiontoken.v1.SessionTokens";
+constexpr absl::string_view kAdmin = "sessiontoken.v1.KeyAdmin";
+
 absl::StatusOr<std::string> ReadPem(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
@@ -47,21 +50,31 @@ absl::StatusOr<std::unique_ptr<Client>> Client::New(const ClientOptions& options
   } else if (!options.tls_cert_file.empty()) {
     return absl::InvalidArgumentError("tls_cert needs tls_ca (the server's CA)");
   }
+  absl::StatusOr<ServiceConfig> config = ParseServiceConfig(
+      options.service_config_json.empty() ? SharedServiceConfigJson()
+                                          : absl::string_view(options.service_config_json));
+  if (!config.ok()) return config.status();
+  args.SetServiceConfigJSON(config->grpc_json);
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
   auto channel = grpc::CreateCustomChannel(options.target, creds, args);
   if (channel == nullptr) return absl::InternalError("cannot create channel");
-  return std::unique_ptr<Client>(new Client(options, std::move(channel)));
+  return std::unique_ptr<Client>(new Client(options, *std::move(config), std::move(channel)));
 }
 
-Client::Client(const ClientOptions& options, std::shared_ptr<grpc::Channel> channel)
+Client::Client(const ClientOptions& options, ServiceConfig config,
+               std::shared_ptr<grpc::Channel> channel)
     : options_(options),
+      config_(std::move(config)),
       channel_(std::move(channel)),
       tokens_(v1::SessionTokens::NewStub(channel_)),
       admin_(v1::KeyAdmin::NewStub(channel_)),
       health_(grpc::health::v1::Health::NewStub(channel_)) {}
 
-std::unique_ptr<grpc::ClientContext> Client::NewContext() const {
+std::unique_ptr<grpc::ClientContext> Client::NewContext(absl::Duration timeout) const {
   auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  if (timeout != absl::InfiniteDuration()) {
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  }
   if (!options_.bearer_token.empty()) {
     ctx->AddMetadata("authorization", "Bearer " + options_.bearer_token);
   }
@@ -69,11 +82,12 @@ std::unique_ptr<grpc::ClientContext> Client::NewContext() const {
 }
 
 template <typename Stub, typename Req, typename Resp>
-absl::StatusOr<Resp> Client::Unary(Stub* stub,
+absl::StatusOr<Resp> Client::Unary(Stub* stub, absl::string_view service, absl::string_view name,
                                    grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&,
                                                                 Resp*),
                                    const Req& req) const {
-  std::unique_ptr<grpc::ClientContext> ctx = NewContext();
+  std::unique_ptr<grpc::ClientContext> ctx = NewContext(
+      options_.timeout > absl::ZeroDuration() ? options_.timeout : config_.Timeout(service, name));
   Resp resp;
   grpc::Status s = (stub->*method)(ctx.get(), req, &resp);
   if (!s.ok()) {
@@ -83,55 +97,56 @@ absl::StatusOr<Resp> Client::Unary(Stub* stub,
 }
 
 absl::StatusOr<v1::SignResponse> Client::Sign(const v1::SignRequest& req) {
-  return Unary(tokens_.get(), &v1::SessionTokens::Stub::Sign, req);
+  return Unary(tokens_.get(), kTokens, "Sign", &v1::SessionTokens::Stub::Sign, req);
 }
 absl::StatusOr<v1::VerifyResponse> Client::Verify(const v1::VerifyRequest& req) {
-  return Unary(tokens_.get(), &v1::SessionTokens::Stub::Verify, req);
+  return Unary(tokens_.get(), kTokens, "Verify", &v1::SessionTokens::Stub::Verify, req);
 }
 absl::StatusOr<v1::BatchSignResponse> Client::BatchSign(const v1::BatchSignRequest& req) {
-  return Unary(tokens_.get(), &v1::SessionTokens::Stub::BatchSign, req);
+  return Unary(tokens_.get(), kTokens, "BatchSign", &v1::SessionTokens::Stub::BatchSign, req);
 }
 absl::StatusOr<v1::BatchVerifyResponse> Client::BatchVerify(const v1::BatchVerifyRequest& req) {
-  return Unary(tokens_.get(), &v1::SessionTokens::Stub::BatchVerify, req);
+  return Unary(tokens_.get(), kTokens, "BatchVerify", &v1::SessionTokens::Stub::BatchVerify, req);
 }
 absl::StatusOr<v1::RotateResponse> Client::Rotate(const v1::RotateRequest& req) {
-  return Unary(admin_.get(), &v1::KeyAdmin::Stub::Rotate, req);
+  return Unary(admin_.get(), kAdmin, "Rotate", &v1::KeyAdmin::Stub::Rotate, req);
 }
 absl::StatusOr<v1::ListKeysResponse> Client::ListKeys(const v1::ListKeysRequest& req) {
-  return Unary(admin_.get(), &v1::KeyAdmin::Stub::ListKeys, req);
+  return Unary(admin_.get(), kAdmin, "ListKeys", &v1::KeyAdmin::Stub::ListKeys, req);
 }
 absl::StatusOr<v1::KeyringInfo> Client::PromoteKey(const v1::KeyRequest& req) {
-  return Unary(admin_.get(), &v1::KeyAdmin::Stub::PromoteKey, req);
+  return Unary(admin_.get(), kAdmin, "PromoteKey", &v1::KeyAdmin::Stub::PromoteKey, req);
 }
 absl::StatusOr<v1::KeyringInfo> Client::DisableKey(const v1::KeyRequest& req) {
-  return Unary(admin_.get(), &v1::KeyAdmin::Stub::DisableKey, req);
+  return Unary(admin_.get(), kAdmin, "DisableKey", &v1::KeyAdmin::Stub::DisableKey, req);
 }
 absl::StatusOr<v1::KeyringInfo> Client::EnableKey(const v1::KeyRequest& req) {
-  return Unary(admin_.get(), &v1::KeyAdmin::Stub::EnableKey, req);
+  return Unary(admin_.get(), kAdmin, "EnableKey", &v1::KeyAdmin::Stub::EnableKey, req);
 }
 absl::StatusOr<v1::KeyringInfo> Client::DestroyKey(const v1::KeyRequest& req) {
-  return Unary(admin_.get(), &v1::KeyAdmin::Stub::DestroyKey, req);
+  return Unary(admin_.get(), kAdmin, "DestroyKey", &v1::KeyAdmin::Stub::DestroyKey, req);
 }
 absl::StatusOr<v1::ImportKeyResponse> Client::ImportKey(const v1::ImportKeyRequest& req) {
-  return Unary(admin_.get(), &v1::KeyAdmin::Stub::ImportKey, req);
+  return Unary(admin_.get(), kAdmin, "ImportKey", &v1::KeyAdmin::Stub::ImportKey, req);
 }
 absl::StatusOr<v1::KeyringInfo> Client::CreateKeyring(const v1::CreateKeyringRequest& req) {
-  return Unary(admin_.get(), &v1::KeyAdmin::Stub::CreateKeyring, req);
+  return Unary(admin_.get(), kAdmin, "CreateKeyring", &v1::KeyAdmin::Stub::CreateKeyring, req);
 }
 absl::StatusOr<v1::ListKeyringsResponse> Client::ListKeyrings(const v1::ListKeyringsRequest& req) {
-  return Unary(admin_.get(), &v1::KeyAdmin::Stub::ListKeyrings, req);
+  return Unary(admin_.get(), kAdmin, "ListKeyrings", &v1::KeyAdmin::Stub::ListKeyrings, req);
 }
 absl::StatusOr<v1::KeyringInfo> Client::GetKeyring(const v1::GetKeyringRequest& req) {
-  return Unary(admin_.get(), &v1::KeyAdmin::Stub::GetKeyring, req);
+  return Unary(admin_.get(), kAdmin, "GetKeyring", &v1::KeyAdmin::Stub::GetKeyring, req);
 }
 absl::StatusOr<v1::KeyringInfo> Client::SetPolicy(const v1::SetPolicyRequest& req) {
-  return Unary(admin_.get(), &v1::KeyAdmin::Stub::SetPolicy, req);
+  return Unary(admin_.get(), kAdmin, "SetPolicy", &v1::KeyAdmin::Stub::SetPolicy, req);
 }
 
 absl::StatusOr<grpc::health::v1::HealthCheckResponse> Client::Health(const std::string& service) {
   grpc::health::v1::HealthCheckRequest req;
   req.set_service(service);
-  return Unary(health_.get(), &grpc::health::v1::Health::Stub::Check, req);
+  return Unary(health_.get(), "grpc.health.v1.Health", "Check",
+               &grpc::health::v1::Health::Stub::Check, req);
 }
 
 }  // namespace sessiontoken::client

@@ -1,5 +1,6 @@
-// Client: a small C++ client of sessiontoken's SessionTokens, KeyAdmin and health services,
-// with a per-call deadline. Used by the CLI and by C++ frontends.
+// Client: a small C++ client of sessiontoken's SessionTokens, KeyAdmin and health services.
+// Deadlines and retries per method come from the service config all clients share
+// (proto/sessiontoken/v1/service_config.json). Used by the CLI and by C++ frontends.
 #ifndef SESSIONTOKEN_CLIENT_CPP_CLIENT_H_
 #define SESSIONTOKEN_CLIENT_CPP_CLIENT_H_
 
@@ -8,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/cpp/service_config.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "sessiontoken/v1/admin.grpc.pb.h"
 #include "sessiontoken/v1/tokens.grpc.pb.h"
@@ -16,7 +18,11 @@ namespace sessiontoken::client {
 
 struct ClientOptions {
   std::string target = "127.0.0.1:50051";
-  absl::Duration timeout = absl::Seconds(5);  // deadline of each call
+  // Deadline of each call, retries included. Zero: the method's timeout in the service
+  // config (SessionTokens 2 s, KeyAdmin 10 s).
+  absl::Duration timeout = absl::ZeroDuration();
+  // gRPC service config (JSON) replacing the shared one; empty: SharedServiceConfigJson().
+  std::string service_config_json;
   // TLS: set tls_ca_file (PEM roots that sign the server's certificate) to use TLS;
   // tls_cert_file + tls_key_file add a client certificate (mTLS).
   std::string tls_ca_file;
@@ -50,15 +56,17 @@ class Client {
   absl::StatusOr<grpc::health::v1::HealthCheckResponse> Health(const std::string& service);
 
  private:
-  explicit Client(const ClientOptions& options, std::shared_ptr<grpc::Channel> channel);
-  std::unique_ptr<grpc::ClientContext> NewContext() const;
-  // One unary call through `stub` with this client's deadline.
+  explicit Client(const ClientOptions& options, ServiceConfig config,
+                  std::shared_ptr<grpc::Channel> channel);
+  std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout) const;
+  // One unary call `name` ("Service.Method") through `stub` with its deadline.
   template <typename Stub, typename Req, typename Resp>
-  absl::StatusOr<Resp> Unary(Stub* stub,
+  absl::StatusOr<Resp> Unary(Stub* stub, absl::string_view service, absl::string_view name,
                              grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
                              const Req& req) const;
 
   ClientOptions options_;
+  ServiceConfig config_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::SessionTokens::Stub> tokens_;
   std::unique_ptr<v1::KeyAdmin::Stub> admin_;

@@ -21,16 +21,6 @@ export type VerifyResultName =
 export type Algorithm = 'HMAC_SHA256' | 'HMAC_SHA1_FLASK';
 export type KeyState = 'STAGED' | 'PRIMARY' | 'ACTIVE' | 'DISABLED' | 'DESTROYED';
 
-export interface RetryInfo {
-  /** e.g. 'SessionTokens.Verify' */
-  method: string;
-  /** The attempt that failed (1-based). */
-  attempt: number;
-  /** Sleep before the next attempt. */
-  delayMs: number;
-  error: Error & { code?: number; details?: string };
-}
-
 export interface ClientOptions {
   /** host:port of the service. Default '127.0.0.1:50051'. */
   address?: string;
@@ -38,30 +28,26 @@ export interface ClientOptions {
   credentials?: ChannelCredentials;
   /** Keyring used by calls that name none. Default: none (every call must name one). */
   keyring?: string;
-  /** Deadline of SessionTokens calls, covering every attempt. Default 2000. */
+  /**
+   * Deadline of every call, covering all attempts. Default: the method's timeout in the
+   * service config (SessionTokens 2 s, KeyAdmin 10 s).
+   */
   deadlineMs?: number;
-  /** Deadline of KeyAdmin calls. Default 10000. */
-  adminDeadlineMs?: number;
-  /** Attempts of calls that are retried on UNAVAILABLE. Default 3 (1 = no retry). */
-  maxAttempts?: number;
-  /** First backoff between attempts (jittered, doubled each time). Default 50. */
-  initialBackoffMs?: number;
-  /** Backoff cap. Default 1000. */
-  maxBackoffMs?: number;
+  /**
+   * gRPC service config (JSON text: deadlines and retries per method) replacing the shared
+   * proto/sessiontoken/v1/service_config.json.
+   */
+  serviceConfig?: string;
   /** grpc-js channel options, merged over CHANNEL_DEFAULTS. */
   channelOptions?: ChannelOptions;
   /** Directory holding sessiontoken/v1/*.proto. Default: the repository's proto/ (or $SESSIONTOKEN_PROTO_DIR). */
   protoDir?: string;
-  /** Called before each retry (observability). */
-  onRetry?: (info: RetryInfo) => void;
 }
 
 /** Per-call options. */
 export interface CallOptions {
-  /** Deadline of this call (all attempts). */
+  /** Deadline of this call (all attempts), replacing the method's default. */
   deadlineMs?: number;
-  /** Attempts on UNAVAILABLE, overriding the method's default (Rotate, ImportKey, CreateKeyring: 1). */
-  maxAttempts?: number;
   /** Cancels the call (it rejects with CANCELLED). */
   signal?: AbortSignal;
 }
@@ -216,21 +202,49 @@ export class SessionTokenError extends Error {
   readonly codeName: string;
   /** The server's message, e.g. 'ttl: required'. */
   readonly details: string;
-  readonly attempts: number;
 }
+
+/**
+ * A session the service would not sign because of its size (larger than the middleware's
+ * maxPayloadBytes, or refused by Sign with INVALID_ARGUMENT "payload: ..."); not saved.
+ */
+export class SessionTooLargeError extends Error {
+  readonly name: 'SessionTooLargeError';
+  /** Bytes of the serialised session. */
+  readonly size: number;
+  /** The middleware's limit, or null when the service refused the payload. */
+  readonly limit: number | null;
+}
+
+/** The service's default payload limit (server flag max_payload_bytes): 2048. */
+export const DEFAULT_MAX_PAYLOAD_BYTES: number;
 
 /** gRPC status codes (grpc-js `status`). */
 export const status: typeof grpcStatus;
 
-export const DEFAULTS: Readonly<Required<Pick<ClientOptions,
-  'address' | 'deadlineMs' | 'adminDeadlineMs' | 'maxAttempts' | 'initialBackoffMs' | 'maxBackoffMs'>>>;
+export const DEFAULTS: Readonly<Required<Pick<ClientOptions, 'address'>>>;
 export const CHANNEL_DEFAULTS: Readonly<ChannelOptions>;
 
 // ---- Express / Node http middleware ----
 
-/** The session: a plain JSON-serialisable object. */
+/** The session's data: a plain JSON-serialisable object. */
 export interface SessionData {
   [key: string]: unknown;
+}
+
+/**
+ * req.session: the data plus express-session's methods (non-enumerable, never stored), as
+ * Passport 0.6+ and express-session code use them. Callbacks run asynchronously.
+ */
+export interface Session extends SessionData {
+  /** Replaces req.session with a new, empty session (a login); also replaces a session whose cookie could not be verified. */
+  regenerate(callback: (err?: unknown) => void): this;
+  /** Checks that the session can be saved (JSON, size: SessionTooLargeError); it is written when the response starts. */
+  save(callback?: (err?: unknown) => void): this;
+  /** Removes req.session: the cookie is deleted (a logout). */
+  destroy(callback?: (err?: unknown) => void): this;
+  /** Back to the data of the request's cookie. */
+  reload(callback: (err?: unknown) => void): this;
 }
 
 export interface SessionCookieOptions {
@@ -243,7 +257,7 @@ export interface SessionCookieOptions {
   /** Default '/'. */
   path?: string;
   domain?: string;
-  /** Milliseconds, as Express's res.cookie. Default ttlSeconds * 1000; null: browser-session cookie. */
+  /** Milliseconds, as Express's res.cookie. Default (or null): a browser-session cookie, as express-session. */
   maxAge?: number | null;
   partitioned?: boolean;
 }
@@ -265,6 +279,10 @@ export interface SessionOptions {
   cookieName?: string;
   /** Token lifetime. Default 86400. */
   ttlSeconds?: number;
+  /** Rolling expiry: re-sign an unchanged session whose token is older than this (< ttlSeconds). Default: off. */
+  refreshAfterSeconds?: number | null;
+  /** Sessions whose JSON is larger are not sent to Sign (SessionTooLargeError). Default 2048; null: leave it to the service. */
+  maxPayloadBytes?: number | null;
   /** Max age passed to Verify (matters for Flask cookies). Default ttlSeconds. */
   maxAgeSeconds?: number;
   /** Deadline of each Verify/Sign the middleware makes. Default: the client's. */
@@ -274,7 +292,7 @@ export interface SessionOptions {
   logger?: SessionLogger;
 }
 
-export type SessionRequest = IncomingMessage & { session: SessionData | null };
+export type SessionRequest = IncomingMessage & { session: Session | null };
 export type SessionMiddleware = (
   req: IncomingMessage,
   res: ServerResponse,
@@ -307,8 +325,9 @@ export function nativeAudienceTag(audience: string | Buffer): Buffer;
 declare global {
   namespace Express {
     interface Request {
-      /** Set by sessiontoken's session() middleware. */
-      session: SessionData;
+      /** Set by sessiontoken's session() middleware; assign null (or undefined) to log out. */
+      get session(): Session;
+      set session(value: Session | SessionData | null | undefined);
     }
   }
 }

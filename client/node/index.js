@@ -3,9 +3,9 @@
 // (session) and a parser of the public fields of native tokens (parseNativeToken).
 
 const { Client, DEFAULTS, CHANNEL_DEFAULTS } = require('./lib/client');
-const { session } = require('./lib/session');
+const { session, DEFAULT_MAX_PAYLOAD_BYTES } = require('./lib/session');
 const { parseNativeToken, nativeAudienceTag } = require('./lib/native');
-const { SessionTokenError, status } = require('./lib/errors');
+const { SessionTokenError, SessionTooLargeError, status } = require('./lib/errors');
 
 module.exports = {
   Client,
@@ -13,6 +13,8 @@ module.exports = {
   parseNativeToken,
   nativeAudienceTag,
   SessionTokenError,
+  SessionTooLargeError,
+  DEFAULT_MAX_PAYLOAD_BYTES,
   status,
   DEFAULTS,
   CHANNEL_DEFAULTS,

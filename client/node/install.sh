@@ -19,6 +19,10 @@ for tool in node npm; do
     exit 1
   fi
 done
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)'; then
+  echo "client/node/install.sh: Node.js $(node --version) is too old (>= 18 needed, see package.json)" >&2
+  exit 1
+fi
 echo "client/node/install.sh: installing Node.js dependencies (npm ci)"
 npm ci --no-audit --no-fund --include=dev --ignore-scripts --loglevel=error
 touch "$STAMP"

@@ -9,6 +9,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "server/keyring/keyring.h"
+#include "server/keyring/policy.h"
 
 namespace sessiontoken::config {
 namespace {
@@ -36,6 +37,17 @@ bool BadDuration(const google::protobuf::Duration& d) { return d.seconds() < 0 |
 
 }  // namespace
 
+engine::Limits ToLimits(const v1::Limits& l) {
+  engine::Limits out;
+  if (l.max_payload_bytes() > 0) out.max_payload_bytes = static_cast<size_t>(l.max_payload_bytes());
+  if (l.has_max_ttl()) out.max_ttl = absl::Seconds(l.max_ttl().seconds());
+  if (l.has_max_clock_skew()) {
+    out.max_clock_skew =
+        absl::Seconds(l.max_clock_skew().seconds()) + absl::Nanoseconds(l.max_clock_skew().nanos());
+  }
+  return out;
+}
+
 absl::StatusOr<v1::ServerConfig> ParseConfig(absl::string_view text, absl::string_view source,
                                              std::optional<absl::Duration> max_ttl_override,
                                              absl::Duration default_max_ttl) {
@@ -53,18 +65,13 @@ absl::StatusOr<v1::ServerConfig> ParseConfig(absl::string_view text, absl::strin
     return tree.GetLocation(d->FindFieldByName(field), index).line;
   };
   const v1::Limits& l = cfg.limits();
-  if (l.max_payload_bytes() < 0 || l.max_payload_bytes() > 3000) {
+  if (l.max_payload_bytes() < 0) {
     return FieldError(source, line_of("limits"), "limits.max_payload_bytes",
-                      "must be between 0 (default) and 3000");
+                      "must not be negative (0 = default)");
   }
-  if (BadDuration(l.max_ttl()) || BadDuration(l.max_clock_skew())) {
-    return FieldError(source, line_of("limits"), "limits", "durations must not be negative");
-  }
-  if (l.max_clock_skew().seconds() > 24 * 3600) {
-    return FieldError(source, line_of("limits"), "limits.max_clock_skew", "at most 24h");
-  }
-  if (l.max_ttl().seconds() > int64_t{10} * 366 * 24 * 3600) {
-    return FieldError(source, line_of("limits"), "limits.max_ttl", "at most 10 years");
+  if (absl::Status s = engine::ValidateLimits(ToLimits(l)); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": line ", line_of("limits") + 1, ": limits.", s.message()));
   }
   if (l.max_batch_items() < 0) {
     return FieldError(source, line_of("limits"), "limits.max_batch_items", "must not be negative");

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/engine/limits.h"
 #include "sessiontoken/v1/config.pb.h"
 
 namespace sessiontoken::config {
@@ -19,6 +20,9 @@ namespace sessiontoken::config {
 absl::StatusOr<v1::ServerConfig> ParseConfig(absl::string_view text, absl::string_view source,
                                              std::optional<absl::Duration> max_ttl_override,
                                              absl::Duration default_max_ttl);
+// The file's `limits` as engine limits, 0 meaning the default (validated by ParseConfig).
+engine::Limits ToLimits(const v1::Limits& limits);
+
 absl::StatusOr<v1::ServerConfig> LoadConfigFile(const std::string& path,
                                                 std::optional<absl::Duration> max_ttl_override,
                                                 absl::Duration default_max_ttl);

@@ -85,24 +85,8 @@ absl::StatusOr<std::unique_ptr<Hmac>> Hmac::New(HashFunction hash, absl::string_
   return std::make_unique<HmacSha256>(key);
 }
 
-namespace {
-thread_local uint64_t constant_time_equals_calls = 0;
-}  // namespace
-
-uint64_t ConstantTimeEqualsCallsForTesting() { return constant_time_equals_calls; }
-
-bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
-  ++constant_time_equals_calls;
-  if (a.size() != b.size()) return false;
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
 void Sha256(absl::string_view data, uint8_t out[32]) {
   SHA256(reinterpret_cast<const uint8_t*>(data.data()), data.size(), out);
 }
-
-const void* HmacImplementationAddress() { return reinterpret_cast<const void*>(&SHA256_Update); }
-
-const char* CryptoLibraryVersion() { return OpenSSL_version(OPENSSL_VERSION); }
 
 }  // namespace sessiontoken::crypto

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/crypto/constant_time.h"
 #include "server/crypto/secret_bytes.h"
 
 namespace sessiontoken::crypto {
@@ -35,20 +36,8 @@ class Hmac {
                       absl::string_view tag) const = 0;
 };
 
-// Constant-time equality of two byte strings (length is not secret). This is the only
-// comparison used for MACs anywhere in the service.
-bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
-
-// How many ConstantTimeEquals calls this thread made (tests prove MAC checks use it).
-uint64_t ConstantTimeEqualsCallsForTesting();
-
 // SHA-256 of `data` into out[0, 32).
 void Sha256(absl::string_view data, uint8_t out[32]);
-
-// For the isolation test: the address of the SHA-256 function our HMAC runs on.
-const void* HmacImplementationAddress();
-// The crypto library's version string (must name BoringSSL).
-const char* CryptoLibraryVersion();
 
 }  // namespace sessiontoken::crypto
 

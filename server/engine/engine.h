@@ -19,26 +19,24 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/engine/audit.h"
+#include "server/engine/limits.h"
+#include "server/format/keyring_signer.h"
 #include "server/keyring/clock.h"
 #include "server/keyring/keyring.h"
+#include "server/keyring/policy.h"
 #include "server/store/sealer.h"
 #include "server/store/store.h"
 
 namespace sessiontoken::engine {
 
 struct EngineOptions {
-  size_t max_payload_bytes = 2048;
-  size_t max_audience_bytes = 256;
-  size_t max_token_bytes = 4095;
-  absl::Duration min_ttl = absl::Seconds(1);
-  absl::Duration max_ttl = absl::Hours(24 * 31);
-  keyring::VerifyOptions verify;
+  Limits limits;  // checked by Engine::New (ValidateLimits)
   // Keyring created on first start when the store is empty of it ("" = none).
   std::string default_keyring = "default";
   // Where admin operations are recorded (may be null). Not owned; must outlive the engine.
   AuditLog* audit_log = nullptr;
-  // The server-side default deadline of an admin change: how long it may wait for other
-  // changes (each one fsync'ed write) before it gives up.
+  // The server-side default deadline of an admin change: how long (real time) it may wait
+  // for other changes (each one fsync'ed write) before it gives up.
   absl::Duration admin_wait = absl::Seconds(10);
 };
 
@@ -65,8 +63,9 @@ using RotateOutcome = AdminOutcome;
 
 class Engine {
   struct Entry {
-    std::shared_ptr<const keyring::Keyring> keyring;
+    std::shared_ptr<const format::KeyringSigner> signer;  // holds the keyring snapshot
     uint64_t store_version = 0;
+    const keyring::Keyring& keyring() const { return signer->keyring(); }
   };
   using Registry = absl::flat_hash_map<std::string, Entry>;
 
@@ -87,18 +86,18 @@ class Engine {
                                                      const keyring::Clock* clock,
                                                      EngineOptions options);
 
-  // Hot path. InvalidArgument for bad requests (message names the field), NotFound for an
-  // unknown keyring.
-  // `view` (optional) pins the snapshots to use (see View).
-  absl::StatusOr<keyring::SignResult> Sign(absl::string_view keyring, absl::string_view payload,
-                                           absl::string_view audience, absl::Duration ttl,
-                                           const View* view = nullptr) const;
+  // Hot path; the edge where requests enter the core: every request limit (limits.h) is
+  // checked here. InvalidArgument for bad requests (message names the field), NotFound for
+  // an unknown keyring. `view` (optional) pins the snapshots to use (see View).
+  absl::StatusOr<format::SignResult> Sign(absl::string_view keyring, absl::string_view payload,
+                                          absl::string_view audience, absl::Duration ttl,
+                                          const View* view = nullptr) const;
   // `max_age` bounds the age of tokens whose format carries no expiry (Flask); unset, the
   // keyring's max TTL applies.
-  absl::StatusOr<keyring::VerifyResult> Verify(absl::string_view keyring, absl::string_view token,
-                                               absl::string_view audience,
-                                               std::optional<absl::Duration> max_age = std::nullopt,
-                                               const View* view = nullptr) const;
+  absl::StatusOr<format::VerifyResult> Verify(absl::string_view keyring, absl::string_view token,
+                                              absl::string_view audience,
+                                              std::optional<absl::Duration> max_age = std::nullopt,
+                                              const View* view = nullptr) const;
 
   // The current snapshot of a keyring.
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Get(absl::string_view keyring) const;
@@ -132,13 +131,10 @@ class Engine {
   // Current snapshots of all keyrings, sorted by name.
   std::vector<std::shared_ptr<const keyring::Keyring>> ListKeyrings() const;
 
-  // Scheduler step: applies every policy transition due at the clock's now to every
-  // keyring. Returns the number of transitions applied; errors are audited and skipped.
-  int Tick();
-
-  // Re-reads one keyring from the store and publishes it when its version changed (for
-  // stores shared with other replicas). Returns true when something changed.
-  absl::StatusOr<bool> Refresh(absl::string_view keyring);
+  // Applies the transitions `keyring`'s policy makes due at the clock's now, as one change
+  // by "scheduler" (each transition audited). Returns them; empty when nothing was due.
+  // The scheduler (scheduler.h) calls it for every keyring.
+  absl::StatusOr<std::vector<keyring::Transition>> ApplyDue(absl::string_view keyring);
 
   const EngineOptions& options() const { return options_; }
 
@@ -152,20 +148,30 @@ class Engine {
 
   absl::Status Load();
   absl::StatusOr<Entry> Lookup(absl::string_view keyring) const;
-  // Hot-path lookup: no copies, no reference counting.
+  // Hot-path lookup in a pinned registry: no copies, no reference counting.
   absl::StatusOr<const Entry*> Find(const Registry& registry, absl::string_view keyring) const;
-  // Persists `next` over `current` (CAS) and publishes it.
-  absl::Status Commit(absl::string_view name, const Entry& current,
+  // Seals `next`, writes it over `current` (compare-and-swap on the store version; 0 = the
+  // keyring must not exist yet) and publishes it.
+  absl::Status Commit(absl::string_view name, uint64_t current_version,
                       std::shared_ptr<const keyring::Keyring> next)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // A change to one keyring: given its current entry (null when absent), the next snapshot,
+  // or null for "nothing to commit". May fill in the outcome's key ids.
   using Change = std::function<absl::StatusOr<std::shared_ptr<const keyring::Keyring>>(
-      const keyring::Keyring&, AdminOutcome*)>;
-  // Looks the keyring up, applies `change`, commits, audits.
+      const Entry* current, AdminOutcome* out)>;
+  // The transaction every admin change goes through: wait (until `deadline`, real time)
+  // for other changes, look the keyring up, apply `change`, commit. No audit.
+  absl::StatusOr<AdminOutcome> Transact(absl::Time deadline, absl::string_view keyring,
+                                        const Change& change);
+  // Transact for `caller` (deadline capped by admin_wait), then audit the outcome.
   absl::StatusOr<AdminOutcome> Mutate(const Actor& caller, absl::string_view operation,
                                       absl::string_view keyring, uint32_t key_id,
                                       const Change& change);
-  // When `caller`'s change must have started (real time): its deadline, capped by admin_wait.
-  absl::Time Deadline(const Actor& caller) const;
+  // A change of an existing keyring's snapshot (Rotate, Promote...), through Mutate.
+  absl::StatusOr<AdminOutcome> MutateExisting(
+      const Actor& caller, absl::string_view operation, absl::string_view keyring, uint32_t key_id,
+      const std::function<absl::StatusOr<std::shared_ptr<const keyring::Keyring>>(
+          const keyring::Keyring&, AdminOutcome*)>& change);
   void Audit(const Actor& caller, absl::string_view operation, absl::string_view keyring,
              uint32_t key_id, const absl::StatusOr<AdminOutcome>& result) const;
 

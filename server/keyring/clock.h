@@ -1,9 +1,9 @@
-// Clock: the only source of time for the keyring and engine layers, injectable so that
-// tests of expiry and scheduled rotation are instant and deterministic.
+// Clock: the only source of token and policy time (issued-at, expiry, scheduled
+// transitions), injectable so that tests of expiry and rotation are instant and
+// deterministic (tests/testing/fake_clock.h). Real-time waits, such as how long an admin
+// change may wait for a lock, use absl::Now() and say so where they are taken.
 #ifndef SESSIONTOKEN_SERVER_KEYRING_CLOCK_H_
 #define SESSIONTOKEN_SERVER_KEYRING_CLOCK_H_
-
-#include <atomic>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -16,18 +16,6 @@ class Clock {
   virtual absl::Time Now() const = 0;
   // The process-wide wall clock.
   static const Clock& Real();
-};
-
-// A manually advanced clock for tests. Thread-safe.
-class FakeClock final : public Clock {
- public:
-  explicit FakeClock(absl::Time start) : now_ns_(absl::ToUnixNanos(start)) {}
-  absl::Time Now() const override { return absl::FromUnixNanos(now_ns_.load()); }
-  void Advance(absl::Duration d) { now_ns_ += absl::ToInt64Nanoseconds(d); }
-  void Set(absl::Time t) { now_ns_ = absl::ToUnixNanos(t); }
-
- private:
-  std::atomic<int64_t> now_ns_;
 };
 
 }  // namespace sessiontoken::keyring

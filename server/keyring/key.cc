@@ -3,7 +3,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/crypto/random.h"
-#include "server/token/flask.h"
 
 namespace sessiontoken::keyring {
 
@@ -23,23 +22,14 @@ absl::StatusOr<std::shared_ptr<const Key>> Key::New(KeyMetadata metadata,
         "key ", metadata.id,
         destroyed ? ": destroyed key still has material" : ": key material is missing"));
   }
-  std::shared_ptr<Material> m;
-  if (!destroyed) {
-    // Native keys are generated (32 bytes) or imported; Flask secrets are whatever the
-    // application used, so any non-empty secret is accepted for them.
-    if (metadata.algorithm == v1::HMAC_SHA256 && material.size() < 16) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("key ", metadata.id, ": material shorter than 16 bytes"));
-    }
-    m = std::make_shared<Material>();
-    absl::StatusOr<std::unique_ptr<crypto::Hmac>> mac =
-        metadata.algorithm == v1::HMAC_SHA1_FLASK
-            ? token::DeriveFlaskSigner(material.view(), token::kFlaskDefaultSalt)
-            : crypto::Hmac::New(crypto::HashFunction::kSha256, material.view());
-    if (!mac.ok()) return mac.status();
-    m->mac = *std::move(mac);
-    m->bytes = std::move(material);
+  // Native keys are generated (32 bytes) or imported; Flask secrets are whatever the
+  // application used, so any non-empty secret is accepted for them.
+  if (metadata.algorithm == v1::HMAC_SHA256 && !destroyed && material.size() < 16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key ", metadata.id, ": material shorter than 16 bytes"));
   }
+  std::shared_ptr<const Material> m;
+  if (!destroyed) m = std::make_shared<const Material>(std::move(material));
   return std::shared_ptr<const Key>(new Key(metadata, std::move(m)));
 }
 
@@ -47,11 +37,6 @@ absl::StatusOr<std::shared_ptr<const Key>> Key::Generate(uint32_t id, Algorithm 
                                                          KeyState state, absl::Time now) {
   KeyMetadata md{id, algorithm, state, now, now};
   return New(md, crypto::RandomSecret(kKeyMaterialSize));
-}
-
-absl::StatusOr<std::unique_ptr<crypto::Hmac>> Key::FlaskSigner(absl::string_view salt) const {
-  if (material_ == nullptr) return absl::FailedPreconditionError("key destroyed");
-  return token::DeriveFlaskSigner(material_->bytes.view(), salt);
 }
 
 bool Key::CanVerify() const {

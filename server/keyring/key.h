@@ -1,5 +1,6 @@
-// Key: one immutable key version of a keyring: metadata plus its secret material and the
-// keyed MAC built from it. State changes produce a new Key sharing the same material.
+// Key: one immutable key version of a keyring: metadata plus its secret material. State
+// changes produce a new Key sharing the same material. The MACs built from the material
+// belong to the token formats (server/format/key_macs.h), not to the key model.
 #ifndef SESSIONTOKEN_SERVER_KEYRING_KEY_H_
 #define SESSIONTOKEN_SERVER_KEYRING_KEY_H_
 
@@ -8,7 +9,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "server/crypto/hmac.h"
 #include "server/crypto/secret_bytes.h"
 #include "sessiontoken/v1/common.pb.h"
 
@@ -30,8 +30,8 @@ inline constexpr size_t kKeyMaterialSize = 32;
 
 class Key {
  public:
-  // Validates the metadata (non-zero id, known algorithm and state) and builds the MAC.
-  // `material` must be empty exactly when the state is DESTROYED.
+  // Validates the metadata (non-zero id, known algorithm and state) and the material:
+  // empty exactly when the state is DESTROYED, at least 16 bytes for native keys.
   static absl::StatusOr<std::shared_ptr<const Key>> New(KeyMetadata metadata,
                                                         crypto::SecretBytes material);
   // A fresh random key in `state`.
@@ -43,26 +43,16 @@ class Key {
   KeyState state() const { return metadata_.state; }
   // True for STAGED, PRIMARY and ACTIVE.
   bool CanVerify() const;
-  // The MAC (HMAC_SHA256 keys; for HMAC_SHA1_FLASK keys, the itsdangerous signer for
-  // Flask's default salt "cookie-session"); null once destroyed.
-  const crypto::Hmac* mac() const { return material_ ? material_->mac.get() : nullptr; }
-  // HMAC_SHA1_FLASK keys: the itsdangerous signer for `salt` (derived per call unless it is
-  // the default salt). Fails once destroyed.
-  absl::StatusOr<std::unique_ptr<crypto::Hmac>> FlaskSigner(absl::string_view salt) const;
-  // Raw material, for sealing into the store only. Empty once destroyed.
-  absl::string_view material() const {
-    return material_ ? material_->bytes.view() : absl::string_view();
-  }
+  Algorithm algorithm() const { return metadata_.algorithm; }
+  // Raw material, for building MACs and sealing into the store only. Empty once destroyed.
+  absl::string_view material() const { return material_ ? material_->view() : absl::string_view(); }
 
   // The same key in another state (DESTROYED drops the material). No legality checks here:
   // the state machine lives in Keyring.
   std::shared_ptr<const Key> WithState(KeyState state, absl::Time now) const;
 
  private:
-  struct Material {
-    crypto::SecretBytes bytes;
-    std::unique_ptr<crypto::Hmac> mac;
-  };
+  using Material = crypto::SecretBytes;  // wiped when the last Key sharing it goes
   Key(KeyMetadata metadata, std::shared_ptr<const Material> material)
       : metadata_(metadata), material_(std::move(material)) {}
 

@@ -8,27 +8,32 @@
 namespace sessiontoken::service {
 namespace {
 
-v1::VerifyResponse::Result ToProto(keyring::VerifyStatus s) {
+v1::VerifyResponse::Result ToProto(format::VerifyStatus s) {
   using R = v1::VerifyResponse;
   switch (s) {
-    case keyring::VerifyStatus::kValid:
+    case format::VerifyStatus::kValid:
       return R::VALID;
-    case keyring::VerifyStatus::kMalformed:
+    case format::VerifyStatus::kMalformed:
       return R::MALFORMED;
-    case keyring::VerifyStatus::kUnknownKey:
+    case format::VerifyStatus::kUnknownKey:
       return R::UNKNOWN_KEY;
-    case keyring::VerifyStatus::kBadSignature:
+    case format::VerifyStatus::kBadSignature:
       return R::BAD_SIGNATURE;
-    case keyring::VerifyStatus::kExpired:
+    case format::VerifyStatus::kExpired:
       return R::EXPIRED;
-    case keyring::VerifyStatus::kNotYetValid:
+    case format::VerifyStatus::kNotYetValid:
       return R::NOT_YET_VALID;
-    case keyring::VerifyStatus::kKeyDisabled:
+    case format::VerifyStatus::kKeyDisabled:
       return R::KEY_DISABLED;
-    case keyring::VerifyStatus::kWrongAudience:
+    case format::VerifyStatus::kWrongAudience:
       return R::WRONG_AUDIENCE;
   }
   return R::RESULT_UNSPECIFIED;
+}
+
+// Duration fields are checked by the engine (limits.h), nanos included.
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
 }  // namespace
@@ -43,11 +48,8 @@ grpc::Status SessionTokensService::DoSign(const v1::SignRequest& req, v1::SignRe
     return s;
   }
   if (!req.has_ttl()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ttl: required");
-  if (req.ttl().nanos() != 0) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ttl: must be whole seconds");
-  }
-  absl::StatusOr<keyring::SignResult> r = engine_->Sign(
-      req.keyring(), req.payload(), req.audience(), absl::Seconds(req.ttl().seconds()), view);
+  absl::StatusOr<format::SignResult> r =
+      engine_->Sign(req.keyring(), req.payload(), req.audience(), FromProto(req.ttl()), view);
   if (!r.ok()) return ToGrpc(r.status());
   resp->set_token(std::move(r->token));
   resp->set_key_id(r->key_id);
@@ -66,15 +68,9 @@ grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req, v1::Ve
       !s.ok()) {
     return s;
   }
-  constexpr int64_t kMaxAgeLimit = int64_t{10} * 366 * 24 * 3600;  // as Sign's TTL
-  if (req.has_max_age() && (req.max_age().seconds() <= 0 || req.max_age().nanos() != 0 ||
-                            req.max_age().seconds() > kMaxAgeLimit)) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "max_age: must be a whole number of seconds between 1s and 10 years");
-  }
   std::optional<absl::Duration> max_age;
-  if (req.has_max_age()) max_age = absl::Seconds(req.max_age().seconds());
-  absl::StatusOr<keyring::VerifyResult> r =
+  if (req.has_max_age()) max_age = FromProto(req.max_age());
+  absl::StatusOr<format::VerifyResult> r =
       engine_->Verify(req.keyring(), req.token(), req.audience(), max_age, view);
   if (!r.ok()) return ToGrpc(r.status());
   resp->set_result(ToProto(r->status));

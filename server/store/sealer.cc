@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/crypto/hmac.h"
 #include "server/crypto/random.h"
+#include "server/keyring/stored_form.h"
 #include "sessiontoken/v1/keyring.pb.h"
 
 namespace sessiontoken::store {
@@ -131,7 +132,7 @@ std::string Sealer::Aad(absl::string_view name) const {
 
 absl::StatusOr<std::string> Sealer::Seal(const keyring::Keyring& keyring) const {
   v1::StoredKeyring stored;
-  keyring.ToStored(&stored);
+  keyring::ToStored(keyring, &stored);
   crypto::SecretBytes plain(stored.ByteSizeLong());
   bool ok = stored.SerializeToArray(plain.data(), static_cast<int>(plain.size()));
   WipeStored(&stored);
@@ -170,8 +171,7 @@ absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Sealer::Open(absl::strin
     WipeStored(&stored);
     return absl::DataLossError(absl::StrCat("keyring ", name, ": stored name mismatch"));
   }
-  absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr =
-      keyring::Keyring::FromStored(&stored);
+  absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr = keyring::FromStored(&stored);
   WipeStored(&stored);
   if (!kr.ok()) {
     return absl::DataLossError(absl::StrCat("keyring ", name, ": ", kr.status().message()));

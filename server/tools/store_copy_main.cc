@@ -1,7 +1,7 @@
 // sessiontoken-store-copy: copies sealed keyrings between stores, e.g. a file data dir into
 // etcd (migration) or etcd into a data dir (backup). Refuses to overwrite existing keyrings
 // unless --overwrite. Keyrings stay sealed: no KEK is read.
-//   sessiontoken-store-copy --from=file:/var/lib/sessiontoken --to=etcd \
+//   sessiontoken-store-copy --from=file:/var/lib/sessiontoken --to=etcd
 //       --etcd_endpoints=10.0.0.1:2379,10.0.0.2:2379 [--etcd_prefix=/sessiontoken/]
 #include <cstdio>
 #include <fstream>

@@ -42,12 +42,15 @@
 #include "server/crypto/hmac.h"
 #include "server/crypto/random.h"
 #include "server/engine/engine.h"
+#include "server/format/key_macs.h"
+#include "server/format/keyring_signer.h"
 #include "server/keyring/clock.h"
 #include "server/keyring/keyring.h"
-#include "server/store/memory_store.h"
+#include "server/keyring/lifecycle.h"
 #include "server/store/sealer.h"
 #include "server/token/native.h"
 #include "sessiontoken/v1/tokens.pb.h"
+#include "tests/testing/memory_store.h"
 #if defined(SESSIONTOKEN_BENCH_HAVE_FLASK)
 #include "server/token/flask.h"
 #endif
@@ -64,33 +67,38 @@ using ::sessiontoken::bench::Payload;
   std::abort();
 }
 
-// Rotates with immediate promotion, whichever Rotate signature the keyring layer has now.
-template <typename KR>
-std::shared_ptr<const KR> RotatePromote(const KR& kr, absl::Time now) {
+std::shared_ptr<const keyring::Keyring> RotatePromote(const keyring::Keyring& kr, absl::Time now) {
   uint32_t id = 0;
-  if constexpr (requires { kr.Rotate(now, true, &id); }) {
-    auto next = kr.Rotate(now, true, &id);
-    if (!next.ok()) Die("Rotate");
-    return *next;
-  } else {
-    auto next = kr.Rotate(now, &id);
-    if (!next.ok()) Die("Rotate");
-    return *next;
-  }
+  auto next = keyring::Rotate(kr, now, /*promote=*/true, &id);
+  if (!next.ok()) Die("Rotate");
+  return *next;
 }
 
-// A keyring of 3 keys (primary + 2 rotated out), like a keyring after two rotations.
-const keyring::Keyring& BenchKeyring() {
-  static const std::shared_ptr<const keyring::Keyring> kr = [] {
+// A keyring of 3 keys (primary + 2 rotated out), like a keyring after two rotations, as the
+// engine serves it.
+const format::KeyringSigner& BenchKeyring() {
+  static const std::shared_ptr<const format::KeyringSigner> signer = [] {
     const absl::Time now = absl::Now();
     auto k = keyring::Keyring::Create("bench", now);
     if (!k.ok()) Die("Keyring::Create");
     std::shared_ptr<const keyring::Keyring> r = *k;
     r = RotatePromote(*r, now);
     r = RotatePromote(*r, now);
-    return r;
+    auto s = format::KeyringSigner::New(r);
+    if (!s.ok()) Die("KeyringSigner::New");
+    return *s;
   }();
-  return *kr;
+  return *signer;
+}
+
+// The primary key's MAC (what the codec-level benchmarks sign with).
+const crypto::Hmac& PrimaryMac() {
+  static const format::KeyMacs* macs = [] {
+    auto m = format::KeyMacs::New(BenchKeyring().keyring());
+    if (!m.ok()) Die("KeyMacs::New");
+    return new format::KeyMacs(*std::move(m));
+  }();
+  return *macs->Find(BenchKeyring().keyring().primary().id())->mac;
 }
 
 class AllocCounter {
@@ -109,7 +117,7 @@ class AllocCounter {
 // ---- native, keyring level ----------------------------------------------------------------
 
 void BM_NativeSign(benchmark::State& state) {
-  const keyring::Keyring& kr = BenchKeyring();
+  const format::KeyringSigner& kr = BenchKeyring();
   const std::string payload = Payload(static_cast<size_t>(state.range(0)));
   const absl::Time now = absl::Now();
   AllocCounter allocs;
@@ -122,16 +130,16 @@ void BM_NativeSign(benchmark::State& state) {
 BENCHMARK(BM_NativeSign)->Arg(64)->Arg(1024);
 
 void BM_NativeVerify(benchmark::State& state) {
-  const keyring::Keyring& kr = BenchKeyring();
+  const format::KeyringSigner& kr = BenchKeyring();
   const std::string payload = Payload(static_cast<size_t>(state.range(0)));
   const absl::Time now = absl::Now();
   auto signed_token = kr.Sign(payload, kAudience, now, absl::Hours(1));
   if (!signed_token.ok()) Die("Sign");
   const std::string token = signed_token->token;
-  if (kr.Verify(token, kAudience, now).status != keyring::VerifyStatus::kValid) Die("Verify");
+  if (kr.Verify(token, kAudience, now).status != format::VerifyStatus::kValid) Die("Verify");
   AllocCounter allocs;
   for (auto _ : state) {
-    keyring::VerifyResult r = kr.Verify(token, kAudience, now);
+    format::VerifyResult r = kr.Verify(token, kAudience, now);
     benchmark::DoNotOptimize(r);
   }
   allocs.Report(state);
@@ -149,12 +157,12 @@ BENCHMARK(BM_NativeVerify)
 // ---- native, codec level ------------------------------------------------------------------
 
 void BM_NativeCodecSign(benchmark::State& state) {
-  const keyring::Keyring& kr = BenchKeyring();
+  const format::KeyringSigner& kr = BenchKeyring();
   const std::string payload = Payload(static_cast<size_t>(state.range(0)));
-  const token::NativeClaims claims{kr.primary().id(), 1760000000, 1760003600};
+  const token::NativeClaims claims{kr.keyring().primary().id(), 1760000000, 1760003600};
   AllocCounter allocs;
   for (auto _ : state) {
-    std::string t = token::SignNative(*kr.primary().mac(), claims, kAudience, payload);
+    std::string t = token::SignNative(PrimaryMac(), claims, kAudience, payload);
     benchmark::DoNotOptimize(t);
   }
   allocs.Report(state);
@@ -162,14 +170,14 @@ void BM_NativeCodecSign(benchmark::State& state) {
 BENCHMARK(BM_NativeCodecSign)->Arg(64)->Arg(1024);
 
 void BM_NativeCodecVerify(benchmark::State& state) {
-  const keyring::Keyring& kr = BenchKeyring();
+  const format::KeyringSigner& kr = BenchKeyring();
   const std::string payload = Payload(static_cast<size_t>(state.range(0)));
-  const token::NativeClaims claims{kr.primary().id(), 1760000000, 1760003600};
-  const std::string token = token::SignNative(*kr.primary().mac(), claims, kAudience, payload);
+  const token::NativeClaims claims{kr.keyring().primary().id(), 1760000000, 1760003600};
+  const std::string token = token::SignNative(PrimaryMac(), claims, kAudience, payload);
   AllocCounter allocs;
   for (auto _ : state) {
     auto t = token::ParseNative(token);
-    bool ok = t.has_value() && token::CheckNativeMac(*kr.primary().mac(), *t, kAudience);
+    bool ok = t.has_value() && token::CheckNativeMac(PrimaryMac(), *t, kAudience);
     if (!ok) state.SkipWithError("token did not verify");
     benchmark::DoNotOptimize(ok);
   }
@@ -249,7 +257,7 @@ void BM_EngineVerify(benchmark::State& state) {
   AllocCounter allocs;
   for (auto _ : state) {
     auto r = f.engine->Verify(name, f.token, kAudience);
-    if (!r.ok() || r->status != keyring::VerifyStatus::kValid) {
+    if (!r.ok() || r->status != format::VerifyStatus::kValid) {
       state.SkipWithError("engine verify failed");
     }
     benchmark::DoNotOptimize(r);
@@ -404,7 +412,7 @@ BENCHMARK(BM_Deflate_reused)->Arg(64)->Arg(1024);
 
 const std::string& BatchRequestBytes() {
   static const std::string bytes = [] {
-    const keyring::Keyring& kr = BenchKeyring();
+    const format::KeyringSigner& kr = BenchKeyring();
     v1::BatchVerifyRequest req;
     for (int i = 0; i < 100; ++i) {
       auto t = kr.Sign(Payload(64), kAudience, absl::Now(), absl::Hours(1));

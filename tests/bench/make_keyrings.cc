@@ -25,6 +25,7 @@
 #include "server/engine/engine.h"
 #include "server/keyring/clock.h"
 #include "server/keyring/keyring.h"
+#include "server/keyring/lifecycle.h"
 #include "server/store/file_store.h"
 #include "server/store/sealer.h"
 
@@ -39,15 +40,9 @@ namespace {
 
 using sessiontoken::keyring::Keyring;
 
-// Rotates with immediate promotion, whichever Rotate signature the keyring layer has now.
-template <typename KR>
-auto RotatePromote(const KR& kr, absl::Time now) {
+auto RotatePromote(const Keyring& kr, absl::Time now) {
   uint32_t id = 0;
-  if constexpr (requires { kr.Rotate(now, true, &id); }) {
-    return kr.Rotate(now, true, &id);
-  } else {
-    return kr.Rotate(now, &id);
-  }
+  return sessiontoken::keyring::Rotate(kr, now, /*promote=*/true, &id);
 }
 
 long RssKib() {

@@ -44,9 +44,14 @@ set(_st_py_env
 # test_token_vectors: the package's token parsers against tests/vectors (no server).
 # test_client: Client against the server: typed results, errors, deadlines, retries.
 # test_flask_e2e: a real Flask app over HTTP: login, rotate, re-issue, tamper, fail closed.
+# test_flask_sessions_e2e: sessions that survive a stalled/down service (never overwritten
+#   nor deleted when Verify failed), rolling refresh (Sign count), session too large,
+#   SESSION_COOKIE_PARTITIONED, a forking WSGI server.
+# test_flask_large_session: a 3,000-byte session on a Flask-format keyring: compressed cookie
+#   under 4 KB, loaded by real Flask; an incompressible one refused naming the payload.
 # test_flask_migration: an existing Flask SECRET_KEY imported (ImportKey, CreateKeyring,
 #   PromoteKey, BatchVerify); skipped (exit 77) only where the server says UNIMPLEMENTED.
-foreach(_t token_vectors client flask_e2e flask_migration)
+foreach(_t token_vectors client flask_e2e flask_sessions_e2e flask_migration flask_large_session)
   add_test(NAME python_${_t}
     COMMAND ${SESSIONTOKEN_PY_INTERPRETER} "${SESSIONTOKEN_PY_TESTS_DIR}/test_${_t}.py")
   set_tests_properties(python_${_t} PROPERTIES

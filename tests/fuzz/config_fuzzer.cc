@@ -21,6 +21,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "server/config/config.h"
 #include "server/keyring/keyring.h"
+#include "server/keyring/policy.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
@@ -42,6 +43,7 @@ void CheckParse(absl::string_view text, std::optional<absl::Duration> max_ttl_ov
   }
   const v1::Limits& l = cfg->limits();
   FUZZ_CHECK(l.max_payload_bytes() >= 0 && l.max_payload_bytes() <= 3000);
+  FUZZ_CHECK(engine::ValidateLimits(config::ToLimits(l)).ok());
   FUZZ_CHECK(NonNegative(l.max_ttl()) && NonNegative(l.max_clock_skew()));
   FUZZ_CHECK(l.max_batch_items() >= 0);
   FUZZ_CHECK(NonNegative(cfg->scheduler_interval()) && NonNegative(cfg->shutdown_grace()));

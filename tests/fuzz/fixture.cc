@@ -72,6 +72,7 @@ struct Fixture {
                                         "cookie-session",
                                         "my-app.session"};
   std::shared_ptr<const keyring::Keyring> keyring;
+  std::shared_ptr<const format::KeyringSigner> signer;
   std::map<uint32_t, std::unique_ptr<crypto::Hmac>> native_macs;
   std::map<std::pair<uint32_t, std::string>, std::unique_ptr<crypto::Hmac>> flask_signers;
 
@@ -94,6 +95,9 @@ struct Fixture {
     auto kr = keyring::Keyring::New("fuzz", 1, base, std::move(ks));
     FUZZ_CHECK(kr.ok());
     keyring = *kr;
+    auto s = format::KeyringSigner::New(keyring);
+    FUZZ_CHECK(s.ok());
+    signer = *s;
     // The models below rely on knowing the order Verify tries Flask keys in.
     FUZZ_CHECK(keyring->keys().size() == keys.size());
     for (size_t i = 0; i < keys.size(); ++i) FUZZ_CHECK(keyring->keys()[i]->id() == keys[i].id);
@@ -122,28 +126,28 @@ uint64_t Be(absl::string_view b) {
   return v;
 }
 
-bool SameResult(const keyring::VerifyResult& a, const keyring::VerifyResult& b) {
+bool SameResult(const format::VerifyResult& a, const format::VerifyResult& b) {
   return a.status == b.status && a.key_id == b.key_id && a.issued_at == b.issued_at &&
          a.expires_at == b.expires_at && a.payload == b.payload &&
          a.refresh_recommended == b.refresh_recommended;
 }
 
-std::string Describe(const keyring::VerifyResult& r) {
-  return absl::StrCat(keyring::VerifyStatusName(r.status), " key_id=", r.key_id,
+std::string Describe(const format::VerifyResult& r) {
+  return absl::StrCat(format::VerifyStatusName(r.status), " key_id=", r.key_id,
                       " iat=", r.issued_at, " exp=", r.expires_at,
                       " payload=", absl::CHexEscape(r.payload.substr(0, 64)),
                       " refresh=", r.refresh_recommended);
 }
 
 // The documented verification order, as a model.
-keyring::VerifyResult ExpectedVerify(absl::string_view token, absl::string_view audience,
-                                     int64_t now, const keyring::VerifyOptions& options) {
-  using keyring::VerifyStatus;
+format::VerifyResult ExpectedVerify(absl::string_view token, absl::string_view audience,
+                                    int64_t now, const format::VerifyOptions& options) {
+  using format::VerifyStatus;
   const int64_t skew = absl::ToInt64Seconds(options.max_clock_skew);
   const int64_t max_age = absl::ToInt64Seconds(options.max_age);
   int64_t latest_iat;  // now + skew, saturating
   if (__builtin_add_overflow(now, skew, &latest_iat)) latest_iat = INT64_MAX;
-  keyring::VerifyResult e;
+  format::VerifyResult e;
   e.status = VerifyStatus::kMalformed;
   if (absl::StartsWith(token, "st1.")) {
     std::optional<ModelNativeToken> t = ModelParseNative(token);
@@ -231,6 +235,7 @@ keyring::VerifyResult ExpectedVerify(absl::string_view token, absl::string_view 
 
 const std::vector<FixtureKey>& FixtureKeys() { return F().keys; }
 const keyring::Keyring& FixtureKeyring() { return *F().keyring; }
+const format::KeyringSigner& FixtureSigner() { return *F().signer; }
 const std::vector<std::string>& FixtureAudiences() { return F().audiences; }
 
 const FixtureKey* FindFixtureKey(uint32_t id) {
@@ -340,19 +345,19 @@ std::optional<ModelFlaskToken> ModelParseFlask(absl::string_view token) {
   return t;
 }
 
-keyring::VerifyOptions ConsumeVerifyOptions(FuzzedDataProvider& p) {
-  keyring::VerifyOptions o;
+format::VerifyOptions ConsumeVerifyOptions(FuzzedDataProvider& p) {
+  format::VerifyOptions o;
   o.max_clock_skew = absl::Seconds(p.ConsumeIntegralInRange<int64_t>(0, 86400));
   o.max_age = absl::Seconds(p.ConsumeBool() ? p.ConsumeIntegralInRange<int64_t>(1, INT64_MAX)
                                             : p.ConsumeIntegralInRange<int64_t>(1, 400 * 86400));
   return o;
 }
 
-keyring::VerifyResult CheckVerify(absl::string_view token, absl::string_view audience, int64_t now,
-                                  const keyring::VerifyOptions& options) {
-  keyring::VerifyResult got =
-      FixtureKeyring().Verify(token, audience, absl::FromUnixSeconds(now), options);
-  keyring::VerifyResult want = ExpectedVerify(token, audience, now, options);
+format::VerifyResult CheckVerify(absl::string_view token, absl::string_view audience, int64_t now,
+                                 const format::VerifyOptions& options) {
+  format::VerifyResult got =
+      FixtureSigner().Verify(token, audience, absl::FromUnixSeconds(now), options);
+  format::VerifyResult want = ExpectedVerify(token, audience, now, options);
   if (!SameResult(got, want)) {
     std::fprintf(stderr,
                  "Keyring::Verify(audience=\"%s\", now=%lld, max_clock_skew=%s, max_age=%s)\n"

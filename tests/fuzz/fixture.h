@@ -15,6 +15,7 @@
 
 #include "absl/strings/string_view.h"
 #include "server/crypto/hmac.h"
+#include "server/format/keyring_signer.h"
 #include "server/keyring/keyring.h"
 
 namespace sessiontoken::fuzz {
@@ -31,6 +32,8 @@ struct FixtureKey {
 const std::vector<FixtureKey>& FixtureKeys();
 // The keyring "fuzz" holding FixtureKeys() (native, Flask, STAGED/ACTIVE/DISABLED/DESTROYED).
 const keyring::Keyring& FixtureKeyring();
+// FixtureKeyring() as the engine serves it (Sign/Verify over every format).
+const format::KeyringSigner& FixtureSigner();
 // The audiences of the native vectors and the salts of the Flask vectors.
 const std::vector<std::string>& FixtureAudiences();
 // The fixture key with this id, or null.
@@ -77,13 +80,13 @@ std::string ModelTimestampBytes(uint64_t v);
 // Verify options as the service can set them: max_age as a Verify request may carry it (any
 // positive whole number of seconds: tokens_service.cc checks nothing more), max_clock_skew
 // as an operator would configure it (0..1 day).
-keyring::VerifyOptions ConsumeVerifyOptions(FuzzedDataProvider& p);
+format::VerifyOptions ConsumeVerifyOptions(FuzzedDataProvider& p);
 
-// Calls FixtureKeyring().Verify(token, audience, now, options) and checks every field of the
+// Calls FixtureSigner().Verify(token, audience, now, options) and checks every field of the
 // result against a model of the documented verification order (docs/token-format.md for
 // native tokens; keyring.h/flask.h for Flask cookies). Aborts on any difference.
-keyring::VerifyResult CheckVerify(absl::string_view token, absl::string_view audience, int64_t now,
-                                  const keyring::VerifyOptions& options = {});
+format::VerifyResult CheckVerify(absl::string_view token, absl::string_view audience, int64_t now,
+                                 const format::VerifyOptions& options = {});
 
 }  // namespace sessiontoken::fuzz
 

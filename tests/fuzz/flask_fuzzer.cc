@@ -36,7 +36,7 @@
 namespace sessiontoken::fuzz {
 namespace {
 
-using keyring::VerifyStatus;
+using format::VerifyStatus;
 
 const std::vector<std::string> kSalts = {"cookie-session", "my-app.session"};
 
@@ -149,7 +149,7 @@ void CheckSignedCookie(const uint8_t* data, size_t size) {
   const int64_t now = kFixtureNow + p.ConsumeIntegralInRange<int64_t>(-1000000, 1000000);
   const int64_t ts = p.ConsumeBool() ? p.ConsumeIntegralInRange<int64_t>(0, INT64_MAX)
                                      : now + p.ConsumeIntegralInRange<int64_t>(-2700000, 100);
-  const keyring::VerifyOptions options = ConsumeVerifyOptions(p);
+  const format::VerifyOptions options = ConsumeVerifyOptions(p);
   const int64_t skew = absl::ToInt64Seconds(options.max_clock_skew);
   const int64_t max_age = absl::ToInt64Seconds(options.max_age);
   const size_t tamper_pos = p.ConsumeIntegral<size_t>();
@@ -176,7 +176,7 @@ void CheckSignedCookie(const uint8_t* data, size_t size) {
   FUZZ_CHECK(token::CheckFlaskSignature(**signer, *parsed));
   FUZZ_CHECK(token::LooksLikeFlask(tok));
 
-  keyring::VerifyResult r = CheckVerify(tok, salt, now, options);
+  format::VerifyResult r = CheckVerify(tok, salt, now, options);
   if (key.state != v1::DISABLED && ts <= now + skew && now - ts <= max_age) {
     FUZZ_CHECK(r.status == VerifyStatus::kValid && r.payload == payload);
   }

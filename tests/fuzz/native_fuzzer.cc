@@ -31,7 +31,7 @@
 namespace sessiontoken::fuzz {
 namespace {
 
-using keyring::VerifyStatus;
+using format::VerifyStatus;
 
 // The key used for tokens naming an unknown key id.
 constexpr uint32_t kDefaultKeyId = 3735928559u;
@@ -119,7 +119,7 @@ void CheckSignedToken(const uint8_t* data, size_t size) {
           ? p.ConsumeIntegralInRange<int64_t>(claims.issued_at, INT64_MAX)
           : claims.issued_at + p.ConsumeIntegralInRange<int64_t>(
                                    0, std::min<int64_t>(200, INT64_MAX - claims.issued_at));
-  const keyring::VerifyOptions options = ConsumeVerifyOptions(p);
+  const format::VerifyOptions options = ConsumeVerifyOptions(p);
   const int64_t skew = absl::ToInt64Seconds(options.max_clock_skew);
   const size_t tamper_pos = p.ConsumeIntegral<size_t>();
   const char tamper_char = p.ConsumeIntegral<char>();
@@ -141,7 +141,7 @@ void CheckSignedToken(const uint8_t* data, size_t size) {
   FUZZ_CHECK(token::CheckNativeMac(mac, *parsed, audience));
   FUZZ_CHECK(!token::CheckNativeMac(mac, *parsed, audience + "x"));
 
-  keyring::VerifyResult r = CheckVerify(tok, audience, now, options);
+  format::VerifyResult r = CheckVerify(tok, audience, now, options);
   const bool genuine = claims.key_id == signer.id && signer.state != v1::DISABLED;
   if (genuine && claims.issued_at <= now + skew && now < claims.expires_at) {
     FUZZ_CHECK(r.status == VerifyStatus::kValid && r.payload == payload);

@@ -7,12 +7,12 @@
 //  2. As the plaintext of a genuine blob: the harness seals the input itself with the fixed
 //     KEK (layout "STK1" | fingerprint | nonce | AES-256-GCM(plaintext, aad), aad =
 //     "STK1" | fingerprint | "keyring:" | name, as server/store/sealer.cc writes it) under
-//     the name the plaintext claims, so the protobuf parsing and Keyring::FromStored behind
+//     the name the plaintext claims, so the protobuf parsing and keyring::FromStored behind
 //     the tag are reached.
 // Properties:
 //  * Open fails only with DATA_LOSS, or FAILED_PRECONDITION exactly when the blob names
 //    another KEK; a blob sealed here opens exactly when its plaintext is a StoredKeyring of
-//    that name that Keyring::FromStored accepts.
+//    that name that keyring::FromStored accepts.
 //  * An opened keyring has the requested name, unique non-zero key ids, one PRIMARY key and
 //    a MAC for every non-destroyed key; sealing it again and opening that gives the same
 //    stored form; and a token it signs with its primary key verifies as VALID.
@@ -28,7 +28,9 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "server/crypto/aead.h"
 #include "server/crypto/hmac.h"
+#include "server/format/keyring_signer.h"
 #include "server/keyring/keyring.h"
+#include "server/keyring/stored_form.h"
 #include "server/store/sealer.h"
 #include "server/token/flask.h"
 #include "sessiontoken/v1/keyring.pb.h"
@@ -94,30 +96,33 @@ bool CheckOpen(const std::string& name, absl::string_view blob) {
     FUZZ_CHECK(key->id() != 0 && ids.insert(key->id()).second);
     FUZZ_CHECK(k.Find(key->id()) == key.get());
     if (key->state() == v1::PRIMARY) ++primaries;
-    FUZZ_CHECK((key->mac() != nullptr) == (key->state() != v1::DESTROYED));
+    FUZZ_CHECK(key->material().empty() == (key->state() == v1::DESTROYED));
   }
   FUZZ_CHECK(primaries == 1 && k.primary().state() == v1::PRIMARY);
 
   // Seal -> Open is the identity on the stored form.
   v1::StoredKeyring stored, reopened_stored;
-  k.ToStored(&stored);
+  keyring::ToStored(k, &stored);
   absl::StatusOr<std::string> resealed = F().sealer->Seal(k);
   FUZZ_CHECK(resealed.ok());
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> reopened =
       F().sealer->Open(name, *resealed);
   FUZZ_CHECK(reopened.ok());
-  (*reopened)->ToStored(&reopened_stored);
+  keyring::ToStored(**reopened, &reopened_stored);
   FUZZ_CHECK(google::protobuf::util::MessageDifferencer::Equals(stored, reopened_stored));
 
   // The opened keyring is usable: what it signs, it verifies.
   const bool flask = k.primary().metadata().algorithm == v1::HMAC_SHA1_FLASK;
   const std::string audience = flask ? std::string(token::kFlaskDefaultSalt) : "web";
   const absl::Time now = absl::FromUnixSeconds(1767225600);
-  absl::StatusOr<keyring::SignResult> signed_token =
-      k.Sign("fuzz-payload", audience, now, absl::Hours(1));
+  absl::StatusOr<std::shared_ptr<const format::KeyringSigner>> signer =
+      format::KeyringSigner::New(*kr);
+  FUZZ_CHECK(signer.ok());
+  absl::StatusOr<format::SignResult> signed_token =
+      (*signer)->Sign("fuzz-payload", audience, now, absl::Hours(1));
   FUZZ_CHECK(signed_token.ok());
-  keyring::VerifyResult v = k.Verify(signed_token->token, audience, now);
-  FUZZ_CHECK(v.status == keyring::VerifyStatus::kValid && v.payload == "fuzz-payload");
+  format::VerifyResult v = (*signer)->Verify(signed_token->token, audience, now);
+  FUZZ_CHECK(v.status == format::VerifyStatus::kValid && v.payload == "fuzz-payload");
   return true;
 }
 
@@ -140,7 +145,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool expect_open = false;
   if (parses && probe.name() == name) {
     v1::StoredKeyring copy = probe;
-    expect_open = keyring::Keyring::FromStored(&copy).ok();
+    expect_open = keyring::FromStored(&copy).ok();
   }
   FUZZ_CHECK(CheckOpen(name, SealHere(name, in)) == expect_open);
   return 0;

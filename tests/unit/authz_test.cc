@@ -16,7 +16,7 @@
 #include "server/service/admin_service.h"
 #include "server/service/auth.h"
 #include "server/service/tokens_service.h"
-#include "server/store/memory_store.h"
+#include "tests/testing/memory_store.h"
 
 namespace sessiontoken::service {
 namespace {

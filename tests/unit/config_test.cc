@@ -2,9 +2,13 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace sessiontoken::config {
 namespace {
+
+using ::sessiontoken::testing::IsOk;
+using ::testing::Not;
 
 const absl::Duration kMax = absl::Hours(24 * 31);
 
@@ -30,7 +34,7 @@ TEST(ConfigTest, ParsesAFullConfig) {
                            keyrings { name: "legacy" algorithm: HMAC_SHA1_FLASK }
                          )pb",
                          "test.textproto", std::nullopt, kMax);
-  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  ASSERT_THAT(cfg, IsOk()) << cfg.status();
   EXPECT_EQ(cfg->listen(), "127.0.0.1:7000");
   EXPECT_EQ(cfg->limits().max_batch_items(), 50);
   ASSERT_EQ(cfg->keyrings_size(), 2);
@@ -39,7 +43,7 @@ TEST(ConfigTest, ParsesAFullConfig) {
 
 void ExpectError(absl::string_view text, absl::string_view want1, absl::string_view want2) {
   auto cfg = ParseConfig(text, "bad.textproto", std::nullopt, kMax);
-  ASSERT_FALSE(cfg.ok()) << text;
+  ASSERT_THAT(cfg, Not(IsOk())) << text;
   EXPECT_TRUE(absl::StrContains(cfg.status().message(), want1)) << cfg.status();
   EXPECT_TRUE(absl::StrContains(cfg.status().message(), want2)) << cfg.status();
   EXPECT_TRUE(absl::StrContains(cfg.status().message(), "bad.textproto")) << cfg.status();
@@ -61,12 +65,12 @@ TEST(ConfigTest, ErrorsNameTheFieldAndLine) {
 TEST(ConfigTest, MaxTtlOverrideDecidesPolicyChecks) {
   const char* text = "keyrings { name: \"a\" policy { verify_window { seconds: 3600 } } }";
   // With the server's max TTL (31 days), a 1 h verify window is too short...
-  EXPECT_FALSE(ParseConfig(text, "c", std::nullopt, kMax).ok());
+  EXPECT_THAT(ParseConfig(text, "c", std::nullopt, kMax), Not(IsOk()));
   // ...but fine once the server's max TTL is 1 h (flag override).
-  EXPECT_TRUE(ParseConfig(text, "c", absl::Hours(1), kMax).ok());
-  EXPECT_TRUE(ParseConfig(std::string(text) + " limits { max_ttl { seconds: 3600 } }", "c",
-                          std::nullopt, kMax)
-                  .ok());
+  EXPECT_THAT(ParseConfig(text, "c", absl::Hours(1), kMax), IsOk());
+  EXPECT_THAT(ParseConfig(std::string(text) + " limits { max_ttl { seconds: 3600 } }", "c",
+                          std::nullopt, kMax),
+              IsOk());
 }
 
 TEST(ConfigTest, MissingFile) {

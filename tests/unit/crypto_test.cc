@@ -5,17 +5,21 @@
 #include "server/crypto/hmac.h"
 #include "server/crypto/random.h"
 #include "server/crypto/secret_bytes.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/unit/test_util.h"
 
 namespace sessiontoken::crypto {
 namespace {
+
+using ::sessiontoken::testing::IsOk;
+using ::testing::Not;
 
 using ::sessiontoken::testing::Hex;
 using ::sessiontoken::testing::ToHex;
 
 std::string Mac(HashFunction h, absl::string_view key, absl::string_view data) {
   auto mac = Hmac::New(h, key);
-  EXPECT_TRUE(mac.ok());
+  EXPECT_THAT(mac, IsOk());
   uint8_t out[32];
   (*mac)->Compute({data}, out);
   return ToHex(absl::string_view(reinterpret_cast<char*>(out), (*mac)->tag_size()));
@@ -59,7 +63,7 @@ TEST(HmacTest, Rfc2202Sha1KnownAnswers) {
 
 TEST(HmacTest, PartsAreConcatenatedAndVerifyIsExact) {
   auto mac = Hmac::New(HashFunction::kSha256, "Jefe");
-  ASSERT_TRUE(mac.ok());
+  ASSERT_THAT(mac, IsOk());
   uint8_t out[32];
   (*mac)->Compute({"what do ya ", "", "want for nothing?"}, out);
   std::string tag(reinterpret_cast<char*>(out), 32);
@@ -72,7 +76,7 @@ TEST(HmacTest, PartsAreConcatenatedAndVerifyIsExact) {
   EXPECT_FALSE((*mac)->Verify({"what do ya want for nothing!"}, tag));
 }
 
-TEST(HmacTest, RejectsEmptyKey) { EXPECT_FALSE(Hmac::New(HashFunction::kSha256, "").ok()); }
+TEST(HmacTest, RejectsEmptyKey) { EXPECT_THAT(Hmac::New(HashFunction::kSha256, ""), Not(IsOk())); }
 
 TEST(ConstantTimeEqualsTest, ComparesContentAndLength) {
   EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
@@ -112,12 +116,12 @@ TEST(Aes256GcmTest, NistKnownAnswers) {
   };
   for (const Case& c : cases) {
     auto gcm = Aes256Gcm::New(Hex(c.key));
-    ASSERT_TRUE(gcm.ok());
+    ASSERT_THAT(gcm, IsOk());
     auto sealed = (*gcm)->Seal(Hex(c.nonce), Hex(c.pt), Hex(c.aad));
-    ASSERT_TRUE(sealed.ok());
+    ASSERT_THAT(sealed, IsOk());
     EXPECT_EQ(ToHex(*sealed), c.ct_tag);
     auto opened = (*gcm)->Open(Hex(c.nonce), Hex(c.ct_tag), Hex(c.aad));
-    ASSERT_TRUE(opened.ok());
+    ASSERT_THAT(opened, IsOk());
     EXPECT_EQ(ToHex(opened->view()), c.pt);
   }
 }
@@ -125,25 +129,25 @@ TEST(Aes256GcmTest, NistKnownAnswers) {
 TEST(Aes256GcmTest, EncryptDecryptRoundTripAndTamperDetection) {
   SecretBytes key = RandomSecret(32);
   auto gcm = Aes256Gcm::New(key.view());
-  ASSERT_TRUE(gcm.ok());
+  ASSERT_THAT(gcm, IsOk());
   auto a = (*gcm)->Encrypt("secret keyring", "aad");
   auto b = (*gcm)->Encrypt("secret keyring", "aad");
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_NE(*a, *b);  // fresh nonce each time
   EXPECT_EQ(a->size(), 12 + 14 + 16u);
   auto plain = (*gcm)->Decrypt(*a, "aad");
-  ASSERT_TRUE(plain.ok());
+  ASSERT_THAT(plain, IsOk());
   EXPECT_EQ(plain->view(), "secret keyring");
-  EXPECT_FALSE((*gcm)->Decrypt(*a, "other aad").ok());
+  EXPECT_THAT((*gcm)->Decrypt(*a, "other aad"), Not(IsOk()));
   for (size_t i = 0; i < a->size(); ++i) {
     std::string t = *a;
     t[i] ^= 0x01;
-    EXPECT_FALSE((*gcm)->Decrypt(t, "aad").ok()) << "byte " << i;
+    EXPECT_THAT((*gcm)->Decrypt(t, "aad"), Not(IsOk())) << "byte " << i;
   }
-  EXPECT_FALSE((*gcm)->Decrypt(a->substr(0, 20), "aad").ok());
+  EXPECT_THAT((*gcm)->Decrypt(a->substr(0, 20), "aad"), Not(IsOk()));
   auto other = Aes256Gcm::New(RandomSecret(32).view());
-  EXPECT_FALSE((*other)->Decrypt(*a, "aad").ok());
-  EXPECT_FALSE(Aes256Gcm::New("short").ok());
+  EXPECT_THAT((*other)->Decrypt(*a, "aad"), Not(IsOk()));
+  EXPECT_THAT(Aes256Gcm::New("short"), Not(IsOk()));
 }
 
 TEST(SecretBytesTest, MoveTransfersAndClearEmpties) {

@@ -6,13 +6,19 @@
 #include "gtest/gtest.h"
 #include "server/crypto/random.h"
 #include "server/store/file_store.h"
-#include "server/store/memory_store.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/memory_store.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/unit/test_util.h"
 
 namespace sessiontoken::engine {
 namespace {
 
-using keyring::VerifyStatus;
+using ::sessiontoken::testing::IsOk;
+using ::sessiontoken::testing::StatusIs;
+using ::testing::Not;
+
+using format::VerifyStatus;
 
 class EngineTest : public ::testing::Test {
  protected:
@@ -23,7 +29,7 @@ class EngineTest : public ::testing::Test {
   }
   std::unique_ptr<Engine> NewEngine(std::unique_ptr<store::Store> s) {
     auto e = Engine::New(std::move(s), NewSealer(), &clock_, {});
-    EXPECT_TRUE(e.ok()) << e.status();
+    EXPECT_THAT(e, IsOk()) << e.status();
     return e.ok() ? *std::move(e) : nullptr;
   }
 
@@ -34,9 +40,9 @@ class EngineTest : public ::testing::Test {
 TEST_F(EngineTest, CreatesDefaultKeyringAndSignsVerifies) {
   auto e = NewEngine(std::make_unique<store::MemoryStore>());
   auto s = e->Sign("default", "payload", "web", absl::Hours(1));
-  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_THAT(s, IsOk()) << s.status();
   auto v = e->Verify("default", s->token, "web");
-  ASSERT_TRUE(v.ok());
+  ASSERT_THAT(v, IsOk());
   EXPECT_EQ(v->status, VerifyStatus::kValid);
   EXPECT_EQ(v->payload, "payload");
   clock_.Advance(absl::Hours(1));
@@ -64,8 +70,53 @@ TEST_F(EngineTest, RequestErrorsNameTheField) {
          absl::StatusCode::kInvalidArgument, "ttl");
   // An over-long token is an invalid token (a result), not a bad request.
   EXPECT_EQ(e->Verify("default", std::string(4096, 'A'), "")->status,
-            keyring::VerifyStatus::kMalformed);
+            format::VerifyStatus::kMalformed);
   expect(e->Rotate("test", "nope").status(), absl::StatusCode::kNotFound, "keyring");
+}
+
+// Flask-format keyrings: the limit is the cookie a browser keeps (4095 bytes after
+// compression), not the native raw-payload limit. A 3,000-byte session Flask itself would
+// compress into a small cookie is signed; one that cannot fit is refused naming the payload.
+TEST_F(EngineTest, FlaskPayloadLimitIsTheCompressedCookie) {
+  auto e = NewEngine(std::make_unique<store::MemoryStore>());
+  ASSERT_THAT(e->CreateKeyring("t", "legacy", {}, v1::HMAC_SHA1_FLASK), IsOk());
+  std::string compressible = "{\"cart\":\"";
+  while (compressible.size() < 2998) compressible += "item-0042,";
+  compressible.resize(2998);
+  compressible += "\"}";
+  ASSERT_EQ(compressible.size(), 3000u);
+  auto s = e->Sign("legacy", compressible, "cookie-session", absl::Hours(1));
+  ASSERT_THAT(s, IsOk());
+  EXPECT_LT(s->token.size(), 4096u);
+  auto v = e->Verify("legacy", s->token, "cookie-session");
+  ASSERT_THAT(v, IsOk());
+  EXPECT_EQ(v->status, VerifyStatus::kValid);
+  EXPECT_EQ(v->payload, compressible);
+  // Random bytes do not compress: 3,200 of them make a cookie over 4095 bytes.
+  EXPECT_THAT(
+      e->Sign("legacy", crypto::RandomSecret(3200).view(), "cookie-session", absl::Hours(1)),
+      StatusIs(absl::StatusCode::kInvalidArgument, "payload: 3200 bytes make a Flask cookie"));
+  // The same 3,000 bytes on a native keyring exceed the raw payload limit (2048 by default).
+  EXPECT_THAT(
+      e->Sign("default", compressible, "", absl::Hours(1)),
+      StatusIs(absl::StatusCode::kInvalidArgument, "payload: 3000 bytes exceeds the limit"));
+}
+
+TEST(LimitsTest, ServerLimitsAreCheckedOnce) {
+  EXPECT_THAT(ValidateLimits({}), IsOk());
+  EXPECT_THAT(ValidateLimits({.max_payload_bytes = 3001}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_payload_bytes"));
+  EXPECT_THAT(ValidateLimits({.max_payload_bytes = 0}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_payload_bytes"));
+  EXPECT_THAT(ValidateLimits({.max_ttl = absl::Hours(24 * 366 * 10) + absl::Seconds(1)}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_ttl"));
+  EXPECT_THAT(ValidateLimits({.max_clock_skew = absl::Hours(25)}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_clock_skew"));
+  EXPECT_THAT(CheckLifetime("ttl", absl::Milliseconds(1500), absl::Hours(1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "ttl: must be whole seconds"));
+  EXPECT_THAT(CheckLifetime("max_age", absl::ZeroDuration(), absl::Hours(1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_age"));
+  EXPECT_THAT(CheckLifetime("ttl", absl::Hours(1), absl::Hours(1)), IsOk());
 }
 
 TEST_F(EngineTest, RotationIsPersistedBeforeItIsVisible) {
@@ -76,14 +127,14 @@ TEST_F(EngineTest, RotationIsPersistedBeforeItIsVisible) {
     auto e = NewEngine(*store::FileStore::Open(dir));
     old_token = e->Sign("default", "x", "", absl::Hours(2))->token;
     auto r = e->Rotate("test", "default");
-    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_THAT(r, IsOk()) << r.status();
     new_id = r->key_id;
     EXPECT_EQ(r->keyring->revision(), 2u);
     EXPECT_EQ((*e->Get("default"))->primary().id(), new_id);
   }
   auto e = NewEngine(*store::FileStore::Open(dir));
   auto kr = e->Get("default");
-  ASSERT_TRUE(kr.ok());
+  ASSERT_THAT(kr, IsOk());
   EXPECT_EQ((*kr)->revision(), 2u);
   EXPECT_EQ((*kr)->primary().id(), new_id);
   auto v = e->Verify("default", old_token, "");
@@ -106,7 +157,7 @@ TEST_F(EngineTest, ReadersKeepTheirSnapshotAcrossRotation) {
   auto e = NewEngine(std::make_unique<store::MemoryStore>());
   auto snapshot = *e->Get("default");
   const uint32_t old_primary = snapshot->primary().id();
-  ASSERT_TRUE(e->Rotate("test", "default").ok());
+  ASSERT_THAT(e->Rotate("test", "default"), IsOk());
   EXPECT_EQ(snapshot->primary().id(), old_primary);
   EXPECT_NE((*e->Get("default"))->primary().id(), old_primary);
 }
@@ -141,7 +192,7 @@ TEST(EngineDeadlineTest, AdminChangeThatCannotStartInTimeChangesNothing) {
   auto e =
       *Engine::New(std::move(slow), *store::Sealer::New(crypto::RandomSecret(32)), &clock, opts);
   s->slow_ = true;
-  std::thread first([&] { EXPECT_TRUE(e->Rotate("first", "default").ok()); });
+  std::thread first([&] { EXPECT_THAT(e->Rotate("first", "default"), IsOk()); });
   absl::SleepFor(absl::Milliseconds(100));  // `first` is now inside its slow write
   auto late = e->Rotate(Actor("second", absl::Now() + absl::Milliseconds(50)), "default");
   EXPECT_TRUE(absl::IsDeadlineExceeded(late.status())) << late.status();
@@ -155,7 +206,7 @@ TEST(EngineDeadlineTest, AdminChangeThatCannotStartInTimeChangesNothing) {
   auto e2 =
       *Engine::New(std::move(slow2), *store::Sealer::New(crypto::RandomSecret(32)), &clock, tight);
   s2->slow_ = true;
-  std::thread a([&] { EXPECT_TRUE(e2->Rotate("a", "default").ok()); });  // starts at once
+  std::thread a([&] { EXPECT_THAT(e2->Rotate("a", "default"), IsOk()); });  // starts at once
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_TRUE(absl::IsDeadlineExceeded(e2->Rotate("b", "default").status()));
   a.join();

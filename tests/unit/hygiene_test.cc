@@ -8,8 +8,12 @@
 #include "server/crypto/hmac.h"
 #include "server/crypto/secret_bytes.h"
 #include "server/keyring/keyring.h"
+#include "server/keyring/lifecycle.h"
+#include "server/keyring/policy.h"
+#include "server/keyring/stored_form.h"
 #include "server/token/base64url.h"
 #include "server/token/flask.h"
+#include "tests/testing/signer.h"
 
 namespace {
 
@@ -45,6 +49,20 @@ void operator delete[](void* p, size_t) noexcept {
   std::free(p);
 }
 
+// Every call to crypto::ConstantTimeEquals made through the linker (all of them: it has a
+// translation unit of its own) lands here first: the link uses
+// --wrap=<its mangled name> (tests/unit/CMakeLists.txt). A changed signature or Abseil
+// namespace breaks the link loudly rather than the count silently.
+#define ST_CTE_SYMBOL "_ZN12sessiontoken6crypto18ConstantTimeEqualsEN4absl7debian311string_viewES3_"
+bool RealConstantTimeEquals(absl::string_view a, absl::string_view b) asm("__real_" ST_CTE_SYMBOL);
+bool CountedConstantTimeEquals(absl::string_view a,
+                               absl::string_view b) asm("__wrap_" ST_CTE_SYMBOL);
+thread_local uint64_t g_constant_time_equals_calls = 0;
+bool CountedConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  ++g_constant_time_equals_calls;
+  return RealConstantTimeEquals(a, b);
+}
+
 namespace sessiontoken {
 namespace {
 
@@ -75,12 +93,12 @@ TEST(HygieneTest, KeyMaterialIsWipedWhenTheLastSnapshotDropsIt) {
   const keyring::Key& k = ring->primary();
   Watch(k.material().data(), k.material().size());
   uint32_t id = 0;
-  auto next = *ring->Rotate(absl::FromUnixSeconds(1800000001), true, &id);
+  auto next = *Rotate(*ring, absl::FromUnixSeconds(1800000001), true, &id);
   const uint32_t old_id = ring->primary().id();
   ring.reset();
   EXPECT_EQ(g_watch_freed, 0);  // still used by `next` (ACTIVE key)
-  next = *next->Disable(old_id, absl::FromUnixSeconds(1800000002));
-  next = *next->Destroy(old_id, absl::FromUnixSeconds(1800000003));
+  next = *Disable(*next, old_id, absl::FromUnixSeconds(1800000002));
+  next = *Destroy(*next, old_id, absl::FromUnixSeconds(1800000003));
   EXPECT_EQ(g_watch_freed, 1);  // destroyed: the last holder let go
   EXPECT_TRUE(g_watch_was_zero);
 }
@@ -89,8 +107,8 @@ TEST(HygieneTest, EveryMacCheckIsConstantTime) {
   const absl::Time now = absl::FromUnixSeconds(1800000000);
   auto ring = *keyring::Keyring::Create("ring", now);
   uint32_t flask_id = 0;
-  ring = *ring->Import(v1::HMAC_SHA1_FLASK, "flask-secret", v1::ACTIVE, now, &flask_id);
-  const std::string native = ring->Sign("p", "aud", now, absl::Hours(1))->token;
+  ring = *Import(*ring, v1::HMAC_SHA1_FLASK, "flask-secret", v1::ACTIVE, now, &flask_id);
+  const std::string native = Signer(ring)->Sign("p", "aud", now, absl::Hours(1))->token;
   auto signer = *token::DeriveFlaskSigner("flask-secret", token::kFlaskDefaultSalt);
   const std::string flask = token::SignFlask(*signer, "{\"a\":1}", 1800000000);
   // A native token with one MAC bit flipped (re-encoded, so it still parses).
@@ -109,11 +127,11 @@ TEST(HygieneTest, EveryMacCheckIsConstantTime) {
                {flask, "cookie-session"},
                {bad_flask, "cookie-session"}};
   for (const Case& c : cases) {
-    const uint64_t before = crypto::ConstantTimeEqualsCallsForTesting();
-    keyring::VerifyResult r = ring->Verify(c.token, c.audience, now);
-    EXPECT_NE(r.status, keyring::VerifyStatus::kMalformed) << c.token;  // reached the MAC
-    EXPECT_GE(crypto::ConstantTimeEqualsCallsForTesting() - before, 1u)
-        << c.token << " -> " << keyring::VerifyStatusName(r.status);
+    const uint64_t before = g_constant_time_equals_calls;
+    format::VerifyResult r = Signer(ring)->Verify(c.token, c.audience, now);
+    EXPECT_NE(r.status, format::VerifyStatus::kMalformed) << c.token;  // reached the MAC
+    EXPECT_GE(g_constant_time_equals_calls - before, 1u)
+        << c.token << " -> " << format::VerifyStatusName(r.status);
   }
 }
 

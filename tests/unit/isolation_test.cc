@@ -17,17 +17,19 @@
 #include "server/crypto/random.h"
 #include "server/engine/engine.h"
 #include "server/service/tokens_service.h"
-#include "server/store/memory_store.h"
+#include "tests/testing/crypto_probe.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/memory_store.h"
 #include "tests/unit/test_util.h"
 
 namespace sessiontoken {
 namespace {
 
 TEST(IsolationTest, HmacComesFromStaticBoringSsl) {
-  EXPECT_TRUE(absl::StrContains(crypto::CryptoLibraryVersion(), "BoringSSL"))
-      << crypto::CryptoLibraryVersion();
+  EXPECT_TRUE(absl::StrContains(testing::CryptoLibraryVersion(), "BoringSSL"))
+      << testing::CryptoLibraryVersion();
   Dl_info info;
-  ASSERT_NE(dladdr(crypto::HmacImplementationAddress(), &info), 0);
+  ASSERT_NE(dladdr(testing::Sha256UpdateAddress(), &info), 0);
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   ASSERT_GT(n, 0);
@@ -40,7 +42,7 @@ TEST(IsolationTest, HmacComesFromStaticBoringSsl) {
   // And the process-wide dynamic symbol of that name (if any) is OpenSSL's, not ours.
   void* dyn = dlsym(RTLD_DEFAULT, "SHA256_Update");
   if (dyn != nullptr) {
-    EXPECT_NE(dyn, crypto::HmacImplementationAddress());
+    EXPECT_NE(dyn, testing::Sha256UpdateAddress());
     Dl_info dinfo;
     ASSERT_NE(dladdr(dyn, &dinfo), 0);
     EXPECT_TRUE(absl::StrContains(dinfo.dli_fname, "libcrypto.so.3")) << dinfo.dli_fname;
@@ -91,7 +93,7 @@ TEST(IsolationTest, TlsGrpcCallWorksInTheSameProcess) {
   // The token was made by BoringSSL's HMAC and verifies locally.
   auto v = engine->Verify("default", resp.token(), "");
   ASSERT_TRUE(v.ok());
-  EXPECT_EQ(v->status, keyring::VerifyStatus::kValid);
+  EXPECT_EQ(v->status, format::VerifyStatus::kValid);
   EXPECT_EQ(v->payload, "over tls");
 
   // A plaintext client must not get through the TLS port.

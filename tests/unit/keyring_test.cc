@@ -6,13 +6,24 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "server/keyring/lifecycle.h"
+#include "server/keyring/stored_form.h"
 #include "server/token/base64url.h"
 #include "server/token/flask.h"
 #include "server/token/native.h"
+#include "tests/testing/signer.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/unit/test_util.h"
 
 namespace sessiontoken::keyring {
 namespace {
+
+using ::sessiontoken::testing::IsOk;
+using ::testing::Not;
+
+using format::VerifyOptions;
+using format::VerifyResult;
+using format::VerifyStatus;
 
 constexpr int64_t kNow = 1800000000;
 constexpr uint32_t kPrimaryId = 0x11111111, kActiveId = 0x22222222, kDisabledId = 0x33333333;
@@ -21,7 +32,7 @@ std::shared_ptr<const Key> MakeKey(uint32_t id, KeyState state, char fill, int64
   KeyMetadata md{id, v1::HMAC_SHA256, state, absl::FromUnixSeconds(created),
                  absl::FromUnixSeconds(created)};
   auto k = Key::New(md, crypto::SecretBytes::CopyFrom(std::string(32, fill)));
-  EXPECT_TRUE(k.ok()) << k.status();
+  EXPECT_THAT(k, IsOk()) << k.status();
   return *k;
 }
 
@@ -30,7 +41,7 @@ std::shared_ptr<const Keyring> TestKeyring() {
                          {MakeKey(kPrimaryId, v1::PRIMARY, 'p', kNow - 10),
                           MakeKey(kActiveId, v1::ACTIVE, 'a', kNow - 100),
                           MakeKey(kDisabledId, v1::DISABLED, 'd', kNow - 200)});
-  EXPECT_TRUE(kr.ok()) << kr.status();
+  EXPECT_THAT(kr, IsOk()) << kr.status();
   return *kr;
 }
 
@@ -137,7 +148,7 @@ TEST(KeyringVerifyTest, MalformedTokenTable) {
   const std::vector<Case> table = MalformedTable();
   ASSERT_GE(table.size(), 25u);
   for (const Case& c : table) {
-    VerifyResult r = kr->Verify(c.token, c.audience, absl::FromUnixSeconds(kNow));
+    VerifyResult r = Signer(kr)->Verify(c.token, c.audience, absl::FromUnixSeconds(kNow));
     EXPECT_EQ(VerifyStatusName(r.status), VerifyStatusName(c.expected)) << c.name;
     if (r.status == VerifyStatus::kValid) {
       EXPECT_FALSE(r.payload.empty()) << c.name;
@@ -152,8 +163,8 @@ TEST(KeyringVerifyTest, RefreshRecommendedOnlyForNonPrimaryKeys) {
   auto kr = TestKeyring();
   auto t1 = SignWith('p', kPrimaryId, kNow, kNow + 60, "", "a");
   auto t2 = SignWith('a', kActiveId, kNow, kNow + 60, "", "b");
-  VerifyResult r1 = kr->Verify(t1, "", absl::FromUnixSeconds(kNow));
-  VerifyResult r2 = kr->Verify(t2, "", absl::FromUnixSeconds(kNow));
+  VerifyResult r1 = Signer(kr)->Verify(t1, "", absl::FromUnixSeconds(kNow));
+  VerifyResult r2 = Signer(kr)->Verify(t2, "", absl::FromUnixSeconds(kNow));
   ASSERT_EQ(r1.status, VerifyStatus::kValid);
   ASSERT_EQ(r2.status, VerifyStatus::kValid);
   EXPECT_FALSE(r1.refresh_recommended);
@@ -164,32 +175,29 @@ TEST(KeyringVerifyTest, RefreshRecommendedOnlyForNonPrimaryKeys) {
 
 TEST(KeyringSignTest, SignsWithPrimaryAndBindsTimes) {
   auto kr = TestKeyring();
-  auto s = kr->Sign("data", "web", absl::FromUnixSeconds(kNow), absl::Minutes(5));
-  ASSERT_TRUE(s.ok());
+  auto s = Signer(kr)->Sign("data", "web", absl::FromUnixSeconds(kNow), absl::Minutes(5));
+  ASSERT_THAT(s, IsOk());
   EXPECT_EQ(s->key_id, kPrimaryId);
   EXPECT_EQ(s->issued_at, kNow);
   EXPECT_EQ(s->expires_at, kNow + 300);
   EXPECT_EQ(s->token, SignWith('p', kPrimaryId, kNow, kNow + 300, "web", "data"));
-  EXPECT_EQ(kr->Verify(s->token, "web", absl::FromUnixSeconds(kNow + 299)).status,
+  EXPECT_EQ(Signer(kr)->Verify(s->token, "web", absl::FromUnixSeconds(kNow + 299)).status,
             VerifyStatus::kValid);
-  EXPECT_EQ(kr->Verify(s->token, "web", absl::FromUnixSeconds(kNow + 300)).status,
+  EXPECT_EQ(Signer(kr)->Verify(s->token, "web", absl::FromUnixSeconds(kNow + 300)).status,
             VerifyStatus::kExpired);
-  EXPECT_FALSE(
-      kr->Sign(std::string(3001, 'x'), "", absl::FromUnixSeconds(kNow), absl::Minutes(5)).ok());
-  EXPECT_FALSE(
-      kr->Sign("x", std::string(257, 'a'), absl::FromUnixSeconds(kNow), absl::Minutes(5)).ok());
-  EXPECT_FALSE(kr->Sign("x", "", absl::FromUnixSeconds(kNow), absl::ZeroDuration()).ok());
+  // Payload, audience and TTL limits are checked where requests enter the core: the engine
+  // (engine_test.cc, RequestErrorsNameTheField).
 }
 
 TEST(KeyringRotateTest, NewPrimaryOldActiveRevisionBumped) {
   auto kr = Keyring::Create("default", absl::FromUnixSeconds(kNow));
-  ASSERT_TRUE(kr.ok());
+  ASSERT_THAT(kr, IsOk());
   EXPECT_EQ((*kr)->revision(), 1u);
   const uint32_t old_id = (*kr)->primary().id();
-  auto old_token = (*kr)->Sign("p", "", absl::FromUnixSeconds(kNow), absl::Hours(1));
+  auto old_token = Signer((*kr))->Sign("p", "", absl::FromUnixSeconds(kNow), absl::Hours(1));
   uint32_t new_id = 0;
-  auto next = (*kr)->Rotate(absl::FromUnixSeconds(kNow + 10), /*promote=*/true, &new_id);
-  ASSERT_TRUE(next.ok());
+  auto next = Rotate(*(*kr), absl::FromUnixSeconds(kNow + 10), /*promote=*/true, &new_id);
+  ASSERT_THAT(next, IsOk());
   EXPECT_NE(new_id, old_id);
   EXPECT_EQ((*next)->revision(), 2u);
   EXPECT_EQ((*next)->primary().id(), new_id);
@@ -197,10 +205,10 @@ TEST(KeyringRotateTest, NewPrimaryOldActiveRevisionBumped) {
   EXPECT_EQ((*next)->keys().front()->id(), new_id);  // newest first
   // The old snapshot is untouched (immutability).
   EXPECT_EQ((*kr)->primary().id(), old_id);
-  VerifyResult r = (*next)->Verify(old_token->token, "", absl::FromUnixSeconds(kNow + 20));
+  VerifyResult r = Signer((*next))->Verify(old_token->token, "", absl::FromUnixSeconds(kNow + 20));
   EXPECT_EQ(r.status, VerifyStatus::kValid);
   EXPECT_TRUE(r.refresh_recommended);
-  auto fresh = (*next)->Sign("p", "", absl::FromUnixSeconds(kNow + 20), absl::Hours(1));
+  auto fresh = Signer((*next))->Sign("p", "", absl::FromUnixSeconds(kNow + 20), absl::Hours(1));
   EXPECT_EQ(fresh->key_id, new_id);
 }
 
@@ -209,45 +217,46 @@ TEST(KeyringTest, InvariantsAreEnforced) {
   auto p2 = MakeKey(2, v1::PRIMARY, 'b', kNow);
   auto a1 = MakeKey(1, v1::ACTIVE, 'c', kNow);
   auto a3 = MakeKey(3, v1::ACTIVE, 'c', kNow);
-  EXPECT_FALSE(Keyring::New("x", 1, absl::Now(), {p1, p2}).ok());  // two primaries
-  EXPECT_FALSE(Keyring::New("x", 1, absl::Now(), {a3}).ok());      // no primary
-  EXPECT_FALSE(Keyring::New("x", 1, absl::Now(), {p1, a1}).ok());  // duplicate id
-  EXPECT_FALSE(Keyring::New("Bad Name", 1, absl::Now(), {p1}).ok());
-  EXPECT_TRUE(Keyring::New("x", 1, absl::Now(), {p1, a3}).ok());
-  EXPECT_FALSE(Key::New({0, v1::HMAC_SHA256, v1::PRIMARY, absl::Now(), absl::Now()},
-                        crypto::SecretBytes::CopyFrom(std::string(32, 'k')))
-                   .ok());
-  EXPECT_FALSE(
-      Key::New({5, v1::HMAC_SHA256, v1::PRIMARY, absl::Now(), absl::Now()}, crypto::SecretBytes())
-          .ok());
+  EXPECT_THAT(Keyring::New("x", 1, absl::Now(), {p1, p2}), Not(IsOk()));  // two primaries
+  EXPECT_THAT(Keyring::New("x", 1, absl::Now(), {a3}), Not(IsOk()));      // no primary
+  EXPECT_THAT(Keyring::New("x", 1, absl::Now(), {p1, a1}), Not(IsOk()));  // duplicate id
+  EXPECT_THAT(Keyring::New("Bad Name", 1, absl::Now(), {p1}), Not(IsOk()));
+  EXPECT_THAT(Keyring::New("x", 1, absl::Now(), {p1, a3}), IsOk());
+  EXPECT_THAT(Key::New({0, v1::HMAC_SHA256, v1::PRIMARY, absl::Now(), absl::Now()},
+                       crypto::SecretBytes::CopyFrom(std::string(32, 'k'))),
+              Not(IsOk()));
+  EXPECT_THAT(
+      Key::New({5, v1::HMAC_SHA256, v1::PRIMARY, absl::Now(), absl::Now()}, crypto::SecretBytes()),
+      Not(IsOk()));
 }
 
 TEST(KeyringTest, KeyringNames) {
-  EXPECT_TRUE(ValidateKeyringName("default").ok());
-  EXPECT_TRUE(ValidateKeyringName("shop-eu_2").ok());
-  EXPECT_TRUE(ValidateKeyringName(std::string(63, 'a')).ok());
-  EXPECT_FALSE(ValidateKeyringName("").ok());
-  EXPECT_FALSE(ValidateKeyringName(std::string(64, 'a')).ok());
-  EXPECT_FALSE(ValidateKeyringName("Shop").ok());
-  EXPECT_FALSE(ValidateKeyringName("../etc").ok());
-  EXPECT_FALSE(ValidateKeyringName("a/b").ok());
-  EXPECT_FALSE(ValidateKeyringName("-x").ok());
+  EXPECT_THAT(ValidateKeyringName("default"), IsOk());
+  EXPECT_THAT(ValidateKeyringName("shop-eu_2"), IsOk());
+  EXPECT_THAT(ValidateKeyringName(std::string(63, 'a')), IsOk());
+  EXPECT_THAT(ValidateKeyringName(""), Not(IsOk()));
+  EXPECT_THAT(ValidateKeyringName(std::string(64, 'a')), Not(IsOk()));
+  EXPECT_THAT(ValidateKeyringName("Shop"), Not(IsOk()));
+  EXPECT_THAT(ValidateKeyringName("../etc"), Not(IsOk()));
+  EXPECT_THAT(ValidateKeyringName("a/b"), Not(IsOk()));
+  EXPECT_THAT(ValidateKeyringName("-x"), Not(IsOk()));
 }
 
 TEST(KeyringTest, StoredFormRoundTripsAndIsWiped) {
   auto kr = TestKeyring();
   v1::StoredKeyring stored;
-  kr->ToStored(&stored);
+  ToStored(*kr, &stored);
   ASSERT_EQ(stored.keys_size(), 3);
-  auto back = Keyring::FromStored(&stored);
-  ASSERT_TRUE(back.ok()) << back.status();
+  auto back = FromStored(&stored);
+  ASSERT_THAT(back, IsOk()) << back.status();
   for (const auto& k : stored.keys()) EXPECT_EQ(k.material(), std::string(32, '\0'));
   EXPECT_EQ((*back)->name(), "shop");
   EXPECT_EQ((*back)->revision(), 7u);
   EXPECT_EQ((*back)->primary().id(), kPrimaryId);
   EXPECT_EQ((*back)->Find(kDisabledId)->state(), v1::DISABLED);
   auto t = SignWith('a', kActiveId, kNow, kNow + 60, "", "x");
-  EXPECT_EQ((*back)->Verify(t, "", absl::FromUnixSeconds(kNow)).status, VerifyStatus::kValid);
+  EXPECT_EQ(Signer((*back))->Verify(t, "", absl::FromUnixSeconds(kNow)).status,
+            VerifyStatus::kValid);
 }
 
 }  // namespace
@@ -289,36 +298,39 @@ TEST(KeyringFlaskTest, ImportedFlaskSecretVerifiesAndSignsLikeFlask) {
     const absl::Time t = absl::FromUnixSeconds(v.timestamp);
     auto ring = *Keyring::Create("app", t);
     uint32_t id = 0;
-    auto migrated = ring->Import(v1::HMAC_SHA1_FLASK, v.secret, v1::ACTIVE, t, &id);
-    ASSERT_TRUE(migrated.ok()) << migrated.status();
-    VerifyResult r = (*migrated)->Verify(v.cookie, v.salt, t + absl::Minutes(1));
+    auto migrated = Import(*ring, v1::HMAC_SHA1_FLASK, v.secret, v1::ACTIVE, t, &id);
+    ASSERT_THAT(migrated, IsOk()) << migrated.status();
+    VerifyResult r = Signer((*migrated))->Verify(v.cookie, v.salt, t + absl::Minutes(1));
     ASSERT_EQ(VerifyStatusName(r.status), "VALID");
     EXPECT_EQ(r.key_id, id);
     EXPECT_EQ(r.payload, v.payload);
     EXPECT_EQ(r.issued_at, v.timestamp);
     EXPECT_TRUE(r.refresh_recommended);
     // Wrong salt, tampering, expiry, disabled key.
-    EXPECT_EQ((*migrated)->Verify(v.cookie, v.salt + "x", t).status, VerifyStatus::kBadSignature);
+    EXPECT_EQ(Signer((*migrated))->Verify(v.cookie, v.salt + "x", t).status,
+              VerifyStatus::kBadSignature);
     std::string tampered = v.cookie;
     tampered[tampered.size() - 2] = tampered[tampered.size() - 2] == 'A' ? 'B' : 'A';
-    EXPECT_NE((*migrated)->Verify(tampered, v.salt, t).status, VerifyStatus::kValid);
+    EXPECT_NE(Signer((*migrated))->Verify(tampered, v.salt, t).status, VerifyStatus::kValid);
     VerifyOptions short_age;
     short_age.max_age = absl::Seconds(30);
-    EXPECT_EQ((*migrated)->Verify(v.cookie, v.salt, t + absl::Seconds(31), short_age).status,
-              VerifyStatus::kExpired);
-    EXPECT_EQ((*migrated)->Verify(v.cookie, v.salt, t + absl::Seconds(30), short_age).status,
-              VerifyStatus::kValid);
-    auto disabled = (*migrated)->Disable(id, t);
-    EXPECT_EQ((*disabled)->Verify(v.cookie, v.salt, t).status, VerifyStatus::kKeyDisabled);
+    EXPECT_EQ(
+        Signer((*migrated))->Verify(v.cookie, v.salt, t + absl::Seconds(31), short_age).status,
+        VerifyStatus::kExpired);
+    EXPECT_EQ(
+        Signer((*migrated))->Verify(v.cookie, v.salt, t + absl::Seconds(30), short_age).status,
+        VerifyStatus::kValid);
+    auto disabled = Disable(*(*migrated), id, t);
+    EXPECT_EQ(Signer((*disabled))->Verify(v.cookie, v.salt, t).status, VerifyStatus::kKeyDisabled);
     // A keyring without Flask keys does not know such cookies.
-    EXPECT_EQ(ring->Verify(v.cookie, v.salt, t).status, VerifyStatus::kUnknownKey);
+    EXPECT_EQ(Signer(ring)->Verify(v.cookie, v.salt, t).status, VerifyStatus::kUnknownKey);
     // Promoted, it signs exactly what Flask signs.
-    auto promoted = (*migrated)->Promote(id, t);
-    ASSERT_TRUE(promoted.ok());
-    auto signed_now = (*promoted)->Sign(v.payload, v.salt, t, absl::Hours(1));
-    ASSERT_TRUE(signed_now.ok()) << signed_now.status();
+    auto promoted = Promote(*(*migrated), id, t);
+    ASSERT_THAT(promoted, IsOk());
+    auto signed_now = Signer((*promoted))->Sign(v.payload, v.salt, t, absl::Hours(1));
+    ASSERT_THAT(signed_now, IsOk()) << signed_now.status();
     EXPECT_EQ(signed_now->token, v.cookie);
-    EXPECT_FALSE((*promoted)->Verify(v.cookie, v.salt, t).refresh_recommended);
+    EXPECT_FALSE(Signer((*promoted))->Verify(v.cookie, v.salt, t).refresh_recommended);
   }
 }
 
@@ -327,17 +339,17 @@ TEST(KeyringFlaskTest, HugeMaxAgeAndTimestampDoNotOverflow) {
   const absl::Time t = absl::FromUnixSeconds(1767225600);
   auto ring = *Keyring::Create("app", t);
   uint32_t id = 0;
-  ring = *ring->Import(v1::HMAC_SHA1_FLASK, "dev-secret", v1::ACTIVE, t, &id);
+  ring = *Import(*ring, v1::HMAC_SHA1_FLASK, "dev-secret", v1::ACTIVE, t, &id);
   VerifyOptions o;
   o.max_age = absl::Seconds(std::numeric_limits<int64_t>::max());
   o.max_clock_skew = absl::Seconds(std::numeric_limits<int64_t>::max());
-  VerifyResult r = ring->Verify("eyJ1c2VyX2lkIjo0Mn0.aVW5AA.4VlxZ3LcgASP27ZY9TgGpKiZIro",
-                                "cookie-session", t, o);
+  VerifyResult r = Signer(ring)->Verify("eyJ1c2VyX2lkIjo0Mn0.aVW5AA.4VlxZ3LcgASP27ZY9TgGpKiZIro",
+                                        "cookie-session", t, o);
   EXPECT_EQ(r.status, VerifyStatus::kValid);
   EXPECT_EQ(r.expires_at, std::numeric_limits<int64_t>::max());
   auto signer = *token::DeriveFlaskSigner("dev-secret", token::kFlaskDefaultSalt);
   std::string far = token::SignFlask(*signer, "{}", std::numeric_limits<int64_t>::max() - 5);
-  EXPECT_EQ(ring->Verify(far, "cookie-session", t).status, VerifyStatus::kNotYetValid);
+  EXPECT_EQ(Signer(ring)->Verify(far, "cookie-session", t).status, VerifyStatus::kNotYetValid);
 }
 
 }  // namespace

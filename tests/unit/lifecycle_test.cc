@@ -1,5 +1,7 @@
 // The key state machine: every legal and illegal transition, and scheduled transitions on
 // a fake clock.
+#include "server/keyring/lifecycle.h"
+
 #include <map>
 #include <random>
 
@@ -7,11 +9,25 @@
 #include "gtest/gtest.h"
 #include "server/crypto/random.h"
 #include "server/engine/engine.h"
+#include "server/engine/scheduler.h"
+#include "server/format/key_macs.h"
 #include "server/keyring/keyring.h"
-#include "server/store/memory_store.h"
+#include "server/keyring/policy.h"
+#include "server/keyring/stored_form.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/memory_store.h"
+#include "tests/testing/signer.h"
+#include "tests/testing/status_matchers.h"
 
 namespace sessiontoken::keyring {
 namespace {
+
+using ::sessiontoken::testing::IsOk;
+using ::testing::Not;
+
+using format::VerifyOptions;
+using format::VerifyResult;
+using format::VerifyStatus;
 
 constexpr int64_t kT0 = 1800000000;
 const absl::Time kNow = absl::FromUnixSeconds(kT0);
@@ -37,13 +53,13 @@ enum class Op { kPromote, kDisable, kEnable, kDestroy };
 absl::StatusOr<std::shared_ptr<const Keyring>> Apply(const Keyring& k, Op op, uint32_t id) {
   switch (op) {
     case Op::kPromote:
-      return k.Promote(id, kNow);
+      return Promote(k, id, kNow);
     case Op::kDisable:
-      return k.Disable(id, kNow);
+      return Disable(k, id, kNow);
     case Op::kEnable:
-      return k.Enable(id, kNow);
+      return Enable(k, id, kNow);
     case Op::kDestroy:
-      return k.Destroy(id, kNow);
+      return Destroy(k, id, kNow);
   }
   return absl::InternalError("unreachable");
 }
@@ -67,13 +83,13 @@ TEST(LifecycleTest, EveryTransitionFromEveryState) {
       SCOPED_TRACE(absl::StrCat("op ", static_cast<int>(op), " from ", v1::KeyState_Name(from)));
       if (it == table.end()) {
         ++illegal;
-        ASSERT_FALSE(next.ok());
+        ASSERT_THAT(next, Not(IsOk()));
         EXPECT_TRUE(absl::IsFailedPrecondition(next.status())) << next.status();
         EXPECT_TRUE(absl::StrContains(next.status().message(), v1::KeyState_Name(from)));
         continue;
       }
       ++legal;
-      ASSERT_TRUE(next.ok()) << next.status();
+      ASSERT_THAT(next, IsOk()) << next.status();
       EXPECT_EQ((*next)->revision(), 11u);
       EXPECT_EQ((*next)->Find(id)->state(), it->second);
       EXPECT_EQ((*next)->Find(id)->metadata().state_changed_at, kNow);
@@ -104,47 +120,47 @@ TEST(LifecycleTest, UnknownKeyIsNotFound) {
 
 TEST(LifecycleTest, DestroyWipesMaterialAndKeepsTombstone) {
   auto ring = AllStates();
-  auto next = ring->Destroy(4, kNow);
-  ASSERT_TRUE(next.ok());
+  auto next = Destroy(*ring, 4, kNow);
+  ASSERT_THAT(next, IsOk());
   const Key* k = (*next)->Find(4);
   ASSERT_NE(k, nullptr);
   EXPECT_EQ(k->state(), v1::DESTROYED);
   EXPECT_TRUE(k->material().empty());
-  EXPECT_EQ(k->mac(), nullptr);
+  EXPECT_THAT(format::KeyMacs::New(**next)->Find(4), ::testing::IsNull());  // no MAC either
   EXPECT_EQ(k->metadata().created_at, absl::FromUnixSeconds(kT0 - 4));
   // The tombstone survives storage, and its id is never reused.
   v1::StoredKeyring stored;
-  (*next)->ToStored(&stored);
-  auto back = Keyring::FromStored(&stored);
-  ASSERT_TRUE(back.ok()) << back.status();
+  ToStored(*(*next), &stored);
+  auto back = FromStored(&stored);
+  ASSERT_THAT(back, IsOk()) << back.status();
   EXPECT_EQ((*back)->Find(4)->state(), v1::DESTROYED);
 }
 
 TEST(LifecycleTest, DisabledAndDestroyedKeysRejectTheirTokens) {
   auto ring = *Keyring::Create("ring", kNow);
-  auto token = ring->Sign("p", "", kNow, absl::Hours(1))->token;
+  auto token = Signer(ring)->Sign("p", "", kNow, absl::Hours(1))->token;
   const uint32_t old_id = ring->primary().id();
   uint32_t new_id = 0;
-  ring = *ring->Rotate(kNow, /*promote=*/true, &new_id);
-  EXPECT_EQ(ring->Verify(token, "", kNow).status, VerifyStatus::kValid);
-  ring = *ring->Disable(old_id, kNow);
-  EXPECT_EQ(ring->Verify(token, "", kNow).status, VerifyStatus::kKeyDisabled);
-  ring = *ring->Enable(old_id, kNow);  // reversible
-  EXPECT_EQ(ring->Verify(token, "", kNow).status, VerifyStatus::kValid);
-  EXPECT_FALSE(ring->Destroy(old_id, kNow).ok());  // must be disabled first
-  ring = *ring->Disable(old_id, kNow);
-  ring = *ring->Destroy(old_id, kNow);
-  EXPECT_EQ(ring->Verify(token, "", kNow).status, VerifyStatus::kKeyDisabled);
+  ring = *Rotate(*ring, kNow, /*promote=*/true, &new_id);
+  EXPECT_EQ(Signer(ring)->Verify(token, "", kNow).status, VerifyStatus::kValid);
+  ring = *Disable(*ring, old_id, kNow);
+  EXPECT_EQ(Signer(ring)->Verify(token, "", kNow).status, VerifyStatus::kKeyDisabled);
+  ring = *Enable(*ring, old_id, kNow);  // reversible
+  EXPECT_EQ(Signer(ring)->Verify(token, "", kNow).status, VerifyStatus::kValid);
+  EXPECT_THAT(Destroy(*ring, old_id, kNow), Not(IsOk()));  // must be disabled first
+  ring = *Disable(*ring, old_id, kNow);
+  ring = *Destroy(*ring, old_id, kNow);
+  EXPECT_EQ(Signer(ring)->Verify(token, "", kNow).status, VerifyStatus::kKeyDisabled);
 }
 
 TEST(LifecycleTest, StagedKeysVerifyButDoNotSign) {
   auto ring = *Keyring::Create("ring", kNow);
   const uint32_t primary = ring->primary().id();
   uint32_t staged = 0;
-  ring = *ring->Rotate(kNow, /*promote=*/false, &staged);
+  ring = *Rotate(*ring, kNow, /*promote=*/false, &staged);
   EXPECT_EQ(ring->Find(staged)->state(), v1::STAGED);
   EXPECT_EQ(ring->primary().id(), primary);
-  EXPECT_EQ(ring->Sign("p", "", kNow, absl::Hours(1))->key_id, primary);
+  EXPECT_EQ(Signer(ring)->Sign("p", "", kNow, absl::Hours(1))->key_id, primary);
 }
 
 TEST(LifecycleTest, ImportStates) {
@@ -152,20 +168,20 @@ TEST(LifecycleTest, ImportStates) {
   const uint32_t primary = ring->primary().id();
   uint32_t id = 0;
   auto active =
-      ring->Import(v1::HMAC_SHA1_FLASK, "flask-secret", v1::KEY_STATE_UNSPECIFIED, kNow, &id);
-  ASSERT_TRUE(active.ok()) << active.status();
+      Import(*ring, v1::HMAC_SHA1_FLASK, "flask-secret", v1::KEY_STATE_UNSPECIFIED, kNow, &id);
+  ASSERT_THAT(active, IsOk()) << active.status();
   EXPECT_EQ((*active)->Find(id)->state(), v1::ACTIVE);  // the default: verify-only legacy key
   EXPECT_EQ((*active)->primary().id(), primary);
-  auto as_primary = ring->Import(v1::HMAC_SHA256, std::string(32, 's'), v1::PRIMARY, kNow, &id);
-  ASSERT_TRUE(as_primary.ok());
+  auto as_primary = Import(*ring, v1::HMAC_SHA256, std::string(32, 's'), v1::PRIMARY, kNow, &id);
+  ASSERT_THAT(as_primary, IsOk());
   EXPECT_EQ((*as_primary)->primary().id(), id);
   EXPECT_EQ((*as_primary)->Find(primary)->state(), v1::ACTIVE);
-  EXPECT_FALSE(ring->Import(v1::HMAC_SHA256, "x", v1::DISABLED, kNow, &id).ok());
-  EXPECT_FALSE(ring->Import(v1::HMAC_SHA256, "", v1::ACTIVE, kNow, &id).ok());
-  EXPECT_FALSE(ring->Import(v1::HMAC_SHA256, "short", v1::ACTIVE, kNow, &id).ok());
-  EXPECT_FALSE(ring->Import(v1::ALGORITHM_UNSPECIFIED, "x", v1::ACTIVE, kNow, &id).ok());
+  EXPECT_THAT(Import(*ring, v1::HMAC_SHA256, "x", v1::DISABLED, kNow, &id), Not(IsOk()));
+  EXPECT_THAT(Import(*ring, v1::HMAC_SHA256, "", v1::ACTIVE, kNow, &id), Not(IsOk()));
+  EXPECT_THAT(Import(*ring, v1::HMAC_SHA256, "short", v1::ACTIVE, kNow, &id), Not(IsOk()));
+  EXPECT_THAT(Import(*ring, v1::ALGORITHM_UNSPECIFIED, "x", v1::ACTIVE, kNow, &id), Not(IsOk()));
   // The same secret twice would make "disable the imported key" ambiguous.
-  auto twice = (*active)->Import(v1::HMAC_SHA1_FLASK, "flask-secret", v1::ACTIVE, kNow, &id);
+  auto twice = Import(*(*active), v1::HMAC_SHA1_FLASK, "flask-secret", v1::ACTIVE, kNow, &id);
   EXPECT_TRUE(absl::IsAlreadyExists(twice.status())) << twice.status();
   EXPECT_FALSE(absl::StrContains(twice.status().message(), "flask-secret"));
 }
@@ -183,20 +199,21 @@ v1::KeyringPolicy Policy(int64_t period, int64_t lead, int64_t window, int64_t d
 
 TEST(PolicyTest, Validation) {
   const absl::Duration server_max = absl::Hours(24);
-  EXPECT_TRUE(ValidatePolicy(Policy(0, 0, 0, 0, 0), server_max).ok());
-  EXPECT_TRUE(ValidatePolicy(Policy(3600, 600, 7200, 3600, 7200), server_max).ok());
+  EXPECT_THAT(ValidatePolicy(Policy(0, 0, 0, 0, 0), server_max), IsOk());
+  EXPECT_THAT(ValidatePolicy(Policy(3600, 600, 7200, 3600, 7200), server_max), IsOk());
   // Tokens must not outlive their key.
   auto s = ValidatePolicy(Policy(3600, 0, 7200, 0, 7201), server_max);
   EXPECT_TRUE(absl::IsInvalidArgument(s));
   EXPECT_TRUE(absl::StrContains(s.message(), "max_token_ttl"));
   // max_token_ttl 0 means the server's limit, which must then fit the window too.
-  EXPECT_FALSE(ValidatePolicy(Policy(3600, 0, 7200, 0, 0), server_max).ok());
-  EXPECT_FALSE(ValidatePolicy(Policy(3600, 3600, 0, 0, 0), server_max).ok());  // lead >= period
-  EXPECT_FALSE(ValidatePolicy(Policy(-1, 0, 0, 0, 0), server_max).ok());
-  EXPECT_FALSE(ValidatePolicy(Policy(0, 0, 0, 0, 90000), server_max).ok());  // > server max
+  EXPECT_THAT(ValidatePolicy(Policy(3600, 0, 7200, 0, 0), server_max), Not(IsOk()));
+  EXPECT_THAT(ValidatePolicy(Policy(3600, 3600, 0, 0, 0), server_max),
+              Not(IsOk()));  // lead >= period
+  EXPECT_THAT(ValidatePolicy(Policy(-1, 0, 0, 0, 0), server_max), Not(IsOk()));
+  EXPECT_THAT(ValidatePolicy(Policy(0, 0, 0, 0, 90000), server_max), Not(IsOk()));  // > server max
   v1::KeyringPolicy frac = Policy(10, 0, 0, 0, 0);
   frac.mutable_rotation_period()->set_nanos(5);
-  EXPECT_FALSE(ValidatePolicy(frac, server_max).ok());
+  EXPECT_THAT(ValidatePolicy(frac, server_max), Not(IsOk()));
 }
 
 // With rotation period P, stage lead time L and verify window W >= max TTL, every token
@@ -204,11 +221,11 @@ TEST(PolicyTest, Validation) {
 void RunPolicySimulation(int64_t lead) {
   keyring::FakeClock clock(kNow);
   engine::EngineOptions opts;
-  opts.max_ttl = absl::Hours(24);
+  opts.limits.max_ttl = absl::Hours(24);
   auto e = *engine::Engine::New(std::make_unique<store::MemoryStore>(),
                                 *store::Sealer::New(crypto::RandomSecret(32)), &clock, opts);
   const int64_t P = 3600, W = 2 * 3600, D = 1800, max_ttl = 2 * 3600;
-  ASSERT_TRUE(e->CreateKeyring("test", "ring", Policy(P, lead, W, D, max_ttl)).ok());
+  ASSERT_THAT(e->CreateKeyring("test", "ring", Policy(P, lead, W, D, max_ttl)), IsOk());
   struct Issued {
     std::string token;
     int64_t exp;
@@ -220,7 +237,7 @@ void RunPolicySimulation(int64_t lead) {
   uint32_t last_primary = (*e->Get("ring"))->primary().id();
   for (int step = 0; step < 24 * 12; ++step) {  // 24 hours in 5-minute steps
     clock.Advance(absl::Minutes(5));
-    e->Tick();
+    engine::Tick(*e);
     const int64_t now = absl::ToUnixSeconds(clock.Now());
     auto ring = *e->Get("ring");
     if (ring->primary().id() != last_primary) {
@@ -229,12 +246,12 @@ void RunPolicySimulation(int64_t lead) {
     }
     for (int i = 0; i < 3; ++i) {
       auto s = e->Sign("ring", "p", "", absl::Seconds(ttl_dist(rng)));
-      ASSERT_TRUE(s.ok()) << s.status();
+      ASSERT_THAT(s, IsOk()) << s.status();
       issued.push_back({s->token, s->expires_at});
     }
     for (const Issued& t : issued) {
       auto v = e->Verify("ring", t.token, "");
-      ASSERT_TRUE(v.ok());
+      ASSERT_THAT(v, IsOk());
       if (now < t.exp) {
         ++checks;
         ASSERT_EQ(v->status, VerifyStatus::kValid) << "step " << step;
@@ -256,7 +273,9 @@ void RunPolicySimulation(int64_t lead) {
   for (const auto& k : ring->keys()) destroyed += k->state() == v1::DESTROYED;
   EXPECT_GE(destroyed, 15);
   for (const auto& k : ring->keys()) {
-    if (k->state() == v1::DESTROYED) EXPECT_TRUE(k->material().empty());
+    if (k->state() == v1::DESTROYED) {
+      EXPECT_TRUE(k->material().empty());
+    }
   }
 }
 
@@ -267,14 +286,14 @@ TEST(PolicyTest, StagedKeyIsPromotedAfterLeadTime) {
   keyring::FakeClock clock(kNow);
   auto e = *engine::Engine::New(std::make_unique<store::MemoryStore>(),
                                 *store::Sealer::New(crypto::RandomSecret(32)), &clock, {});
-  ASSERT_TRUE(e->CreateKeyring("t", "ring", Policy(0, 600, 0, 0, 0)).ok());
+  ASSERT_THAT(e->CreateKeyring("t", "ring", Policy(0, 600, 0, 0, 0)), IsOk());
   auto r = e->Rotate("t", "ring");
-  ASSERT_TRUE(r.ok());
+  ASSERT_THAT(r, IsOk());
   EXPECT_EQ(r->keyring->Find(r->key_id)->state(), v1::STAGED);
   clock.Advance(absl::Seconds(599));
-  EXPECT_EQ(e->Tick(), 0);
+  EXPECT_EQ(engine::Tick(*e), 0);
   clock.Advance(absl::Seconds(1));
-  EXPECT_EQ(e->Tick(), 1);
+  EXPECT_EQ(engine::Tick(*e), 1);
   EXPECT_EQ((*e->Get("ring"))->primary().id(), r->key_id);
   // promote_now skips the lead time.
   auto now = e->Rotate("t", "ring", /*promote_now=*/true);
@@ -295,9 +314,9 @@ TEST(AuditTest, EveryAdminOperationIsRecorded) {
   auto e = *engine::Engine::New(std::make_unique<store::MemoryStore>(),
                                 *store::Sealer::New(crypto::RandomSecret(32)), &clock, opts);
   auto r = e->Rotate("alice", "default");
-  ASSERT_TRUE(r.ok());
-  EXPECT_FALSE(e->Destroy("bob", "default", r->previous_primary_key_id).ok());
-  ASSERT_TRUE(e->Import("carol", "default", v1::HMAC_SHA1_FLASK, "topsecret", v1::ACTIVE).ok());
+  ASSERT_THAT(r, IsOk());
+  EXPECT_THAT(e->Destroy("bob", "default", r->previous_primary_key_id), Not(IsOk()));
+  ASSERT_THAT(e->Import("carol", "default", v1::HMAC_SHA1_FLASK, "topsecret", v1::ACTIVE), IsOk());
   ASSERT_EQ(audit.events.size(), 3u);
   EXPECT_EQ(audit.events[0].caller, "alice");
   EXPECT_EQ(audit.events[0].operation, "rotate");

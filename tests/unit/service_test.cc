@@ -2,7 +2,8 @@
 #include "server/crypto/random.h"
 #include "server/service/admin_service.h"
 #include "server/service/tokens_service.h"
-#include "server/store/memory_store.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/memory_store.h"
 
 namespace sessiontoken::service {
 namespace {

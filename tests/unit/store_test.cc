@@ -6,30 +6,34 @@
 #include "gtest/gtest.h"
 #include "server/crypto/random.h"
 #include "server/store/file_store.h"
-#include "server/store/memory_store.h"
 #include "server/store/sealer.h"
+#include "tests/testing/memory_store.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/unit/test_util.h"
 
 namespace sessiontoken::store {
 namespace {
+
+using ::sessiontoken::testing::IsOk;
+using ::testing::Not;
 
 using ::sessiontoken::testing::MakeTempDir;
 using ::sessiontoken::testing::ReadFile;
 
 void CheckCas(Store& s) {
   auto v1 = s.Put("a", "one", 0);
-  ASSERT_TRUE(v1.ok()) << v1.status();
+  ASSERT_THAT(v1, IsOk()) << v1.status();
   EXPECT_TRUE(absl::IsAborted(s.Put("a", "again", 0).status()));  // already exists
   auto v2 = s.Put("a", "two", *v1);
-  ASSERT_TRUE(v2.ok());
+  ASSERT_THAT(v2, IsOk());
   EXPECT_GT(*v2, *v1);
   EXPECT_TRUE(absl::IsAborted(s.Put("a", "stale", *v1).status()));
   auto got = s.Get("a");
-  ASSERT_TRUE(got.ok());
+  ASSERT_THAT(got, IsOk());
   EXPECT_EQ(got->data, "two");
   EXPECT_EQ(got->version, *v2);
   EXPECT_TRUE(absl::IsNotFound(s.Get("b").status()));
-  ASSERT_TRUE(s.Put("b", std::string("\0bin\xff", 5), 0).ok());
+  ASSERT_THAT(s.Put("b", std::string("\0bin\xff", 5), 0), IsOk());
   EXPECT_EQ(s.Get("b")->data, std::string("\0bin\xff", 5));
   EXPECT_EQ(*s.List(), (std::vector<std::string>{"a", "b"}));
 }
@@ -43,16 +47,16 @@ TEST(FileStoreTest, CompareAndSwapAndPersistence) {
   std::string dir = MakeTempDir();
   {
     auto s = FileStore::Open(dir);
-    ASSERT_TRUE(s.ok()) << s.status();
+    ASSERT_THAT(s, IsOk()) << s.status();
     CheckCas(**s);
     struct stat st;
     ASSERT_EQ(::stat((*s)->PathOf("a").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
   }
   auto s = FileStore::Open(dir);
-  ASSERT_TRUE(s.ok());
+  ASSERT_THAT(s, IsOk());
   auto got = (*s)->Get("a");
-  ASSERT_TRUE(got.ok());
+  ASSERT_THAT(got, IsOk());
   EXPECT_EQ(got->data, "two");
   EXPECT_EQ(got->version, 2u);
 }
@@ -60,22 +64,22 @@ TEST(FileStoreTest, CompareAndSwapAndPersistence) {
 TEST(FileStoreTest, SecondOpenOfSameDirectoryIsRefused) {
   std::string dir = MakeTempDir();
   auto first = FileStore::Open(dir);
-  ASSERT_TRUE(first.ok());
+  ASSERT_THAT(first, IsOk());
   auto second = FileStore::Open(dir);
   EXPECT_TRUE(absl::IsFailedPrecondition(second.status())) << second.status();
   first->reset();
-  EXPECT_TRUE(FileStore::Open(dir).ok());
+  EXPECT_THAT(FileStore::Open(dir), IsOk());
 }
 
 TEST(FileStoreTest, CorruptFileIsReportedAndNeverOverwritten) {
   std::string dir = MakeTempDir();
   auto s = FileStore::Open(dir);
-  ASSERT_TRUE(s.ok());
+  ASSERT_THAT(s, IsOk());
   const std::string path = (*s)->PathOf("bad");
   { std::ofstream(path) << "garbage"; }
   EXPECT_TRUE(absl::IsDataLoss((*s)->Get("bad").status()));
-  EXPECT_FALSE((*s)->Put("bad", "new", 0).ok());
-  EXPECT_FALSE((*s)->Put("bad", "new", 1).ok());
+  EXPECT_THAT((*s)->Put("bad", "new", 0), Not(IsOk()));
+  EXPECT_THAT((*s)->Put("bad", "new", 1), Not(IsOk()));
   EXPECT_EQ(ReadFile(path), "garbage");
 }
 
@@ -83,12 +87,12 @@ TEST(FileStoreTest, LeftoverTempFilesAreIgnoredAndRemoved) {
   std::string dir = MakeTempDir();
   {
     auto s = FileStore::Open(dir);
-    ASSERT_TRUE((*s)->Put("k", "v", 0).ok());
+    ASSERT_THAT((*s)->Put("k", "v", 0), IsOk());
   }
   const std::string tmp = dir + "/keyrings/k.keyring.tmp.123";
   { std::ofstream(tmp) << "half-written"; }
   auto s = FileStore::Open(dir);
-  ASSERT_TRUE(s.ok());
+  ASSERT_THAT(s, IsOk());
   EXPECT_EQ(*(*s)->List(), (std::vector<std::string>{"k"}));
   EXPECT_EQ(::access(tmp.c_str(), F_OK), 0);  // opening alone modifies nothing
   EXPECT_EQ((*s)->RemoveTempFiles(), 1);
@@ -99,48 +103,48 @@ TEST(FileStoreTest, LeftoverTempFilesAreIgnoredAndRemoved) {
 TEST(KekTest, ParsesHexBase64AndRaw) {
   const std::string hex(64, 'a');
   auto k1 = ParseKek(hex + "\n");
-  ASSERT_TRUE(k1.ok());
+  ASSERT_THAT(k1, IsOk());
   EXPECT_EQ(k1->view(), std::string(32, '\xaa'));
   auto k2 = ParseKek("qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqo=");
-  ASSERT_TRUE(k2.ok());
+  ASSERT_THAT(k2, IsOk());
   EXPECT_EQ(k2->view(), std::string(32, '\xaa'));
   // 32 raw bytes look like a passphrase or a truncated hex KEK: refused.
-  EXPECT_FALSE(ParseKek(std::string(32, '\x01')).ok());
-  EXPECT_FALSE(ParseKek("0123456789abcdef0123456789abcde\n").ok());
-  EXPECT_FALSE(ParseKek("correct horse battery staple 123").ok());
-  EXPECT_FALSE(ParseKek("").ok());
-  EXPECT_FALSE(ParseKek(std::string(63, 'a')).ok());
-  EXPECT_FALSE(ParseKek(std::string(64, 'g')).ok());
-  EXPECT_FALSE(ParseKek("c2hvcnQ=").ok());
-  EXPECT_FALSE(LoadKekFile("/nonexistent/kek").ok());
+  EXPECT_THAT(ParseKek(std::string(32, '\x01')), Not(IsOk()));
+  EXPECT_THAT(ParseKek("0123456789abcdef0123456789abcde\n"), Not(IsOk()));
+  EXPECT_THAT(ParseKek("correct horse battery staple 123"), Not(IsOk()));
+  EXPECT_THAT(ParseKek(""), Not(IsOk()));
+  EXPECT_THAT(ParseKek(std::string(63, 'a')), Not(IsOk()));
+  EXPECT_THAT(ParseKek(std::string(64, 'g')), Not(IsOk()));
+  EXPECT_THAT(ParseKek("c2hvcnQ="), Not(IsOk()));
+  EXPECT_THAT(LoadKekFile("/nonexistent/kek"), Not(IsOk()));
 }
 
 TEST(KekTest, DevKekIsCreatedOnceWithPrivateMode) {
   std::string dir = MakeTempDir();
   bool created = false;
   auto a = LoadOrCreateDevKek(dir + "/dev-kek", &created);
-  ASSERT_TRUE(a.ok());
+  ASSERT_THAT(a, IsOk());
   EXPECT_TRUE(created);
   struct stat st;
   ASSERT_EQ(::stat((dir + "/dev-kek").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   auto b = LoadOrCreateDevKek(dir + "/dev-kek", &created);
-  ASSERT_TRUE(b.ok());
+  ASSERT_THAT(b, IsOk());
   EXPECT_FALSE(created);
   EXPECT_EQ(a->view(), b->view());
 }
 
 TEST(SealerTest, SealOpenAndFailureModes) {
   auto kr = keyring::Keyring::Create("shop", absl::FromUnixSeconds(1800000000));
-  ASSERT_TRUE(kr.ok());
+  ASSERT_THAT(kr, IsOk());
   auto sealer = Sealer::New(crypto::RandomSecret(32));
-  ASSERT_TRUE(sealer.ok());
+  ASSERT_THAT(sealer, IsOk());
   auto blob = (*sealer)->Seal(**kr);
-  ASSERT_TRUE(blob.ok());
+  ASSERT_THAT(blob, IsOk());
   // The key material is not visible in the sealed blob.
   EXPECT_EQ(blob->find(std::string((*kr)->primary().material())), std::string::npos);
   auto back = (*sealer)->Open("shop", *blob);
-  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_THAT(back, IsOk()) << back.status();
   EXPECT_EQ((*back)->primary().id(), (*kr)->primary().id());
   EXPECT_EQ((*back)->primary().material(), (*kr)->primary().material());
 

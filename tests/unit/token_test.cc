@@ -6,10 +6,14 @@
 #include "server/crypto/hmac.h"
 #include "server/token/base64url.h"
 #include "server/token/native.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/unit/test_util.h"
 
 namespace sessiontoken::token {
 namespace {
+
+using ::sessiontoken::testing::IsOk;
+using ::testing::Not;
 
 using ::sessiontoken::testing::Hex;
 
@@ -82,7 +86,7 @@ TEST(NativeTokenTest, MatchesSharedVectors) {
   ASSERT_GE(vectors.size(), 5u);
   for (const Vector& v : vectors) {
     auto mac = crypto::Hmac::New(crypto::HashFunction::kSha256, v.key);
-    ASSERT_TRUE(mac.ok());
+    ASSERT_THAT(mac, IsOk());
     NativeClaims claims{v.key_id, v.issued_at, v.expires_at};
     EXPECT_EQ(SignNative(**mac, claims, v.audience, v.payload), v.token) << v.name;
     auto parsed = ParseNative(v.token);
@@ -99,7 +103,7 @@ TEST(NativeTokenTest, MatchesSharedVectors) {
 
 TEST(NativeTokenTest, TokensAreCookieSafe) {
   auto mac = crypto::Hmac::New(crypto::HashFunction::kSha256, std::string(32, 'k'));
-  ASSERT_TRUE(mac.ok());
+  ASSERT_THAT(mac, IsOk());
   std::string payload;
   for (int i = 0; i < 3000; ++i) payload.push_back(static_cast<char>(i));
   std::string t = SignNative(**mac, {1, 2, 3}, "aud", payload);

@@ -1,20 +1,17 @@
 'use strict';
 // Promise client of the sessiontoken service: SessionTokens (Sign, Verify, batches) and
-// KeyAdmin (operators). One channel, two stubs. Per-call deadlines cover every attempt of a
-// call; UNAVAILABLE is retried with jittered exponential backoff for calls that are safe to
-// repeat (see RETRY below).
+// KeyAdmin (operators). One channel, two stubs. Default deadlines and retries come from the
+// service config shared by every client (proto/sessiontoken/v1/service_config.json): grpc-js
+// retries UNAVAILABLE with jittered exponential backoff for calls that are safe to repeat
+// (keyring changes such as Rotate, ImportKey, PromoteKey never are); the client sets each
+// call's deadline from the file unless the caller gives one.
 
 const grpc = require('@grpc/grpc-js');
-const { load } = require('./proto');
+const { load, splitServiceConfig } = require('./proto');
 const { SessionTokenError, codeName } = require('./errors');
 
 const DEFAULTS = Object.freeze({
   address: '127.0.0.1:50051',
-  deadlineMs: 2000,        // SessionTokens calls
-  adminDeadlineMs: 10000,  // KeyAdmin calls
-  maxAttempts: 3,          // attempts per retryable call (1 = no retry)
-  initialBackoffMs: 50,
-  maxBackoffMs: 1000,
 });
 
 // Channel defaults: reconnect quickly after the service restarts (grpc-js otherwise backs off
@@ -22,22 +19,11 @@ const DEFAULTS = Object.freeze({
 const CHANNEL_DEFAULTS = Object.freeze({
   'grpc.initial_reconnect_backoff_ms': 200,
   'grpc.max_reconnect_backoff_ms': 2000,
+  'grpc.enable_retries': 1,
 });
 
 const TOKENS = 'SessionTokens';
 const ADMIN = 'KeyAdmin';
-
-// Whether UNAVAILABLE is retried by default. Calls whose repetition could change state twice
-// (Rotate: two new keys; ImportKey: the secret twice; CreateKeyring) are not; a caller may
-// opt in per call with {maxAttempts}. Sign is retried: a second token is harmless.
-const RETRY = Object.freeze({
-  Sign: true, Verify: true, BatchSign: true, BatchVerify: true,
-  ListKeys: true, ListKeyrings: true, GetKeyring: true, SetPolicy: true,
-  PromoteKey: true, DisableKey: true, EnableKey: true, DestroyKey: true,
-  Rotate: false, ImportKey: false, CreateKeyring: false,
-});
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---- conversions -------------------------------------------------------------------------
 
@@ -169,7 +155,7 @@ function batchItems(method, response, expected, convert) {
   const items = response.items || [];
   if (items.length !== expected) {
     throw new SessionTokenError({
-      method, code: grpc.status.INTERNAL, attempts: 1,
+      method, code: grpc.status.INTERNAL,
       details: `expected ${expected} items in the response, got ${items.length}`,
     });
   }
@@ -184,8 +170,9 @@ class Client {
   /**
    * @param {object} [options]
    *   address ('127.0.0.1:50051'), credentials (grpc.ChannelCredentials; default insecure),
-   *   keyring (default keyring of calls that name none), deadlineMs, adminDeadlineMs,
-   *   maxAttempts, initialBackoffMs, maxBackoffMs, channelOptions, protoDir, onRetry(info).
+   *   keyring (default keyring of calls that name none), deadlineMs (of every call; default:
+   *   the method's timeout in the service config), serviceConfig (JSON string replacing
+   *   proto/sessiontoken/v1/service_config.json), channelOptions, protoDir.
    */
   constructor(options = {}) {
     if (typeof options === 'string') options = { address: options };
@@ -193,15 +180,15 @@ class Client {
     this.address = requireString(o.address, 'address');
     this.defaultKeyring = o.keyring === undefined ? undefined : requireString(o.keyring, 'keyring');
     this._deadlineMs = o.deadlineMs;
-    this._adminDeadlineMs = o.adminDeadlineMs;
-    this._maxAttempts = o.maxAttempts;
-    this._initialBackoffMs = o.initialBackoffMs;
-    this._maxBackoffMs = o.maxBackoffMs;
-    this._onRetry = typeof o.onRetry === 'function' ? o.onRetry : null;
     const proto = load(o.protoDir);
     this._enums = proto.enums;
     const credentials = o.credentials || grpc.credentials.createInsecure();
-    const channelOptions = { ...CHANNEL_DEFAULTS, ...(o.channelOptions || {}) };
+    const { grpcConfig, timeoutMs } = splitServiceConfig(o.serviceConfig === undefined
+      ? proto.serviceConfig : requireString(o.serviceConfig, 'serviceConfig'));
+    this._timeoutMs = timeoutMs;
+    const channelOptions = {
+      ...CHANNEL_DEFAULTS, 'grpc.service_config': grpcConfig, ...(o.channelOptions || {}),
+    };
     this._stubs = {};
     this._stubs[TOKENS] = new proto.SessionTokens(this.address, credentials, channelOptions);
     this._stubs[ADMIN] = new proto.KeyAdmin(this.address, credentials,
@@ -244,33 +231,22 @@ class Client {
     });
   }
 
+  // One call. Its deadline (per call, else per client, else the method's timeout in the
+  // service config) covers the retries grpc-js makes.
   async _call(service, rpc, request, opts = {}) {
     if (this._closed) throw new Error('sessiontoken: client is closed');
-    const method = `${service}.${rpc}`;
-    const deadlineMs = opts.deadlineMs ?? (service === ADMIN ? this._adminDeadlineMs : this._deadlineMs);
-    if (!(deadlineMs > 0)) throw new TypeError('deadlineMs must be a positive number of milliseconds');
-    const deadline = Date.now() + deadlineMs;
-    const maxAttempts = Math.max(1, opts.maxAttempts ?? (RETRY[rpc] ? this._maxAttempts : 1));
-    let backoff = this._initialBackoffMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this._unary(service, rpc, request, deadline, opts.signal);
-      } catch (err) {
-        const code = typeof err.code === 'number' ? err.code : grpc.status.UNKNOWN;
-        const fail = () => new SessionTokenError({
-          method, code, details: err.details || err.message, attempts: attempt, cause: err,
-        });
-        if (code !== grpc.status.UNAVAILABLE || attempt >= maxAttempts) throw fail();
-        // Full jitter between backoff/2 and backoff; never sleep past the deadline.
-        const delayMs = Math.round(backoff / 2 + Math.random() * backoff / 2);
-        if (Date.now() + delayMs >= deadline) throw fail();
-        if (opts.signal && opts.signal.aborted) throw fail();
-        if (this._onRetry) {
-          try { this._onRetry({ method, attempt, delayMs, error: err }); } catch { /* observer only */ }
-        }
-        await sleep(delayMs);
-        backoff = Math.min(backoff * 2, this._maxBackoffMs);
-      }
+    const deadlineMs = opts.deadlineMs ?? this._deadlineMs ?? this._timeoutMs(`sessiontoken.v1.${service}`, rpc);
+    if (deadlineMs !== undefined && !(deadlineMs > 0)) {
+      throw new TypeError('deadlineMs must be a positive number of milliseconds');
+    }
+    const deadline = deadlineMs === undefined ? Infinity : Date.now() + deadlineMs;
+    try {
+      return await this._unary(service, rpc, request, deadline, opts.signal);
+    } catch (err) {
+      const code = typeof err.code === 'number' ? err.code : grpc.status.UNKNOWN;
+      throw new SessionTokenError({
+        method: `${service}.${rpc}`, code, details: err.details || err.message, cause: err,
+      });
     }
   }
 

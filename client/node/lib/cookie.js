@@ -35,9 +35,13 @@ function sameSiteAttr(v) {
   throw new TypeError(`cookie.sameSite: ${JSON.stringify(v)} (strict, lax, none, true or false)`);
 }
 
+/** The cookie options normalizeCookieOptions knows. */
+const COOKIE_OPTIONS = Object.freeze(['httpOnly', 'secure', 'sameSite', 'path', 'domain', 'maxAge', 'partitioned']);
+
 /**
  * Validates cookie options once (at middleware creation). maxAge is in milliseconds like
- * Express's res.cookie; null/undefined gives a browser-session cookie.
+ * Express's res.cookie; null/undefined (the default, as express-session's) gives a
+ * browser-session cookie.
  */
 function normalizeCookieOptions(o) {
   const out = {
@@ -95,5 +99,5 @@ function appendSetCookie(res, value) {
 }
 
 module.exports = {
-  readCookie, serializeCookie, serializeClearCookie, appendSetCookie, normalizeCookieOptions, checkName,
+  readCookie, serializeCookie, serializeClearCookie, appendSetCookie, normalizeCookieOptions, checkName, COOKIE_OPTIONS,
 };

@@ -9,8 +9,18 @@
 //   * a missing, tampered, expired, wrong-audience... cookie gives an empty session and is
 //     left alone;
 //   * fail closed: if the service cannot be reached or errors, req.session is empty (an
-//     unverified cookie is never trusted), the error is logged and the request goes on; the
-//     cookie is never deleted because of an outage.
+//     unverified cookie is never trusted), the error is logged and the request goes on. That
+//     session is marked unverified and is never saved: whatever the app writes into it, the
+//     browser's cookie is neither replaced nor deleted (one warning is logged), unless the
+//     app explicitly calls req.session.regenerate() or destroy() (a login or a logout);
+//   * req.session has express-session's methods (non-enumerable): regenerate, save,
+//     destroy, reload, so that Passport (0.6+) and express-session code work;
+//   * refreshAfterSeconds (opt-in): rolling expiry, an unchanged session is re-signed only
+//     when its token is older than that;
+//   * a session larger than maxPayloadBytes (or that Sign refuses with INVALID_ARGUMENT
+//     "payload:") is not saved: an error "session too large" is logged and, if the session
+//     was changed, the cookie is deleted (the previous state is not left behind). Any other
+//     Sign failure of a changed session does the same (as the Flask interface does).
 //
 // When the session is saved: Sign is asynchronous, but cookies must be set before the
 // response headers go out. The middleware wraps the calls that start a response
@@ -21,12 +31,36 @@
 // cookie. Changes made to req.session after the response has started are not saved (as in
 // Flask); they are logged as a warning.
 
-const { readCookie, serializeCookie, serializeClearCookie, appendSetCookie, normalizeCookieOptions, checkName } =
-  require('./cookie');
+const {
+  readCookie, serializeCookie, serializeClearCookie, appendSetCookie, normalizeCookieOptions, checkName, COOKIE_OPTIONS,
+} = require('./cookie');
 const { MAX_TOKEN_CHARS } = require('./native');
+const { SessionTooLargeError } = require('./errors');
 
 const STATE = Symbol('sessiontoken.session');
 const HOOKED = ['writeHead', 'write', 'end', 'flushHeaders'];
+const INVALID_ARGUMENT = 3;
+
+/** The service's default limit of a native token's payload (server flag max_payload_bytes). */
+const DEFAULT_MAX_PAYLOAD_BYTES = 2048;
+
+const OPTIONS = new Set([
+  'client', 'keyring', 'audience', 'cookieName', 'ttlSeconds', 'maxAgeSeconds', 'deadlineMs',
+  'cookie', 'logger', 'refreshAfterSeconds', 'maxPayloadBytes',
+]);
+// Options of express-session / cookie-session that mean something else here.
+const HINTS = {
+  name: 'use cookieName',
+  maxAge: 'use cookie.maxAge (milliseconds) and ttlSeconds',
+  rolling: 'use refreshAfterSeconds',
+  secret: 'not needed: the service holds the keys',
+  keys: 'not needed: the service holds the keys',
+  store: 'not supported: the session is stored in the cookie',
+  resave: 'not needed: the cookie is written only when the session changed',
+  saveUninitialized: 'not needed: an empty session sets no cookie',
+  expires: 'use cookie.maxAge',
+  signed: 'always signed by the service',
+};
 
 const defaultLogger = {
   error: (...a) => console.error(...a),
@@ -44,6 +78,25 @@ function describe(err) {
   return err && err.message ? err.message : String(err);
 }
 
+function warnUnknown(options, logger, tag) {
+  for (const k of Object.keys(options)) {
+    if (OPTIONS.has(k)) continue;
+    logger.warn(`${tag}: unknown option ${JSON.stringify(k)} ignored${HINTS[k] ? ` (${HINTS[k]})` : ''}`);
+  }
+  for (const k of Object.keys(options.cookie || {})) {
+    if (COOKIE_OPTIONS.includes(k)) continue;
+    logger.warn(`${tag}: unknown option cookie.${k} ignored${HINTS[k] ? ` (${HINTS[k]})` : ''}`);
+  }
+}
+
+function positiveInteger(value, name, { nullable = false } = {}) {
+  if (nullable && value === null) return null;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`session: ${name} must be a positive integer${nullable ? ' (or null)' : ''}`);
+  }
+  return value;
+}
+
 function session(options) {
   if (!options || typeof options !== 'object') throw new TypeError('session(options): options required');
   const { client } = options;
@@ -58,40 +111,60 @@ function session(options) {
   const audience = options.audience;
   const cookieName = options.cookieName ?? 'session';
   checkName(cookieName);
-  const ttlSeconds = options.ttlSeconds ?? 86400;
-  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) throw new TypeError('session: ttlSeconds must be a positive integer');
+  const ttlSeconds = positiveInteger(options.ttlSeconds ?? 86400, 'ttlSeconds');
   const maxAgeSeconds = options.maxAgeSeconds ?? ttlSeconds;
-  const cookieOpts = normalizeCookieOptions({ maxAge: ttlSeconds * 1000, ...(options.cookie || {}) });
+  const refreshAfterSeconds = options.refreshAfterSeconds === undefined ? null
+    : positiveInteger(options.refreshAfterSeconds, 'refreshAfterSeconds', { nullable: true });
+  if (refreshAfterSeconds !== null && refreshAfterSeconds >= ttlSeconds) {
+    throw new TypeError('session: refreshAfterSeconds must be less than ttlSeconds');
+  }
+  const maxPayloadBytes = options.maxPayloadBytes === undefined ? DEFAULT_MAX_PAYLOAD_BYTES
+    : positiveInteger(options.maxPayloadBytes, 'maxPayloadBytes', { nullable: true });
+  const cookieOpts = normalizeCookieOptions({ ...(options.cookie || {}) });
   const callOptions = options.deadlineMs ? { deadlineMs: options.deadlineMs } : undefined;
   const logger = { ...defaultLogger, ...(options.logger || {}) };
   const tag = `sessiontoken.session[${cookieName}]`;
+  warnUnknown(options, logger, tag);
+  let warnedProxy = false;
 
   function secureFor(req) {
     if (cookieOpts.secure !== 'auto') return cookieOpts.secure;
-    if (typeof req.secure === 'boolean') return req.secure;  // Express (honours 'trust proxy')
-    return Boolean(req.socket && req.socket.encrypted);
+    const secure = typeof req.secure === 'boolean'
+      ? req.secure  // Express (honours 'trust proxy')
+      : Boolean(req.socket && req.socket.encrypted);
+    if (!secure && !warnedProxy) {
+      const xfp = String((req.headers && req.headers['x-forwarded-proto']) || '').split(',')[0].trim().toLowerCase();
+      if (xfp === 'https') {
+        warnedProxy = true;
+        logger.warn(`${tag}: cookie.secure is 'auto' and the request came through a proxy as HTTPS ` +
+          '(X-Forwarded-Proto: https), but the app does not trust the proxy (Express: app.set(\'trust proxy\', ...)): ' +
+          'the session cookie is sent without the Secure attribute');
+      }
+    }
+    return secure;
   }
 
   // Reads and verifies the request's cookie. Never throws.
+  // Resolves {data, refresh, hadCookie, unverified}.
   async function load(req) {
     const token = readCookie(req.headers && req.headers.cookie, cookieName);
-    if (!token) return { data: {}, refresh: false };
+    if (!token) return { data: {}, refresh: false, hadCookie: false };
     if (token.length > MAX_TOKEN_CHARS) {
       // No format's token is that long (docs/token-format.md: MALFORMED). The server answers
       // such a Verify with INVALID_ARGUMENT, which would be logged as a service error.
       logger.debug(`${tag}: session cookie rejected: longer than ${MAX_TOKEN_CHARS} characters`);
-      return { data: {}, refresh: false };
+      return { data: {}, refresh: false, hadCookie: true };
     }
     let r;
     try {
       r = await client.verify({ keyring, token, audience, maxAgeSeconds }, callOptions);
     } catch (err) {
       logger.error(`${tag}: cannot verify the session cookie, using an empty session: ${describe(err)}`);
-      return { data: {}, refresh: false, failed: true };
+      return { data: {}, refresh: false, hadCookie: true, unverified: true };
     }
     if (!r.valid) {
       logger.debug(`${tag}: session cookie rejected: ${r.result}`);
-      return { data: {}, refresh: false };
+      return { data: {}, refresh: false, hadCookie: true };
     }
     let data;
     try {
@@ -101,32 +174,117 @@ function session(options) {
     }
     if (!isPlainObject(data)) {
       logger.warn(`${tag}: valid token whose payload is not a JSON object; using an empty session`);
-      return { data: {}, refresh: false };
+      return { data: {}, refresh: false, hadCookie: true };
     }
-    return { data, refresh: r.refreshRecommended };
+    let refresh = Boolean(r.refreshRecommended);
+    if (refreshAfterSeconds !== null && r.issuedAt instanceof Date) {
+      refresh = refresh || (Date.now() - r.issuedAt.getTime()) / 1000 >= refreshAfterSeconds;
+    }
+    return { data, refresh, hadCookie: true };
+  }
+
+  // The JSON of `value` if it is a savable session, else an Error.
+  function serialise(value) {
+    if (value === undefined || value === null) return '{}';
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      return new TypeError('req.session must be a plain object');
+    }
+    try {
+      return JSON.stringify(value);
+    } catch (err) {
+      return new TypeError(`req.session is not JSON-serialisable: ${describe(err)}`);
+    }
+  }
+
+  function tooLarge(json) {
+    const size = Buffer.byteLength(json, 'utf8');
+    if (maxPayloadBytes === null || size <= maxPayloadBytes) return null;
+    return new SessionTooLargeError({ size, limit: maxPayloadBytes });
   }
 
   // What the response needs, from req.session now: {kind: 'none'|'clear'|'sign', json}.
   function decide(req, state) {
-    let current = req.session;
-    if (current === undefined || current === null) current = {};
-    if (typeof current !== 'object' || Array.isArray(current)) {
-      logger.error(`${tag}: req.session must be a plain object; session not saved`);
+    const json = serialise(req.session);
+    if (json instanceof Error) {
+      logger.error(`${tag}: session not saved: ${json.message}`);
       return { kind: 'none' };
     }
-    let json;
-    try {
-      json = JSON.stringify(current);
-    } catch (err) {
-      logger.error(`${tag}: req.session is not JSON-serialisable; session not saved: ${describe(err)}`);
-      return { kind: 'none' };
+    if (state.unverified && !state.regenerated) {
+      // The cookie could not be checked: it may hold a valid login. Never touch it.
+      if (json !== state.initial) {
+        logger.warn(`${tag}: session not saved: the request's cookie could not be verified; the cookie is left unchanged`);
+      }
+      return { kind: 'none', json };
     }
-    if (json === '{}') return { kind: state.initial === '{}' ? 'none' : 'clear' };
-    if (json !== state.initial || state.refresh) return { kind: 'sign', json };
-    return { kind: 'none' };
+    if (json === '{}') {
+      const cookiePresent = state.initial !== '{}' || (state.regenerated && state.hadCookie);
+      return { kind: cookiePresent ? 'clear' : 'none', json };
+    }
+    if (json !== state.initial || state.refresh || state.regenerated) return { kind: 'sign', json };
+    return { kind: 'none', json };
   }
 
-  function hook(req, res, state) {
+  // Gives req.session express-session's methods (non-enumerable, so never serialised).
+  function attach(req, state, data) {
+    const later = (cb, err) => { if (typeof cb === 'function') setImmediate(cb, err); };
+    const methods = {
+      regenerate(cb) {  // a new, empty session (also replaces an unverified one: a login)
+        state.regenerated = true;
+        req.session = attach(req, state, {});
+        later(cb);
+        return req.session;
+      },
+      save(cb) {  // checked now; written when the response starts
+        let err = serialise(req.session);
+        err = err instanceof Error ? err : tooLarge(err);
+        later(cb, err || undefined);
+        return this;
+      },
+      destroy(cb) {  // the cookie is deleted (also an unverified one: a logout)
+        state.regenerated = true;
+        delete req.session;
+        later(cb);
+        return this;
+      },
+      reload(cb) {  // back to what the request's cookie held
+        req.session = attach(req, state, JSON.parse(state.initial));
+        later(cb);
+        return req.session;
+      },
+    };
+    for (const [name, fn] of Object.entries(methods)) {
+      Object.defineProperty(data, name, { value: fn, enumerable: false, writable: true, configurable: true });
+    }
+    return data;
+  }
+
+  // Signs `json`; resolves the Set-Cookie value to add, or null.
+  async function sign(st, json, refreshOnly, secure) {
+    let err = tooLarge(json);
+    if (!err) {
+      try {
+        const signed = await client.sign({ keyring, payload: json, ttlSeconds, audience }, callOptions);
+        return serializeCookie(cookieName, signed.token, cookieOpts, secure);
+      } catch (e) {
+        err = e;
+        if (e && e.code === INVALID_ARGUMENT && String(e.details || '').startsWith('payload:')) {
+          err = new SessionTooLargeError({ size: Buffer.byteLength(json, 'utf8'), limit: null, details: e.details });
+        }
+      }
+    }
+    const what = err instanceof SessionTooLargeError ? 'session not saved' : 'cannot sign the session, session not saved';
+    if (refreshOnly || st.unverified || !st.hadCookie) {
+      // A refresh keeps the (still valid) old cookie; an unverified one is never touched.
+      const kept = st.hadCookie ? ' (the cookie is left unchanged)' : '';
+      logger[refreshOnly ? 'warn' : 'error'](`${tag}: ${refreshOnly ? 'cannot re-issue the session cookie' : what}${kept}: ${describe(err)}`);
+      return null;
+    }
+    // A changed session that cannot be stored must not leave the previous state behind.
+    logger.error(`${tag}: ${what}, cookie deleted: ${describe(err)}`);
+    return serializeClearCookie(cookieName, cookieOpts, secure);
+  }
+
+  function hook(req, res, st) {
     const orig = {};
     for (const m of HOOKED) orig[m] = res[m];
     let phase = 'open';  // open -> (holding ->) done; wrappers stay installed, passing through
@@ -134,9 +292,9 @@ function session(options) {
     let heldWrite = false;
 
     const warnLate = () => {
-      let json;
-      try { json = JSON.stringify(req.session ?? {}); } catch { return; }  // already logged
-      if (json !== state.saved) {
+      const json = serialise(req.session);
+      if (json instanceof Error) return;  // already logged
+      if (json !== st.saved) {
         logger.warn(`${tag}: req.session changed after the response started; change not saved`);
       }
     };
@@ -161,36 +319,28 @@ function session(options) {
       if (heldWrite && !res.writableNeedDrain && !res.destroyed) res.emit('drain');
     }
 
-    function start(m) {
+    function start() {
       // First call that starts the response. Returns true when the call must be held.
       if (res.headersSent) {  // someone bypassed the hooked methods
         phase = 'done';
         return false;
       }
-      const d = decide(req, state);
+      const d = decide(req, st);
+      st.saved = d.json ?? st.initial;
+      if (d.kind === 'none') {
+        phase = 'done';
+        return false;
+      }
       const secure = secureFor(req);
-      state.saved = d.json ?? state.initial;
       if (d.kind === 'clear') {
         appendSetCookie(res, serializeClearCookie(cookieName, cookieOpts, secure));
-        state.saved = '{}';
-      }
-      if (d.kind !== 'sign') {
         phase = 'done';
         return false;
       }
       phase = 'holding';
-      const refreshOnly = d.json === state.initial;
-      Promise.resolve()
-        .then(() => client.sign({ keyring, payload: d.json, ttlSeconds, audience }, callOptions))
-        .then((signed) => {
-          appendSetCookie(res, serializeCookie(cookieName, signed.token, cookieOpts, secure));
-        }, (err) => {
-          if (refreshOnly) {
-            logger.warn(`${tag}: cannot re-issue the session cookie under the new key (kept the old one): ${describe(err)}`);
-          } else {
-            logger.error(`${tag}: cannot sign the session, session not saved: ${describe(err)}`);
-          }
-        })
+      const refreshOnly = d.json === st.initial && !st.regenerated;
+      sign(st, d.json, refreshOnly, secure)
+        .then((cookie) => { if (cookie) appendSetCookie(res, cookie); })
         .catch((err) => logger.error(`${tag}: ${describe(err)}`))
         .finally(replay);
       return true;
@@ -199,7 +349,7 @@ function session(options) {
     for (const m of HOOKED) {
       if (typeof orig[m] !== 'function') continue;
       res[m] = function sessiontokenHook(...args) {
-        if (phase === 'open' && !start(m)) return orig[m].apply(this, args);
+        if (phase === 'open' && !start()) return orig[m].apply(this, args);
         if (phase === 'done') {
           if (m === 'end') warnLate();
           return orig[m].apply(this, args);
@@ -224,13 +374,20 @@ function session(options) {
       loaded = await load(req);
     } catch (err) {  // defensive: load() does not throw
       logger.error(`${tag}: ${describe(err)}`);
-      loaded = { data: {}, refresh: false };
+      loaded = { data: {}, refresh: false, hadCookie: true, unverified: true };
     }
-    const state = { initial: JSON.stringify(loaded.data), refresh: loaded.refresh, saved: undefined };
-    req[STATE] = state;
-    req.session = loaded.data;
+    const st = {
+      initial: JSON.stringify(loaded.data),
+      refresh: loaded.refresh,
+      hadCookie: loaded.hadCookie,
+      unverified: Boolean(loaded.unverified),
+      regenerated: false,
+      saved: undefined,
+    };
+    req[STATE] = st;
+    req.session = attach(req, st, loaded.data);
     try {
-      hook(req, res, state);
+      hook(req, res, st);
     } catch (err) {
       logger.error(`${tag}: cannot hook the response, session will not be saved: ${describe(err)}`);
     }
@@ -238,4 +395,4 @@ function session(options) {
   };
 }
 
-module.exports = { session };
+module.exports = { session, DEFAULT_MAX_PAYLOAD_BYTES };

@@ -2,13 +2,18 @@
 // sessiontoken.Client against a scripted in-process gRPC server (grpc-js, same .proto files,
 // 127.0.0.1): exact request mapping, per-call deadlines, which calls are retried, and how
 // batch items and unknown enum values are mapped. Things the real server cannot be made to
-// do on demand (hang, answer UNAVAILABLE twice then OK).
+// do on demand (hang, answer UNAVAILABLE twice then OK). Retries and default deadlines come
+// from proto/sessiontoken/v1/service_config.json, the file all clients share: the tests read
+// it and check the client does what it says.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 require('../testing/harness');  // clears proxy variables
-const { load } = require('../lib/proto');
+const { load, SERVICE_CONFIG } = require('../lib/proto');
 const sessiontoken = require('..');
 
 const calls = [];          // {rpc, request}
@@ -45,7 +50,16 @@ function reset() {
 }
 
 function newClient(extra = {}) {
-  return new sessiontoken.Client({ address, keyring: 'ring', initialBackoffMs: 10, maxBackoffMs: 40, ...extra });
+  return new sessiontoken.Client({ address, keyring: 'ring', ...extra });
+}
+
+const SHARED_CONFIG = JSON.parse(fs.readFileSync(path.join(load().protoDir, SERVICE_CONFIG), 'utf8'));
+
+/** The methodConfig entry of service/method in a service config (exact name, then service). */
+function methodConfig(config, service, method) {
+  const matches = (n) => n.service === `sessiontoken.v1.${service}` && (n.method || '') === method;
+  return config.methodConfig.find((c) => c.name.some((n) => matches(n)))
+    || config.methodConfig.find((c) => c.name.some((n) => n.service === `sessiontoken.v1.${service}` && !n.method));
 }
 
 test('requests carry exactly the proto fields', async () => {
@@ -93,7 +107,8 @@ test('per-call deadline: a hanging server gives DEADLINE_EXCEEDED on time', asyn
   try {
     const t0 = Date.now();
     await assert.rejects(c.verify({ token: 't' }, { deadlineMs: 200 }),
-      (e) => e.codeName === 'DEADLINE_EXCEEDED' && e.attempts === 1);
+      (e) => e.codeName === 'DEADLINE_EXCEEDED');
+    assert.equal(calls.length, 1);
     const took = Date.now() - t0;
     assert.ok(took >= 180 && took < 2000, `took ${took} ms`);
   } finally {
@@ -105,57 +120,95 @@ test('UNAVAILABLE answers are retried; other codes are not', async () => {
   reset();
   behaviour.Verify = (r, n) => (n <= 2 ? { error: grpc.status.UNAVAILABLE } : { response: { result: 'VALID', payload: Buffer.from('ok'), key_id: 9 } });
   behaviour.Sign = () => ({ error: grpc.status.INTERNAL });
-  const retries = [];
-  const c = newClient({ onRetry: (i) => retries.push(i) });
+  const c = newClient();
   try {
     const v = await c.verify({ token: 't' });
     assert.equal(v.result, 'VALID');
     assert.equal(v.payload.toString(), 'ok');
     assert.equal(v.keyId, 9);
     assert.equal(calls.filter((x) => x.rpc === 'Verify').length, 3);
-    assert.deepEqual(retries.map((r) => r.attempt), [1, 2]);
-    assert.ok(retries.every((r) => r.delayMs >= 5 && r.delayMs <= 40), JSON.stringify(retries.map((r) => r.delayMs)));
-    await assert.rejects(c.sign({ payload: 'x', ttlSeconds: 5 }), (e) => e.codeName === 'INTERNAL' && e.attempts === 1);
+    await assert.rejects(c.sign({ payload: 'x', ttlSeconds: 5 }), (e) => e.codeName === 'INTERNAL');
     assert.equal(calls.filter((x) => x.rpc === 'Sign').length, 1);
   } finally {
     c.close();
   }
 });
 
-test('attempts are bounded by maxAttempts, and by the deadline', async () => {
+test('attempts are bounded by the shared config, and by the deadline', async () => {
   reset();
   behaviour.Verify = () => ({ error: grpc.status.UNAVAILABLE });
-  const c = newClient({ maxAttempts: 4 });
+  const c = newClient();
   try {
-    await assert.rejects(c.verify({ token: 't' }), (e) => e.codeName === 'UNAVAILABLE' && e.attempts === 4);
-    assert.equal(calls.length, 4);
+    await assert.rejects(c.verify({ token: 't' }), (e) => e.codeName === 'UNAVAILABLE');
+    assert.equal(calls.length, methodConfig(SHARED_CONFIG, 'SessionTokens', 'Verify').retryPolicy.maxAttempts);
     reset();
-    behaviour.Verify = () => ({ error: grpc.status.UNAVAILABLE });
+    behaviour.Verify = (r, n) => (n === 1 ? { error: grpc.status.UNAVAILABLE } : { hang: true });
     const t0 = Date.now();
-    await assert.rejects(c.verify({ token: 't' }, { maxAttempts: 1000, deadlineMs: 300 }), (e) => e.codeName === 'UNAVAILABLE');
+    await assert.rejects(c.verify({ token: 't' }, { deadlineMs: 300 }), (e) => e.codeName === 'DEADLINE_EXCEEDED');
     assert.ok(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms`);
-    assert.ok(calls.length > 2 && calls.length < 1000, `${calls.length} attempts`);
+    assert.equal(calls.length, 2, 'retried once, then the deadline ended the second attempt');
   } finally {
     c.close();
   }
 });
 
-test('state-changing admin calls are not retried unless asked', async () => {
+const MUTATIONS = ['Rotate', 'ImportKey', 'CreateKeyring', 'PromoteKey', 'DisableKey', 'EnableKey', 'DestroyKey', 'SetPolicy'];
+const ADMIN_READS = ['ListKeys', 'ListKeyrings', 'GetKeyring'];
+
+test('admin mutations are never retried; admin reads are', async () => {
   reset();
-  behaviour.Rotate = () => ({ error: grpc.status.UNAVAILABLE });
-  behaviour.ImportKey = () => ({ error: grpc.status.UNAVAILABLE });
-  behaviour.CreateKeyring = () => ({ error: grpc.status.UNAVAILABLE });
-  behaviour.ListKeys = () => ({ error: grpc.status.UNAVAILABLE });
+  for (const rpc of [...MUTATIONS, ...ADMIN_READS]) behaviour[rpc] = () => ({ error: grpc.status.UNAVAILABLE });
   const c = newClient();
   try {
-    await assert.rejects(c.rotate(), (e) => e.attempts === 1);
-    await assert.rejects(c.importKey({ algorithm: 'HMAC_SHA256', secret: Buffer.alloc(32) }), (e) => e.attempts === 1);
-    await assert.rejects(c.createKeyring({ name: 'x' }), (e) => e.attempts === 1);
-    await assert.rejects(c.listKeys(), (e) => e.attempts === 3);
-    await assert.rejects(c.rotate({}, { maxAttempts: 2 }), (e) => e.attempts === 2);
-    assert.deepEqual(calls.map((x) => x.rpc), ['Rotate', 'ImportKey', 'CreateKeyring', 'ListKeys', 'ListKeys', 'ListKeys', 'Rotate', 'Rotate']);
+    const unavailable = (e) => e.codeName === 'UNAVAILABLE';
+    await assert.rejects(c.rotate(), unavailable);
+    await assert.rejects(c.importKey({ algorithm: 'HMAC_SHA256', secret: Buffer.alloc(32) }), unavailable);
+    await assert.rejects(c.createKeyring({ name: 'x' }), unavailable);
+    await assert.rejects(c.promoteKey({ keyId: 1 }), unavailable);
+    await assert.rejects(c.disableKey({ keyId: 1 }), unavailable);
+    await assert.rejects(c.enableKey({ keyId: 1 }), unavailable);
+    await assert.rejects(c.destroyKey({ keyId: 1 }), unavailable);
+    await assert.rejects(c.setPolicy({ policy: {} }), unavailable);
+    assert.deepEqual(calls.map((x) => x.rpc), MUTATIONS);
+    for (const rpc of MUTATIONS) assert.equal(methodConfig(SHARED_CONFIG, 'KeyAdmin', rpc).retryPolicy, undefined, rpc);
+    reset();
+    for (const rpc of ADMIN_READS) behaviour[rpc] = () => ({ error: grpc.status.UNAVAILABLE });
+    await assert.rejects(c.listKeys(), unavailable);
+    await assert.rejects(c.listKeyrings(), unavailable);
+    await assert.rejects(c.getKeyring(), unavailable);
+    for (const rpc of ADMIN_READS) {
+      assert.equal(calls.filter((x) => x.rpc === rpc).length,
+        methodConfig(SHARED_CONFIG, 'KeyAdmin', rpc).retryPolicy.maxAttempts, rpc);
+    }
   } finally {
     c.close();
+  }
+});
+
+test('the client takes its deadlines and retries from proto/sessiontoken/v1/service_config.json', async () => {
+  // A copy of the proto directory whose service config differs: 2 attempts, 0.5 s timeout.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sessiontoken-proto-'));
+  try {
+    fs.cpSync(load().protoDir, dir, { recursive: true });
+    const config = JSON.parse(JSON.stringify(SHARED_CONFIG));
+    const verify = methodConfig(config, 'SessionTokens', 'Verify');
+    verify.retryPolicy.maxAttempts = 2;
+    verify.timeout = '0.5s';
+    fs.writeFileSync(path.join(dir, SERVICE_CONFIG), JSON.stringify(config));
+    reset();
+    behaviour.Verify = (r, n) => (n <= 2 ? { error: grpc.status.UNAVAILABLE } : { hang: true });
+    const c = newClient({ protoDir: dir });
+    try {
+      await assert.rejects(c.verify({ token: 't' }), (e) => e.codeName === 'UNAVAILABLE');
+      assert.equal(calls.length, 2, 'maxAttempts from the file');
+      const t0 = Date.now();
+      await assert.rejects(c.verify({ token: 't' }), (e) => e.codeName === 'DEADLINE_EXCEEDED');
+      assert.ok(Date.now() - t0 < 5000, 'the timeout from the file ends a call that names no deadline');
+    } finally {
+      c.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 

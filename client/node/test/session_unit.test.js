@@ -33,11 +33,13 @@ function fakeClient({ signDelayMs = 0 } = {}) {
       if (c.failVerify) throw c.failVerify;
       const payload = store.get(o.token);
       if (!payload) return { result: 'BAD_SIGNATURE', valid: false, payload: null, refreshRecommended: false };
-      return { result: 'VALID', valid: true, payload, refreshRecommended: c.refresh.has(o.token) };
+      return { result: 'VALID', valid: true, payload, refreshRecommended: c.refresh.has(o.token), issuedAt: c.issuedAt.get(o.token) ?? new Date() };
     },
-    put(obj) {
+    issuedAt: new Map(),
+    put(obj, issuedAt) {
       const token = `tok-${++n}`;
       store.set(token, Buffer.from(JSON.stringify(obj)));
+      if (issuedAt) c.issuedAt.set(token, issuedAt);
       return token;
     },
   };
@@ -71,7 +73,7 @@ test('plain http: sign on change, cookie attributes, call arguments', async (t) 
   const client = fakeClient();
   const mw = sessiontoken.session({
     client, keyring: 'ring', audience: 'aud', cookieName: 'sid', ttlSeconds: 120, deadlineMs: 700,
-    cookie: { secure: true, sameSite: 'strict', domain: 'example.test', path: '/app', httpOnly: false },
+    cookie: { secure: true, sameSite: 'strict', domain: 'example.test', path: '/app', httpOnly: false, maxAge: 120000 },
   });
   const app = await serve(mw, (req, res) => {
     if (req.url === '/set') req.session.a = 1;
@@ -91,18 +93,52 @@ test('plain http: sign on change, cookie attributes, call arguments', async (t) 
   assert.equal(r2.session, undefined);
 });
 
-test('cookie.maxAge null gives a browser-session cookie; secure "auto" is off on HTTP', async (t) => {
+for (const cookie of [undefined, { maxAge: null }]) {
+  test(`cookie ${JSON.stringify(cookie)}: a browser-session cookie (as express-session); secure "auto" is off on HTTP`, async (t) => {
+    const client = fakeClient();
+    const mw = sessiontoken.session({ client, keyring: 'k', audience: '', cookie });
+    const app = await serve(mw, (req, res) => { req.session.x = 1; res.end(); });
+    t.after(app.close);
+    const r = await request(app.base, 'GET', '/');
+    assert.equal(r.session.value, 'tok-1');
+    assert.equal(r.session.attrs['max-age'], undefined);
+    assert.equal(r.session.attrs.expires, undefined);
+    assert.equal(r.session.attrs.secure, undefined);
+    assert.equal(r.session.attrs.httponly, true);
+    assert.equal(r.session.attrs.samesite, 'Lax');
+  });
+}
+
+test('options of express-session/cookie-session that mean nothing here are warned about', () => {
   const client = fakeClient();
-  const mw = sessiontoken.session({ client, keyring: 'k', audience: '', cookie: { maxAge: null } });
-  const app = await serve(mw, (req, res) => { req.session.x = 1; res.end(); });
+  const logger = recordingLogger();
+  sessiontoken.session({
+    client, keyring: 'k', audience: '', logger, name: 'sid', maxAge: 1000, rolling: true, cookie: { expires: new Date(), sameSite: 'lax' },
+  });
+  assert.equal(logger.find('warn', /unknown option "name" ignored \(use cookieName\)/).length, 1);
+  assert.equal(logger.find('warn', /unknown option "maxAge" ignored \(use cookie.maxAge/).length, 1);
+  assert.equal(logger.find('warn', /unknown option "rolling" ignored \(use refreshAfterSeconds\)/).length, 1);
+  assert.equal(logger.find('warn', /unknown option cookie.expires ignored/).length, 1);
+  assert.equal(logger.entries.length, 4, JSON.stringify(logger.entries));
+  logger.clear();
+  sessiontoken.session({ client, keyring: 'k', audience: '', logger, refreshAfterSeconds: 60, maxPayloadBytes: null, cookie: { partitioned: true } });
+  assert.deepEqual(logger.entries, []);
+  assert.throws(() => sessiontoken.session({ client, keyring: 'k', audience: '', ttlSeconds: 60, refreshAfterSeconds: 60 }), /less than ttlSeconds/);
+  assert.throws(() => sessiontoken.session({ client, keyring: 'k', audience: '', maxPayloadBytes: 0 }), /maxPayloadBytes/);
+});
+
+test('secure "auto" behind an untrusted HTTPS proxy: no Secure attribute, one warning', async (t) => {
+  const client = fakeClient();
+  const logger = recordingLogger();
+  const mw = sessiontoken.session({ client, keyring: 'k', audience: '', logger });
+  const app = await serve(mw, (req, res) => { req.session.x = (req.session.x || 0) + 1; res.end(); });
   t.after(app.close);
-  const r = await request(app.base, 'GET', '/');
-  assert.equal(r.session.value, 'tok-1');
-  assert.equal(r.session.attrs['max-age'], undefined);
-  assert.equal(r.session.attrs.expires, undefined);
-  assert.equal(r.session.attrs.secure, undefined);
-  assert.equal(r.session.attrs.httponly, true);
-  assert.equal(r.session.attrs.samesite, 'Lax');
+  for (let i = 0; i < 2; i++) {
+    const res = await fetch(app.base, { headers: { 'x-forwarded-proto': 'https' } });
+    assert.equal(await res.text(), '');
+    assert.doesNotMatch(res.headers.get('set-cookie'), /Secure/);
+  }
+  assert.equal(logger.find('warn', /X-Forwarded-Proto: https.*does not trust the proxy/).length, 1, JSON.stringify(logger.entries));
 });
 
 test('refresh_recommended re-issues an unchanged session; other cookies are kept', async (t) => {
@@ -236,4 +272,114 @@ test('a cookie longer than any token is rejected without a call or an error', as
   assert.equal(logger.find('error', /./).length, 0);
   await request(app.base, 'GET', '/', { cookie: 'A'.repeat(4095) });
   assert.equal(client.verifyCalls.length, 1, 'a 4095-character cookie is still verified');
+});
+
+test('unverified session (Verify failed): writes, clears and too-large sessions never touch the cookie', async (t) => {
+  const client = fakeClient();
+  const token = client.put({ user: 'u' });
+  client.failVerify = Object.assign(new Error('SessionTokens.Verify: DEADLINE_EXCEEDED: stalled'), { code: 4 });
+  const logger = recordingLogger();
+  const mw = sessiontoken.session({ client, keyring: 'k', audience: '', logger });
+  const app = await serve(mw, (req, res) => {
+    if (req.url === '/csrf') req.session.csrf = 'c';
+    if (req.url === '/huge') req.session.blob = 'x'.repeat(5000);
+    if (req.url === '/null') req.session = null;
+    res.end(JSON.stringify(req.session));
+  });
+  t.after(app.close);
+  for (const url of ['/csrf', '/huge', '/null']) {
+    logger.clear();
+    const r = await request(app.base, 'GET', url, { cookie: token });
+    assert.equal(r.status, 200);
+    assert.equal(r.session, undefined, `${url}: must not touch the cookie`);
+    // One warning when the app wrote into the unverified session (null leaves it empty).
+    assert.equal(logger.find('warn', /not saved: the request's cookie could not be verified/).length, url === '/null' ? 0 : 1,
+      JSON.stringify(logger.entries));
+  }
+  assert.equal(client.signCalls.length, 0);
+});
+
+test('express-session methods: non-enumerable regenerate, save, destroy, reload', async (t) => {
+  const client = fakeClient();
+  const token = client.put({ user: 'u', n: 1 });
+  const mw = sessiontoken.session({ client, keyring: 'k', audience: '', maxPayloadBytes: 100 });
+  const app = await serve(mw, (req, res) => {
+    const s = req.session;
+    assert.deepEqual(Object.keys(s).filter((k) => typeof s[k] === 'function'), []);
+    const done = (out) => res.end(JSON.stringify(out));
+    if (req.url === '/regenerate') {
+      s.regenerate((err) => { req.session.fresh = true; done({ err: err ?? null, old: s.user ?? null }); });
+    } else if (req.url === '/reload') {
+      s.n = 99;
+      s.reload((err) => done({ err: err ?? null, n: req.session.n }));
+    } else if (req.url === '/destroy') {
+      s.destroy((err) => done({ err: err ?? null, session: req.session ?? null }));
+    } else if (req.url === '/save-too-large') {
+      s.blob = 'x'.repeat(200);
+      s.save((err) => { delete req.session.blob; done({ err: err ? err.name : null }); });
+    } else {
+      s.save((err) => done({ err: err ?? null, keys: Object.keys(req.session) }));
+    }
+  });
+  t.after(app.close);
+  let r = await request(app.base, 'GET', '/regenerate', { cookie: token });
+  assert.deepEqual(JSON.parse(r.text), { err: null, old: 'u' });
+  assert.equal(client.signCalls.at(-1).payload, '{"fresh":true}');
+  r = await request(app.base, 'GET', '/reload', { cookie: token });
+  assert.deepEqual(JSON.parse(r.text), { err: null, n: 1 });
+  assert.equal(r.session, undefined);
+  r = await request(app.base, 'GET', '/destroy', { cookie: token });
+  assert.deepEqual(JSON.parse(r.text), { err: null, session: null });
+  assert.equal(r.session.value, '');
+  assert.equal(r.session.attrs['max-age'], '0');
+  r = await request(app.base, 'GET', '/save-too-large', { cookie: token });
+  assert.deepEqual(JSON.parse(r.text), { err: 'SessionTooLargeError' });
+  r = await request(app.base, 'GET', '/save', { cookie: token });
+  assert.deepEqual(JSON.parse(r.text), { err: null, keys: ['user', 'n'] });
+  assert.equal(r.session, undefined);
+});
+
+test('refreshAfterSeconds: only a token older than the threshold is re-signed', async (t) => {
+  const client = fakeClient();
+  const fresh = client.put({ user: 'u' }, new Date(Date.now() - 10 * 1000));
+  const old = client.put({ user: 'u' }, new Date(Date.now() - 120 * 1000));
+  const mw = sessiontoken.session({ client, keyring: 'k', audience: '', ttlSeconds: 3600, refreshAfterSeconds: 60 });
+  const app = await serve(mw, (req, res) => res.end(JSON.stringify(req.session)));
+  t.after(app.close);
+  let r = await request(app.base, 'GET', '/', { cookie: fresh });
+  assert.equal(r.session, undefined);
+  assert.equal(client.signCalls.length, 0);
+  r = await request(app.base, 'GET', '/', { cookie: old });
+  assert.ok(r.session, 'an old token is re-signed');
+  assert.equal(client.signCalls.length, 1);
+  assert.equal(client.signCalls[0].payload, '{"user":"u"}');
+});
+
+test('too large or not signable: changed session -> cookie deleted, error logged', async (t) => {
+  const client = fakeClient();
+  const token = client.put({ user: 'u', role: 'admin' });
+  const logger = recordingLogger();
+  const mw = sessiontoken.session({ client, keyring: 'k', audience: '', logger });
+  const app = await serve(mw, (req, res) => {
+    delete req.session.role;
+    if (req.url === '/huge') req.session.blob = 'x'.repeat(3000);
+    res.end('ok');
+  });
+  t.after(app.close);
+  let r = await request(app.base, 'GET', '/huge', { cookie: token });
+  assert.equal(r.session.value, '');
+  assert.equal(logger.find('error', /session too large: 30\d\d bytes exceeds the limit of 2048/).length, 1, JSON.stringify(logger.entries));
+  assert.equal(client.signCalls.length, 0, 'the client-side limit saves the RPC');
+  // The service's own refusal (INVALID_ARGUMENT "payload: ...") is the same error.
+  logger.clear();
+  client.failSign = Object.assign(new Error('SessionTokens.Sign: INVALID_ARGUMENT: payload: 3000 bytes exceeds the limit of 1000'),
+    { code: 3, details: 'payload: 3000 bytes exceeds the limit of 1000' });
+  r = await request(app.base, 'GET', '/', { cookie: token });
+  assert.equal(r.session.value, '');
+  assert.equal(logger.find('error', /session too large.*payload: 3000 bytes/).length, 1, JSON.stringify(logger.entries));
+  logger.clear();
+  client.failSign = Object.assign(new Error('SessionTokens.Sign: UNAVAILABLE: down'), { code: 14 });
+  r = await request(app.base, 'GET', '/', { cookie: token });
+  assert.equal(r.session.value, '');
+  assert.equal(logger.find('error', /cannot sign the session, session not saved, cookie deleted: .*UNAVAILABLE/).length, 1);
 });

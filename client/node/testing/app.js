@@ -1,9 +1,10 @@
 'use strict';
 // Test support: a small Express 5 application using the session middleware, served on
-// 127.0.0.1 with a port the OS picks, and a fetch-based browser stand-in that keeps the
+// 127.0.0.1 with a port the OS picks, and a node:http browser stand-in that keeps the
 // session cookie by hand (Set-Cookie is parsed explicitly so that the tests see each one).
 
 const fs = require('node:fs');
+const http = require('node:http');
 const path = require('node:path');
 const express = require('express');
 const sessiontoken = require('..');
@@ -51,7 +52,9 @@ function createApp(sessionOptions) {
   });
   app.get('/file', (req, res) => {  // piped file stream (send)
     req.session.file = true;
-    res.sendFile(STATIC_FILE);
+    // With `root`, send checks only the file's own name for dot-segments, not the folders
+    // the checkout sits in (e.g. ~/.cache/src/...).
+    res.sendFile(path.basename(STATIC_FILE), { root: path.dirname(STATIC_FILE) });
   });
   app.get('/late', (req, res) => {  // change after the response started: not saved
     res.write('x');
@@ -94,17 +97,43 @@ function parseSetCookie(line) {
 }
 
 /**
+ * One HTTP exchange with node:http: {status, headers (a Headers without Set-Cookie), text,
+ * setCookieLines (each Set-Cookie header, as sent)}. Not fetch: Headers.getSetCookie() is
+ * missing from Debian 12's Node.js 18 (its undici 5.15).
+ */
+function exchange(url, method, headers) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const plain = Object.entries(res.headers).filter(([k]) => k !== 'set-cookie');
+        resolve({
+          status: res.statusCode,
+          headers: new Headers(plain.map(([k, v]) => [k, [].concat(v).join(', ')])),
+          text: Buffer.concat(chunks).toString('utf8'),
+          setCookieLines: res.headers['set-cookie'] || [],
+        });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
  * One HTTP request. cookie: the session cookie value to send (or undefined).
  * Resolves {status, text, json, setCookies: [parsed], session: parsed cookie named `name` or undefined}.
  */
 async function request(base, method, url, { cookie, cookieName = 'session' } = {}) {
   const headers = {};
   if (cookie !== undefined) headers.cookie = `other=1; ${cookieName}=${cookie}`;
-  const res = await fetch(base + url, { method, headers, redirect: 'manual' });
-  const text = await res.text();
+  const res = await exchange(base + url, method, headers);
+  const { text } = res;
   let json;
   try { json = JSON.parse(text); } catch { json = undefined; }
-  const setCookies = res.headers.getSetCookie().map(parseSetCookie);
+  const setCookies = res.setCookieLines.map(parseSetCookie);
   const mine = setCookies.filter((c) => c.name === cookieName);
   if (mine.length > 1) throw new Error(`more than one Set-Cookie for ${cookieName}: ${JSON.stringify(mine)}`);
   return { status: res.status, headers: res.headers, text, json, setCookies, session: mine[0] };

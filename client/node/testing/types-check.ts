@@ -42,7 +42,23 @@ async function main(): Promise<void> {
     req.session.user = 'alice';
     res.json(req.session);
   });
-  app.use(sessiontoken.session({ client, audience: '' }));
+  app.use(sessiontoken.session({ client, audience: '', refreshAfterSeconds: 600, maxPayloadBytes: null }));
+  app.post('/login', (req, res, next) => {
+    req.session.regenerate((err) => {
+      if (err) return next(err);
+      req.session.user = 'bob';
+      req.session.save((e) => (e instanceof sessiontoken.SessionTooLargeError ? next(e) : res.end()));
+    });
+  });
+  app.post('/logout', (req, res) => {
+    req.session = null;
+    res.end();
+  });
+  app.post('/destroy', (req, res) => req.session.destroy(() => res.end()));
+  app.post('/reset', (req, res) => {
+    req.session = { fresh: true };
+    req.session.reload(() => res.end());
+  });
 
   // @ts-expect-error ttlSeconds is required
   await client.sign({ payload: 'x' });
@@ -52,6 +68,12 @@ async function main(): Promise<void> {
   await client.rotate({ algorithm: 'HMAC_MD5' });
   // @ts-expect-error audience is required by the middleware
   session({ client, keyring: 'k' });
+  // @ts-expect-error refreshAfterSeconds is a number
+  session({ client, audience: '', refreshAfterSeconds: '60' });
+  app.get('/x', (req) => {
+    // @ts-expect-error regenerate needs a callback
+    req.session.regenerate();
+  });
   void [when, refresh, keyId, ttl, n, bad];
 }
 void main;

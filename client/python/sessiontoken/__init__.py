@@ -9,7 +9,18 @@ Flask: `sessiontoken.flask.SessionTokenInterface`. Public token fields without t
 `sessiontoken.token.parse_native_header`.
 """
 
-from .client import (  # noqa: F401
+import os as _os
+import sys as _sys
+
+# gRPC channels do not survive fork(), and without gRPC's fork support a channel created in
+# a forked child can crash or hang (pre-forking servers: gunicorn --preload, uwsgi without
+# lazy-apps). Enable it unless the environment decides; it only takes effect when grpc is
+# first imported here. sessiontoken.flask then creates one Client per process.
+if "grpc" not in _sys.modules:
+    _os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "1")
+FORK_SUPPORT = _os.environ.get("GRPC_ENABLE_FORK_SUPPORT", "").lower() in ("1", "true", "yes")
+
+from .client import (  # noqa: E402,F401
     DEFAULT_KEYRING,
     Algorithm,
     BatchItem,

@@ -31,7 +31,8 @@ def main(argv=None) -> int:
     p.add_argument("--server", default=os.environ.get("SESSIONTOKEN_SERVER_ADDR",
                                                       "127.0.0.1:50051"))
     p.add_argument("--keyring", default="default")
-    p.add_argument("--timeout", type=float, default=5.0)
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds (default: the service config's per-method deadline)")
     sub = p.add_subparsers(dest="cmd", required=True)
     imp = sub.add_parser("import-flask-secret")
     src = imp.add_mutually_exclusive_group(required=True)

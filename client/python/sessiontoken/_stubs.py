@@ -12,12 +12,17 @@ match wins:
    ($SESSIONTOKEN_PROTO_DIR, default: the repository's proto/ next to client/python) into a
    cache directory ($SESSIONTOKEN_STUB_CACHE, default ~/.cache/sessiontoken/python-stubs),
    keyed by a hash of the .proto files, written atomically.
+
+The gRPC service config shared by all clients (deadlines and retries per method,
+sessiontoken/v1/service_config.json) is found the same way: the package's `v1` directory,
+else $SESSIONTOKEN_PROTO_DIR, else the repository's proto/.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -45,9 +50,29 @@ def _find_tool(env: str, name: str, fallback: str) -> str | None:
         fallback if os.path.exists(fallback) else None)
 
 
-def _generate() -> str:
-    proto_dir = os.environ.get("SESSIONTOKEN_PROTO_DIR") or os.path.normpath(
+def _proto_dir() -> str:
+    return os.environ.get("SESSIONTOKEN_PROTO_DIR") or os.path.normpath(
         os.path.join(_PKG_DIR, "..", "..", "..", "proto"))
+
+
+def service_config() -> str:
+    """The text of service_config.json (JSON with a methodConfig list)."""
+    candidates = [os.path.join(_PKG_DIR, "v1", "service_config.json"),
+                  os.path.join(_proto_dir(), "sessiontoken", "v1", "service_config.json")]
+    path = next((c for c in candidates if os.path.isfile(c)), None)
+    if path is None:
+        raise StubsUnavailable("sessiontoken: service_config.json not found (looked in "
+                               + ", ".join(candidates) + "); set SESSIONTOKEN_PROTO_DIR to "
+                               "the proto/ directory")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if not isinstance(json.loads(text).get("methodConfig"), list):
+        raise StubsUnavailable(f"sessiontoken: {path} has no methodConfig list")
+    return text
+
+
+def _generate() -> str:
+    proto_dir = _proto_dir()
     files = [os.path.join(proto_dir, "sessiontoken", "v1", f"{p}.proto") for p in _PROTOS]
     if not all(os.path.isfile(f) for f in files):
         raise StubsUnavailable(

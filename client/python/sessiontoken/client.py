@@ -1,10 +1,13 @@
 """sessiontoken.Client: a small synchronous client for SessionTokens and KeyAdmin.
 
 * One gRPC channel per Client (thread-safe; share one per process).
-* `timeout` is the deadline of the whole call, retries included (default: the Client's).
-* UNAVAILABLE is retried with jittered exponential backoff for calls that are safe to repeat
-  (Sign, Verify, the batch calls, reads). Calls that change a keyring (Rotate, ImportKey,
-  CreateKeyring, PromoteKey...) are never retried: a lost response must not rotate twice.
+* Deadlines and retries come from the service config all clients share
+  (proto/sessiontoken/v1/service_config.json), applied by gRPC itself: UNAVAILABLE is
+  retried with jittered exponential backoff for calls that are safe to repeat (Sign, Verify,
+  the batch calls, reads). Calls that change a keyring (Rotate, ImportKey, CreateKeyring,
+  PromoteKey...) are never retried: a lost response must not rotate twice.
+* `timeout` (per call, else the Client's, else the method's in the service config) is the
+  deadline of the whole call, retries included.
 * Results are frozen dataclasses with enums and timezone-aware UTC datetimes. Errors are
   `ServiceError` (an RPC that failed); an invalid token is NOT an error but a
   `VerifyResult` whose `result` is not `Result.VALID`.
@@ -16,8 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import enum
-import random
-import time
+import json
 from typing import Iterable, Optional, Sequence, Union
 
 import grpc
@@ -281,18 +283,52 @@ def _health_response(data: bytes) -> str:
     return _HEALTH_STATUS.get(status, "UNKNOWN")
 
 
+# --- service config ----------------------------------------------------------------------
+
+_SERVICES = {"Sign": "sessiontoken.v1.SessionTokens", "Verify": "sessiontoken.v1.SessionTokens",
+             "BatchSign": "sessiontoken.v1.SessionTokens",
+             "BatchVerify": "sessiontoken.v1.SessionTokens", "Check": "grpc.health.v1.Health"}
+
+
+def _split_service_config(text: str):
+    """Returns (the config without its `timeout`s, {(service, method or ""): seconds}).
+
+    gRPC core 1.51 (Debian's) sets the deadline from a methodConfig `timeout` wrongly (a 2 s
+    timeout can end a call after 0.4 s), so the client sets each call's deadline itself from
+    the file and gives gRPC the rest (retryPolicy)."""
+    config = json.loads(text)
+    timeouts = {}
+    for entry in config.get("methodConfig", []):
+        timeout = entry.pop("timeout", None)
+        if timeout is None:
+            continue
+        if not (isinstance(timeout, str) and timeout.endswith("s")):
+            raise ValueError(f"service config: timeout {timeout!r} is not a duration")
+        for name in entry.get("name", []):
+            timeouts[(name.get("service", ""), name.get("method", ""))] = float(timeout[:-1])
+    return json.dumps(config), timeouts
+
+
+def _method_timeout(timeouts, method: str) -> Optional[float]:
+    service = _SERVICES.get(method, "sessiontoken.v1.KeyAdmin")
+    found = timeouts.get((service, method))
+    return timeouts.get((service, "")) if found is None else found
+
+
 # --- the client ------------------------------------------------------------------------
 
 class Client:
-    """Client(target="127.0.0.1:50051", keyring="default", timeout=2.0, retries=3).
+    """Client(target="127.0.0.1:50051", keyring="default", timeout=None).
 
+    `timeout`: seconds, the deadline of every call (default: the method's timeout in the
+    service config; a call's own `timeout` comes first). `service_config`: JSON text replacing the shared service_config.json.
     `credentials`: grpc.ChannelCredentials for TLS (default: plaintext, for loopback or a
-    sidecar). `channel`: use an existing grpc.Channel instead of creating one.
+    sidecar). `channel`: use an existing grpc.Channel instead of creating one (it carries
+    its own service config).
     """
 
     def __init__(self, target: str = "127.0.0.1:50051", *, keyring: str = DEFAULT_KEYRING,
-                 timeout: float = 2.0, retries: int = 3, initial_backoff: float = 0.05,
-                 max_backoff: float = 1.0,
+                 timeout: Optional[float] = None, service_config: Optional[str] = None,
                  credentials: Optional[grpc.ChannelCredentials] = None,
                  channel: Optional[grpc.Channel] = None, options: Sequence = ()):
         pb = _stubs.load()
@@ -300,13 +336,14 @@ class Client:
         self._pb = pb
         self.target = target
         self.keyring = keyring
-        self.timeout = float(timeout)
-        self.retries = int(retries)
-        self.initial_backoff = float(initial_backoff)
-        self.max_backoff = float(max_backoff)
+        self.timeout = None if timeout is None else float(timeout)
+        grpc_config, self._timeouts = _split_service_config(
+            _stubs.service_config() if service_config is None else service_config)
         # Reconnect quickly once the service is back (gRPC's default backoff grows to 120 s).
         opts = [("grpc.initial_reconnect_backoff_ms", 100),
-                ("grpc.max_reconnect_backoff_ms", 2000)] + list(options)
+                ("grpc.max_reconnect_backoff_ms", 2000),
+                ("grpc.enable_retries", 1),
+                ("grpc.service_config", grpc_config)] + list(options)
         self.connectivity = None
         if channel is not None:
             self._channel, self._owns_channel = channel, False
@@ -344,29 +381,17 @@ class Client:
     def __repr__(self) -> str:
         return f"sessiontoken.Client({self.target!r}, keyring={self.keyring!r})"
 
-    def _call(self, name: str, fn, request, timeout: Optional[float], retry: bool):
-        budget = self.timeout if timeout is None else float(timeout)
-        deadline = time.monotonic() + budget
-        delay = self.initial_backoff
-        attempt = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ServiceError(name, grpc.StatusCode.DEADLINE_EXCEEDED,
-                                   "deadline exceeded before the call could be sent")
-            try:
-                return fn(request, timeout=remaining)
-            except grpc.RpcError as e:
-                code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
-                details = (e.details() if hasattr(e, "details") else "") or ""
-                if retry and code == grpc.StatusCode.UNAVAILABLE and attempt < self.retries:
-                    pause = delay * random.uniform(0.5, 1.0)
-                    if time.monotonic() + pause < deadline:
-                        attempt += 1
-                        time.sleep(pause)
-                        delay = min(delay * 2, self.max_backoff)
-                        continue
-                raise ServiceError(name, code, details) from None
+    def _call(self, name: str, fn, request, timeout: Optional[float]):
+        if timeout is None:
+            timeout = self.timeout
+        if timeout is None:
+            timeout = _method_timeout(self._timeouts, name.split(".")[-1])
+        try:
+            return fn(request, timeout=timeout)
+        except grpc.RpcError as e:
+            code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
+            details = (e.details() if hasattr(e, "details") else "") or ""
+            raise ServiceError(name, code, details) from None
 
     def _kr(self, keyring: Optional[str]) -> str:
         return self.keyring if keyring is None else keyring
@@ -392,21 +417,21 @@ class Client:
              keyring: Optional[str] = None, timeout: Optional[float] = None) -> SignResult:
         """Signs `payload` (bytes; str is UTF-8 encoded) with the keyring's primary key."""
         req = self._sign_request(payload, ttl, audience, keyring)
-        return _sign_result(self._call("Sign", self._tokens.Sign, req, timeout, True))
+        return _sign_result(self._call("Sign", self._tokens.Sign, req, timeout))
 
     def verify(self, token: str, *, audience: str = "", max_age: Optional[Seconds] = None,
                keyring: Optional[str] = None, timeout: Optional[float] = None) -> VerifyResult:
         """Checks `token`. `max_age` bounds the age of formats that carry only an issue
         time (Flask cookies)."""
         req = self._verify_request(token, audience, max_age, keyring)
-        return _verify_result(self._call("Verify", self._tokens.Verify, req, timeout, True))
+        return _verify_result(self._call("Verify", self._tokens.Verify, req, timeout))
 
     def batch_sign(self, items: Iterable[SignItem], *,
                    timeout: Optional[float] = None) -> list:
         req = self._pb.tokens_pb2.BatchSignRequest()
         for it in items:
             req.items.append(self._sign_request(it.payload, it.ttl, it.audience, it.keyring))
-        resp = self._call("BatchSign", self._tokens.BatchSign, req, timeout, True)
+        resp = self._call("BatchSign", self._tokens.BatchSign, req, timeout)
         return [BatchItem(_CODES.get(i.code, grpc.StatusCode.UNKNOWN), i.message,
                           _sign_result(i.response) if i.code == 0 else None)
                 for i in resp.items]
@@ -422,7 +447,7 @@ class Client:
                 it = VerifyItem(it, audience, max_age, keyring)
             req.items.append(self._verify_request(it.token, it.audience, it.max_age,
                                                   it.keyring))
-        resp = self._call("BatchVerify", self._tokens.BatchVerify, req, timeout, True)
+        resp = self._call("BatchVerify", self._tokens.BatchVerify, req, timeout)
         return [BatchItem(_CODES.get(i.code, grpc.StatusCode.UNKNOWN), i.message,
                           _verify_result(i.response) if i.code == 0 else None)
                 for i in resp.items]
@@ -435,31 +460,30 @@ class Client:
         req = self._pb.admin_pb2.RotateRequest(keyring=self._kr(keyring),
                                                promote_now=promote_now,
                                                algorithm=int(algorithm or 0))
-        r = self._call("Rotate", self._admin.Rotate, req, timeout, False)
+        r = self._call("Rotate", self._admin.Rotate, req, timeout)
         return RotateResult(_key_info(r.new_key), r.previous_primary_key_id, r.revision)
 
     def list_keys(self, keyring: Optional[str] = None, *,
                   timeout: Optional[float] = None) -> KeyringInfo:
         req = self._pb.admin_pb2.ListKeysRequest(keyring=self._kr(keyring))
-        r = self._call("ListKeys", self._admin.ListKeys, req, timeout, True)
+        r = self._call("ListKeys", self._admin.ListKeys, req, timeout)
         return KeyringInfo(name=r.keyring, keys=tuple(_key_info(k) for k in r.keys),
                            primary_key_id=r.primary_key_id, revision=r.revision)
 
     def get_keyring(self, keyring: Optional[str] = None, *,
                     timeout: Optional[float] = None) -> KeyringInfo:
         req = self._pb.admin_pb2.GetKeyringRequest(keyring=self._kr(keyring))
-        return _keyring_info(self._call("GetKeyring", self._admin.GetKeyring, req, timeout,
-                                        True))
+        return _keyring_info(self._call("GetKeyring", self._admin.GetKeyring, req, timeout))
 
     def list_keyrings(self, *, timeout: Optional[float] = None) -> list:
         req = self._pb.admin_pb2.ListKeyringsRequest()
-        r = self._call("ListKeyrings", self._admin.ListKeyrings, req, timeout, True)
+        r = self._call("ListKeyrings", self._admin.ListKeyrings, req, timeout)
         return [KeyringSummary(e.name, e.revision, e.primary_key_id, e.key_count)
                 for e in r.keyrings]
 
     def _key_op(self, name, key_id, keyring, timeout) -> KeyringInfo:
         req = self._pb.admin_pb2.KeyRequest(keyring=self._kr(keyring), key_id=int(key_id))
-        return _keyring_info(self._call(name, getattr(self._admin, name), req, timeout, False))
+        return _keyring_info(self._call(name, getattr(self._admin, name), req, timeout))
 
     def promote_key(self, key_id: int, keyring: Optional[str] = None, *,
                     timeout: Optional[float] = None) -> KeyringInfo:
@@ -492,7 +516,7 @@ class Client:
                                                   algorithm=int(algorithm),
                                                   secret=bytes(secret),
                                                   state=int(state or 0))
-        r = self._call("ImportKey", self._admin.ImportKey, req, timeout, False)
+        r = self._call("ImportKey", self._admin.ImportKey, req, timeout)
         return ImportResult(_key_info(r.key), r.revision)
 
     def _policy_proto(self, policy: KeyringPolicy):
@@ -508,17 +532,16 @@ class Client:
         if policy is not None:
             req.policy.CopyFrom(self._policy_proto(policy))
         return _keyring_info(self._call("CreateKeyring", self._admin.CreateKeyring, req,
-                                        timeout, False))
+                                        timeout))
 
     def set_policy(self, policy: KeyringPolicy, keyring: Optional[str] = None, *,
                    timeout: Optional[float] = None) -> KeyringInfo:
         req = self._pb.admin_pb2.SetPolicyRequest(keyring=self._kr(keyring))
         req.policy.CopyFrom(self._policy_proto(policy))
-        return _keyring_info(self._call("SetPolicy", self._admin.SetPolicy, req, timeout,
-                                        False))
+        return _keyring_info(self._call("SetPolicy", self._admin.SetPolicy, req, timeout))
 
     # --- health --------------------------------------------------------------------------
 
     def health(self, service: str = "", *, timeout: Optional[float] = None) -> str:
         """grpc.health.v1 Check: "SERVING", "NOT_SERVING", "UNKNOWN" or "SERVICE_UNKNOWN"."""
-        return self._call("Health.Check", self._health, service, timeout, True)
+        return self._call("Health.Check", self._health, service, timeout)

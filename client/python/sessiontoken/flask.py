@@ -1,8 +1,9 @@
 """Flask session interface backed by the sessiontoken service (instead of app.secret_key).
 
+    import functools
     from sessiontoken import Client
     from sessiontoken.flask import SessionTokenInterface
-    app.session_interface = SessionTokenInterface(Client("127.0.0.1:50051"))
+    app.session_interface = SessionTokenInterface(functools.partial(Client, "127.0.0.1:50051"))
 
 Same behaviour as Flask's SecureCookieSessionInterface (flask/sessions.py), with the MAC
 computed by the service:
@@ -14,38 +15,84 @@ computed by the service:
 * Verify gets max_age = PERMANENT_SESSION_LIFETIME (Flask's loads(max_age=...)); Sign gets
   ttl = PERMANENT_SESSION_LIFETIME for permanent sessions and `session_ttl` (default: the
   same lifetime) for browser-session cookies;
-* SESSION_COOKIE_NAME/DOMAIN/PATH/SECURE/HTTPONLY/SAMESITE and SESSION_REFRESH_EACH_REQUEST
-  are honoured through the base class helpers; "Vary: Cookie" when the session was accessed;
+* SESSION_COOKIE_NAME/DOMAIN/PATH/SECURE/HTTPONLY/SAMESITE/PARTITIONED and
+  SESSION_REFRESH_EACH_REQUEST are honoured; "Vary: Cookie" when the session was accessed;
   an emptied session deletes the cookie;
 * the cookie is set only when the session was modified, when a permanent session is
-  refreshed each request, or when Verify says refresh_recommended (the cookie was signed by
-  a key that is no longer primary, e.g. after a rotation or an imported Flask secret): it is
-  then re-issued under the current primary key.
+  refreshed each request (unless `refresh_after` is given: then only when the token is
+  older than that), or when Verify says refresh_recommended (the cookie was signed by a
+  key that is no longer primary): it is then re-issued under the current primary key.
 
 Fails closed: when the service is unreachable or returns an error, the request gets a new,
-empty session and an error is logged (logger "sessiontoken.flask"); an unverified cookie is
-never accepted and the request does not fail. If a *modified* session cannot be signed,
-its cookie is deleted rather than left holding the previous state. Cookie values are never
-logged.
+empty session marked `unverified` and an error is logged (logger "sessiontoken.flask"); an
+unverified cookie is never accepted and the request does not fail. An unverified session is
+never saved: whatever the view writes into it, the browser's cookie is neither replaced nor
+deleted (one warning is logged). If a *modified* session cannot be signed (service error,
+or `SessionTooLarge`), its cookie is deleted rather than left holding the previous state.
+Cookie values are never logged.
+
+Fork safety: gRPC channels do not survive fork(). Given a factory (any callable returning
+a Client, e.g. functools.partial(Client, target)), the interface creates the Client lazily,
+once per process (it notices a pid change), so it can be built at import time under
+gunicorn --preload or uwsgi without lazy-apps. A channel can only be created in a forked
+child with gRPC's fork support, which importing sessiontoken (before grpc) enables.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import logging
-from typing import Optional
+import os
+import threading
+from typing import Callable, Optional, Union
 
+import grpc
 from flask.sessions import SecureCookieSession, SessionInterface, session_json_serializer
+from werkzeug.http import dump_cookie
 
+from . import FORK_SUPPORT
 from .client import Client, Result, ServiceError
 
 log = logging.getLogger("sessiontoken.flask")
 
+#: The service's default limit of a native token's payload (server flag max_payload_bytes).
+DEFAULT_MAX_PAYLOAD_BYTES = 2048
+
+
+class SessionTooLarge(Exception):
+    """The serialized session is larger than the service signs: it was not saved."""
+
+    def __init__(self, size: Optional[int], limit: Optional[int], detail: str = ""):
+        what = f"{size} bytes" if size is not None else "the payload"
+        msg = f"session too large: {what}"
+        if limit is not None:
+            msg += f" exceeds the limit of {limit}"
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(msg)
+        self.size = size
+        self.limit = limit
+
 
 class TokenSession(SecureCookieSession):
-    """Flask's SecureCookieSession plus the service's refresh advice."""
+    """Flask's SecureCookieSession plus what Verify said about the cookie."""
     #: Verify said the cookie was signed by a key that is no longer primary.
     refresh_recommended = False
+    #: The cookie is older than the interface's `refresh_after` (rolling expiry).
+    refresh_due = False
+    #: The cookie could not be checked (service error or timeout): this empty session is
+    #: never saved, so the browser's cookie is neither replaced nor deleted.
+    unverified = False
+
+
+def _seconds_or_none(value, what: str) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, _dt.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{what}: a positive number of seconds or a timedelta expected")
+    return int(value)
 
 
 class SessionTokenInterface(SessionInterface):
@@ -54,18 +101,69 @@ class SessionTokenInterface(SessionInterface):
     serializer = session_json_serializer
     session_class = TokenSession
 
-    def __init__(self, client: Client, keyring: str = "default", *,
+    def __init__(self, client: Union[Client, Callable[[], Client]], keyring: str = "default", *,
                  audience: Optional[str] = None,
-                 session_ttl: Optional[_dt.timedelta] = None):
-        """`session_ttl`: token lifetime of non-permanent (browser-session) cookies;
-        default PERMANENT_SESSION_LIFETIME, which is also the age Flask itself accepts."""
-        self.client = client
+                 session_ttl: Optional[_dt.timedelta] = None,
+                 refresh_after: Union[_dt.timedelta, int, None] = None,
+                 max_payload_bytes: Optional[int] = DEFAULT_MAX_PAYLOAD_BYTES):
+        """`client`: a Client, or a factory returning one (fork-safe: called once per
+        process, on first use).
+        `session_ttl`: token lifetime of non-permanent (browser-session) cookies; default
+        PERMANENT_SESSION_LIFETIME, which is also the age Flask itself accepts.
+        `refresh_after`: rolling expiry without a Sign per request: an unchanged session
+        is re-signed only when its token is older than this (also replaces
+        SESSION_REFRESH_EACH_REQUEST's re-sign on every response). Default: off.
+        `max_payload_bytes`: sessions whose serialized form is larger are not sent to Sign
+        (SessionTooLarge); default the service's default limit. None: leave the check to
+        the service (e.g. a Flask-format keyring, whose limit is the compressed cookie)."""
+        if callable(client) and not hasattr(client, "verify"):
+            self._factory, self._client = client, None
+        else:
+            self._factory, self._client = None, client
+        self._pid = os.getpid() if self._factory is None else None
+        self._lock = threading.Lock()
+        self._stale = []   # clients inherited over fork(): kept, never used nor closed
         self.keyring = keyring
         if audience is not None:
             self.salt = audience
         self.session_ttl = session_ttl
+        self.refresh_after = _seconds_or_none(refresh_after, "refresh_after")
+        if max_payload_bytes is not None and (isinstance(max_payload_bytes, bool) or
+                                              int(max_payload_bytes) <= 0):
+            raise ValueError("max_payload_bytes: a positive int or None expected")
+        self.max_payload_bytes = None if max_payload_bytes is None else int(max_payload_bytes)
+        self._fork_warned = False
+
+    @property
+    def client(self) -> Client:
+        """The Client of this process (created by the factory on first use after a fork)."""
+        pid = os.getpid()
+        if self._factory is None:
+            if pid != self._pid and not self._fork_warned:
+                self._fork_warned = True
+                log.warning("the sessiontoken Client was created before this process forked; "
+                            "gRPC channels do not survive fork(): pass a factory "
+                            "(e.g. functools.partial(Client, target)) to SessionTokenInterface")
+            return self._client
+        if self._pid != pid:
+            with self._lock:
+                if self._pid != pid:
+                    if self._client is not None:
+                        self._stale.append(self._client)   # the parent's: do not touch
+                        if not FORK_SUPPORT:
+                            log.warning("creating a Client after fork() without gRPC fork "
+                                        "support: set GRPC_ENABLE_FORK_SUPPORT=1 (or import "
+                                        "sessiontoken before grpc)")
+                    self._client = self._factory()
+                    self._pid = pid
+        return self._client
 
     # --- reading ---------------------------------------------------------------------
+
+    def _unverified(self) -> TokenSession:
+        session = self.session_class()
+        session.unverified = True
+        return session
 
     def open_session(self, app, request) -> TokenSession:
         val = request.cookies.get(self.get_cookie_name(app))
@@ -80,10 +178,10 @@ class SessionTokenInterface(SessionInterface):
                                    keyring=self.keyring)
         except ServiceError as e:
             log.error("session cookie not checked, starting an empty session: %s", e)
-            return self.session_class()
+            return self._unverified()
         except Exception:  # never fail the request because of the session backend
             log.exception("session cookie not checked, starting an empty session")
-            return self.session_class()
+            return self._unverified()
         if r.result != Result.VALID:
             log.info("session cookie rejected: %s (key id %d)", r.result.name, r.key_id)
             return self.session_class()
@@ -97,13 +195,21 @@ class SessionTokenInterface(SessionInterface):
             return self.session_class()
         session = self.session_class(data)
         session.refresh_recommended = r.refresh_recommended
+        if self.refresh_after is not None and r.issued_at is not None:
+            age = _dt.datetime.now(_dt.timezone.utc) - r.issued_at
+            session.refresh_due = age.total_seconds() >= self.refresh_after
         return session
 
     # --- writing ---------------------------------------------------------------------
 
     def should_set_cookie(self, app, session) -> bool:
-        return (super().should_set_cookie(app, session)
-                or bool(getattr(session, "refresh_recommended", False)))
+        if getattr(session, "unverified", False):
+            return False
+        if session.modified or getattr(session, "refresh_recommended", False):
+            return True
+        if self.refresh_after is not None:
+            return bool(getattr(session, "refresh_due", False))
+        return super().should_set_cookie(app, session)
 
     def _ttl(self, app, session) -> int:
         if session.permanent or self.session_ttl is None:
@@ -112,21 +218,49 @@ class SessionTokenInterface(SessionInterface):
             lifetime = self.session_ttl
         return max(1, int(lifetime.total_seconds()))
 
+    def get_cookie_partitioned(self, app) -> bool:
+        """SESSION_COOKIE_PARTITIONED (Flask 3.1; honoured with older Flask too)."""
+        return bool(app.config.get("SESSION_COOKIE_PARTITIONED", False))
+
+    def _sign(self, app, session):
+        """Signs the session; raises SessionTooLarge or ServiceError."""
+        payload = self.serializer.dumps(dict(session)).encode("utf-8")
+        if self.max_payload_bytes is not None and len(payload) > self.max_payload_bytes:
+            raise SessionTooLarge(len(payload), self.max_payload_bytes)
+        try:
+            return self.client.sign(payload, self._ttl(app, session), audience=self.salt,
+                                    keyring=self.keyring)
+        except ServiceError as e:
+            if e.code == grpc.StatusCode.INVALID_ARGUMENT and e.details.startswith("payload:"):
+                raise SessionTooLarge(len(payload), None, e.details) from None
+            raise
+
     def save_session(self, app, session, response) -> None:
+        attrs = dict(domain=self.get_cookie_domain(app), path=self.get_cookie_path(app),
+                     secure=self.get_cookie_secure(app),
+                     samesite=self.get_cookie_samesite(app),
+                     httponly=self.get_cookie_httponly(app))
         name = self.get_cookie_name(app)
-        domain = self.get_cookie_domain(app)
-        path = self.get_cookie_path(app)
-        secure = self.get_cookie_secure(app)
-        samesite = self.get_cookie_samesite(app)
-        httponly = self.get_cookie_httponly(app)
+        partitioned = self.get_cookie_partitioned(app)
 
         if session.accessed:
             response.vary.add("Cookie")
+        if getattr(session, "unverified", False):
+            if session.modified:
+                log.warning("session not saved: the request's cookie could not be verified; "
+                            "the cookie is left unchanged")
+            return
+
+        def write(value, **extra):
+            cookie = dump_cookie(name, value, **attrs, **extra,
+                                 max_size=getattr(response, "max_cookie_size", 4093))
+            if partitioned:
+                cookie += "; Partitioned"
+            response.headers.add("Set-Cookie", cookie)
+            response.vary.add("Cookie")
 
         def delete_cookie():
-            response.delete_cookie(name, domain=domain, path=path, secure=secure,
-                                   samesite=samesite, httponly=httponly)
-            response.vary.add("Cookie")
+            write("", max_age=0, expires=0)
 
         if not session:
             if session.modified:
@@ -136,11 +270,11 @@ class SessionTokenInterface(SessionInterface):
             return
 
         try:
-            payload = self.serializer.dumps(dict(session)).encode("utf-8")
-            signed = self.client.sign(payload, self._ttl(app, session), audience=self.salt,
-                                      keyring=self.keyring)
+            signed = self._sign(app, session)
         except Exception as e:
-            if isinstance(e, ServiceError):
+            if isinstance(e, SessionTooLarge):
+                log.error("session not saved: %s", e)
+            elif isinstance(e, ServiceError):
                 log.error("session cookie not issued: %s", e)
             else:
                 log.exception("session cookie not issued")
@@ -149,8 +283,4 @@ class SessionTokenInterface(SessionInterface):
             if session.modified:
                 delete_cookie()
             return
-
-        response.set_cookie(name, signed.token, expires=self.get_expiration_time(app, session),
-                            httponly=httponly, domain=domain, path=path, secure=secure,
-                            samesite=samesite)
-        response.vary.add("Cookie")
+        write(signed.token, expires=self.get_expiration_time(app, session))

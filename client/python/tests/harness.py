@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -55,18 +56,24 @@ class ServerProcess:
     """A sessiontoken-server child on 127.0.0.1:<free port> with a fresh data dir and a
     random KEK. stdout is drained by a thread; stderr goes to a file."""
 
-    def __init__(self, extra_args=(), port=0):
+    def __init__(self, extra_args=(), port=0, reuse=None):
+        """`reuse`: a stopped ServerProcess whose data dir and KEK this one takes over
+        (a restart with the same keys); close() the old one afterwards."""
         if not os.access(SERVER_BIN, os.X_OK):
             if os.environ.get("SESSIONTOKEN_SERVER"):
                 raise RuntimeError(f"SESSIONTOKEN_SERVER={SERVER_BIN} is not executable")
             raise unittest.SkipTest(f"server binary not built: {SERVER_BIN}")
-        self.tmp = tempfile.TemporaryDirectory(prefix="sessiontoken-py-")
-        self.data_dir = os.path.join(self.tmp.name, "data")
-        self.kek_file = os.path.join(self.tmp.name, "kek")
-        fd = os.open(self.kek_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(os.urandom(32).hex() + "\n")
-        self.log_path = os.path.join(self.tmp.name, "server.log")
+        if reuse is not None:
+            self.tmp, reuse.tmp = reuse.tmp, None
+            self.data_dir, self.kek_file = reuse.data_dir, reuse.kek_file
+        else:
+            self.tmp = tempfile.TemporaryDirectory(prefix="sessiontoken-py-")
+            self.data_dir = os.path.join(self.tmp.name, "data")
+            self.kek_file = os.path.join(self.tmp.name, "kek")
+            fd = os.open(self.kek_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(os.urandom(32).hex() + "\n")
+        self.log_path = os.path.join(self.tmp.name, f"server-{time.monotonic_ns()}.log")
         self._log = open(self.log_path, "wb")
         env = {k: v for k, v in os.environ.items() if k != "SESSIONTOKEN_KEK"}
         self.proc = subprocess.Popen(
@@ -95,6 +102,8 @@ class ServerProcess:
 
     def log(self) -> str:
         self._log.flush()
+        if self.tmp is None:
+            return "(log handed over to the restarted server)"
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")[-4000:]
 
@@ -113,7 +122,8 @@ class ServerProcess:
         self._drainer.join(5)
         self.proc.stdout.close()
         self._log.close()
-        self.tmp.cleanup()
+        if self.tmp is not None:
+            self.tmp.cleanup()
 
     def cli(self, *args, timeout=15):
         """Runs the C++ CLI against this server; returns CompletedProcess (text)."""

@@ -1,23 +1,29 @@
 #!/usr/bin/python3
-"""sessiontoken.Client against the real server binary: typed results, errors, deadlines,
-retries of UNAVAILABLE with backoff (and none for keyring changes), and the lazy stub
-generation path."""
+"""sessiontoken.Client against the real server binary (typed results, errors, deadlines,
+reconnecting after a restart) and against a scripted grpcio server on 127.0.0.1 (retries of
+UNAVAILABLE and none for keyring changes, default deadlines: what the shared service config
+proto/sessiontoken/v1/service_config.json says), and the lazy stub generation path."""
 
+import copy
 import datetime
+import json
 import os
 import socket
 import subprocess
 import sys
+import shutil
 import tempfile
 import threading
 import time
 import unittest
+from concurrent import futures
 
 import grpc
 
 import harness
 import sessiontoken
 from sessiontoken import Algorithm, KeyState, Result
+from sessiontoken import _stubs
 from sessiontoken import token as tk
 
 
@@ -84,55 +90,193 @@ class Typed(unittest.TestCase):
             self.client.sign(b"x", 1.5)
 
 
-class Retries(unittest.TestCase):
-    def test_unavailable_is_retried_until_the_server_is_up(self):
-        port = free_port()
-        c = sessiontoken.Client(f"{harness.LOOPBACK}:{port}", timeout=8.0, retries=30,
-                                initial_backoff=0.05, max_backoff=0.2)
-        box = {}
+MUTATIONS = ("Rotate", "ImportKey", "CreateKeyring", "PromoteKey", "DisableKey", "EnableKey",
+             "DestroyKey", "SetPolicy")
+ADMIN_READS = ("ListKeys", "ListKeyrings", "GetKeyring")
+SHARED_CONFIG = json.loads(_stubs.service_config())
 
-        def start_later():
-            time.sleep(0.7)
-            box["server"] = harness.ServerProcess(port=port)
-        t = threading.Thread(target=start_later)
-        t.start()
-        try:
-            start = time.monotonic()
-            self.assertEqual(c.health(), "SERVING")
-            self.assertGreater(time.monotonic() - start, 0.5)   # it did wait and retry
-            t.join()
-            # Keyring changes are not retried: with the server gone, Rotate fails once,
-            # at once, while the retried ListKeys keeps trying for its whole deadline.
-            self.assertEqual(box["server"].stop(), 0)
-            start = time.monotonic()
+
+def method_config(config, service, method):
+    """The methodConfig entry that applies to service/method (exact name, then service)."""
+    full = f"sessiontoken.v1.{service}"
+    for want in (method, ""):
+        for entry in config["methodConfig"]:
+            if any(n["service"] == full and n.get("method", "") == want for n in entry["name"]):
+                return entry
+    return None
+
+
+class ScriptedServer:
+    """SessionTokens and KeyAdmin in this process: each call is recorded, then answered by
+    behaviour[method](n) (n: 1-based count of that method's calls) with a StatusCode to fail
+    with, "hang" (until the client gives up), or None for an empty response."""
+
+    def __init__(self):
+        pb = _stubs.load()
+        self.calls = []
+        self.behaviour = {}
+        self._release = threading.Event()
+        self.server = grpc.server(futures.ThreadPoolExecutor(8))
+        handlers = {}
+        for service, mod in (("SessionTokens", pb.tokens_pb2), ("KeyAdmin", pb.admin_pb2)):
+            desc = mod.DESCRIPTOR.services_by_name[service]
+            methods = {}
+            for m in desc.methods:
+                out = _message_class(pb, m.output_type.full_name)
+                inp = _message_class(pb, m.input_type.full_name)
+                methods[m.name] = grpc.unary_unary_rpc_method_handler(
+                    self._handler(m.name, out), request_deserializer=inp.FromString,
+                    response_serializer=out.SerializeToString)
+            handlers[desc.full_name] = methods
+        self.server.add_generic_rpc_handlers(
+            [grpc.method_handlers_generic_handler(n, h) for n, h in handlers.items()])
+        self.port = self.server.add_insecure_port(f"{harness.LOOPBACK}:0")
+        self.target = f"{harness.LOOPBACK}:{self.port}"
+        self.server.start()
+
+    def _handler(self, name, out):
+        def handle(request, context):
+            self.calls.append(name)
+            n = self.calls.count(name)
+            b = self.behaviour.get(name, lambda n: None)(n)
+            if b == "hang":
+                self._release.wait(30)
+                context.abort(grpc.StatusCode.ABORTED, "released")
+            if isinstance(b, grpc.StatusCode):
+                context.abort(b, f"scripted {name} failure {n}")
+            return out()
+        return handle
+
+    def reset(self):
+        self.calls.clear()
+        self.behaviour.clear()
+
+    def close(self):
+        self._release.set()
+        self.server.stop(None)
+
+
+def _message_class(pb, full_name):
+    name = full_name.rsplit(".", 1)[1]
+    for mod in (pb.tokens_pb2, pb.admin_pb2, pb.common_pb2):
+        if hasattr(mod, name):
+            return getattr(mod, name)
+    raise KeyError(full_name)
+
+
+class Retries(unittest.TestCase):
+    """What the shared service config says, done by the Python client."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fake = ScriptedServer()
+        cls.client = sessiontoken.Client(cls.fake.target)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+        cls.fake.close()
+
+    def setUp(self):
+        self.fake.reset()
+
+    def test_unavailable_is_retried_other_codes_are_not(self):
+        self.fake.behaviour["Verify"] = lambda n: grpc.StatusCode.UNAVAILABLE if n <= 2 else None
+        self.fake.behaviour["Sign"] = lambda n: grpc.StatusCode.INTERNAL
+        self.assertEqual(self.client.verify("t").result, Result.RESULT_UNSPECIFIED)
+        self.assertEqual(self.fake.calls.count("Verify"), 3)
+        with self.assertRaises(sessiontoken.ServiceError) as cm:
+            self.client.sign(b"x", 5)
+        self.assertEqual(cm.exception.code, grpc.StatusCode.INTERNAL)
+        self.assertEqual(self.fake.calls.count("Sign"), 1)
+
+    def test_attempts_are_bounded_by_the_shared_config(self):
+        self.fake.behaviour["Verify"] = lambda n: grpc.StatusCode.UNAVAILABLE
+        with self.assertRaises(sessiontoken.ServiceError) as cm:
+            self.client.verify("t")
+        self.assertEqual(cm.exception.code, grpc.StatusCode.UNAVAILABLE)
+        want = method_config(SHARED_CONFIG, "SessionTokens", "Verify")["retryPolicy"]
+        self.assertEqual(self.fake.calls.count("Verify"), want["maxAttempts"])
+
+    def test_the_call_deadline_covers_the_retries(self):
+        self.fake.behaviour["Verify"] = lambda n: grpc.StatusCode.UNAVAILABLE if n == 1 else "hang"
+        with self.assertRaises(sessiontoken.ServiceError) as cm:
+            self.client.verify("t", timeout=0.5)
+        self.assertEqual(cm.exception.code, grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.assertEqual(self.fake.calls.count("Verify"), 2)
+
+    def test_admin_mutations_are_never_retried_admin_reads_are(self):
+        for name in MUTATIONS + ADMIN_READS:
+            self.fake.behaviour[name] = lambda n: grpc.StatusCode.UNAVAILABLE
+        c = self.client
+        policy = sessiontoken.KeyringPolicy()
+        calls = [c.rotate, lambda: c.import_key(b"k" * 32), lambda: c.create_keyring("x"),
+                 lambda: c.promote_key(1), lambda: c.disable_key(1), lambda: c.enable_key(1),
+                 lambda: c.destroy_key(1), lambda: c.set_policy(policy)]
+        for call in calls:
             with self.assertRaises(sessiontoken.ServiceError) as cm:
-                c.rotate(timeout=3.0)
+                call()
             self.assertEqual(cm.exception.code, grpc.StatusCode.UNAVAILABLE)
-            self.assertLess(time.monotonic() - start, 1.0)
-            start = time.monotonic()
+        self.assertEqual(self.fake.calls, list(MUTATIONS))
+        for name in MUTATIONS:
+            self.assertNotIn("retryPolicy", method_config(SHARED_CONFIG, "KeyAdmin", name), name)
+        self.fake.reset()
+        for name in ADMIN_READS:
+            self.fake.behaviour[name] = lambda n: grpc.StatusCode.UNAVAILABLE
+        for call in (c.list_keys, c.list_keyrings, c.get_keyring):
+            with self.assertRaises(sessiontoken.ServiceError):
+                call()
+        for name in ADMIN_READS:
+            want = method_config(SHARED_CONFIG, "KeyAdmin", name)["retryPolicy"]["maxAttempts"]
+            self.assertEqual(self.fake.calls.count(name), want, name)
+
+    def test_the_client_loads_proto_service_config_json(self):
+        # A copy of proto/ whose service_config.json differs (2 attempts, 1 s timeout), found
+        # through SESSIONTOKEN_PROTO_DIR by a fresh interpreter.
+        config = copy.deepcopy(SHARED_CONFIG)
+        verify = method_config(config, "SessionTokens", "Verify")
+        verify["retryPolicy"]["maxAttempts"] = 2
+        verify["timeout"] = "1s"
+        self.fake.behaviour["Verify"] = lambda n: grpc.StatusCode.UNAVAILABLE if n <= 2 else "hang"
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copytree(os.path.normpath(os.path.join(harness.PKG_ROOT, "..", "..",
+                                                          "proto")), d, dirs_exist_ok=True)
+            with open(os.path.join(d, "sessiontoken", "v1", "service_config.json"), "w") as f:
+                json.dump(config, f)
+            code = ("import sys, sessiontoken\n"
+                    "c = sessiontoken.Client(sys.argv[1])\n"
+                    "for _ in range(2):\n"
+                    "    try:\n"
+                    "        c.verify('t')\n"
+                    "    except sessiontoken.ServiceError as e:\n"
+                    "        print(e.code.name)\n")
+            env = dict(os.environ, SESSIONTOKEN_PROTO_DIR=d)
+            out = subprocess.run([sys.executable, "-c", code, self.fake.target], env=env,
+                                 text=True, capture_output=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.split(), ["UNAVAILABLE", "DEADLINE_EXCEEDED"])
+        self.assertEqual(self.fake.calls.count("Verify"), 3)   # 2 attempts, then 1
+
+
+class Restart(unittest.TestCase):
+    def test_the_same_client_reaches_a_restarted_server(self):
+        port = free_port()
+        server = harness.ServerProcess(port=port)
+        c = sessiontoken.Client(f"{harness.LOOPBACK}:{port}")
+        try:
+            self.assertEqual(c.health(), "SERVING")
+            self.assertEqual(server.stop(), 0)
             with self.assertRaises(sessiontoken.ServiceError) as cm:
-                c.list_keys(timeout=1.0)
-            elapsed = time.monotonic() - start
+                c.health()
             self.assertIn(cm.exception.code, (grpc.StatusCode.UNAVAILABLE,
                                               grpc.StatusCode.DEADLINE_EXCEEDED))
-            self.assertGreater(elapsed, 0.5)
-            self.assertLess(elapsed, 1.5)     # the deadline covers the retries
-        finally:
-            t.join()
-            c.close()
-            if "server" in box:
-                box["server"].close()
-
-    def test_no_retries(self):
-        c = sessiontoken.Client(f"{harness.LOOPBACK}:{free_port()}", timeout=5.0, retries=0)
-        try:
-            start = time.monotonic()
-            with self.assertRaises(sessiontoken.ServiceError) as cm:
-                c.verify("x")
-            self.assertEqual(cm.exception.code, grpc.StatusCode.UNAVAILABLE)
-            self.assertLess(time.monotonic() - start, 2.0)
+            server.close()
+            server = harness.ServerProcess(port=port)
+            grpc.channel_ready_future(c._channel).result(timeout=10)
+            self.assertEqual(c.health(), "SERVING")
         finally:
             c.close()
+            server.close()
 
 
 class LazyStubs(unittest.TestCase):

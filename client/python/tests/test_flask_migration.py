@@ -62,7 +62,7 @@ class Migration(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = harness.ServerProcess()
-        cls.client = sessiontoken.Client(cls.server.target, timeout=3.0, retries=2)
+        cls.client = sessiontoken.Client(cls.server.target, timeout=3.0)
         cls.unimplemented = cls.probe(cls.client)
         cls.webs = []
 

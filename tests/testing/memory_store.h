@@ -1,6 +1,7 @@
-// MemoryStore: an in-process Store for tests. Thread-safe.
-#ifndef SESSIONTOKEN_SERVER_STORE_MEMORY_STORE_H_
-#define SESSIONTOKEN_SERVER_STORE_MEMORY_STORE_H_
+// MemoryStore: an in-process store::Store for tests (and the reference the file and etcd
+// stores are compared with). Thread-safe.
+#ifndef SESSIONTOKEN_TESTS_TESTING_MEMORY_STORE_H_
+#define SESSIONTOKEN_TESTS_TESTING_MEMORY_STORE_H_
 
 #include <map>
 #include <string>
@@ -24,4 +25,4 @@ class MemoryStore final : public Store {
 
 }  // namespace sessiontoken::store
 
-#endif  // SESSIONTOKEN_SERVER_STORE_MEMORY_STORE_H_
+#endif  // SESSIONTOKEN_TESTS_TESTING_MEMORY_STORE_H_

@@ -1,4 +1,4 @@
-#include "server/store/memory_store.h"
+#include "tests/testing/memory_store.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"

@@ -1,0 +1,111 @@
+#include "server/app/credentials.h"
+
+#include <errno.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/app/log.h"
+#include "server/store/sealer.h"
+
+namespace sessiontoken::app {
+namespace {
+
+// Reads the KEK from environment variable `name`, then wipes and unsets it so that it is not
+// readable in /proc/<pid>/environ for the process's lifetime. nullopt when unset or empty.
+std::optional<absl::StatusOr<crypto::SecretBytes>> KekFromEnv(const std::string& name) {
+  char* v = name.empty() ? nullptr : std::getenv(name.c_str());
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  absl::StatusOr<crypto::SecretBytes> kek = store::ParseKek(v);
+  crypto::SecureWipe(v, std::strlen(v));
+  ::unsetenv(name.c_str());
+  if (!kek.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("environment variable ", name, ": ", kek.status().message()));
+  }
+  return kek;
+}
+
+absl::StatusOr<crypto::SecretBytes> DevKek(const Settings& s) {
+  if (::mkdir(s.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot create ", s.data_dir));
+  }
+  const std::string path = s.data_dir + "/dev-kek";
+  bool created = false;
+  absl::StatusOr<crypto::SecretBytes> kek = store::LoadOrCreateDevKek(path, &created);
+  if (!kek.ok()) return kek;
+  const std::string banner(72, '!');
+  Log("WARNING", banner);
+  Log("WARNING", absl::StrCat("DEVELOPMENT KEK IN USE (", created ? "generated " : "", path,
+                              "). Keyrings are only as safe as this file. Never use "
+                              "--dev_kek in production: pass --kek_file or set ",
+                              s.kek_env, "."));
+  Log("WARNING", banner);
+  return kek;
+}
+
+}  // namespace
+
+absl::StatusOr<crypto::SecretBytes> ResolveKek(const Settings& s) {
+  if (!s.kek_file.empty()) return store::LoadKekFile(s.kek_file);
+  if (auto kek = KekFromEnv(s.kek_env); kek.has_value()) return *std::move(kek);
+  if (s.dev_kek) return DevKek(s);
+  return absl::FailedPreconditionError(
+      absl::StrCat("no key-encryption key configured: pass --kek_file=PATH, set ", s.kek_env,
+                   ", or use --dev_kek for local development"));
+}
+
+bool IsLoopback(absl::string_view listen) {
+  absl::string_view host = listen.substr(0, listen.rfind(':'));
+  if (!host.empty() && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const Settings& s) {
+  const TlsSettings& tls = s.tls;
+  if (tls.cert_file.empty()) {
+    if (!IsLoopback(s.listen)) {
+      if (!s.insecure) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("refusing to listen on ", s.listen,
+                         " without TLS: pass --tls_cert/--tls_key, or "
+                         "--insecure to accept plaintext on a non-loopback address"));
+      }
+      Log("WARNING", absl::StrCat("!!! --insecure: PLAINTEXT gRPC on ", s.listen,
+                                  ". Tokens, payloads and admin calls travel unencrypted !!!"));
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  for (const std::string& f : {tls.cert_file, tls.key_file, tls.client_ca_file}) {
+    if (!f.empty() && ::access(f.c_str(), R_OK) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot read TLS file ", f));
+    }
+  }
+  const unsigned int reload_s =
+      static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(tls.reload_interval)));
+  const bool mtls = !tls.client_ca_file.empty();
+  auto provider = mtls ? std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+                             tls.key_file, tls.cert_file, tls.client_ca_file, reload_s)
+                       : std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+                             tls.key_file, tls.cert_file, reload_s);
+  grpc::experimental::TlsServerCredentialsOptions opts(provider);
+  opts.watch_identity_key_cert_pairs();
+  if (mtls) opts.watch_root_certs();
+  opts.set_cert_request_type(mtls ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                  : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  Log("INFO", absl::StrCat("TLS on ", s.listen, mtls ? " with client certificates (mTLS)" : "",
+                           "; certificates reloaded every ", reload_s, "s"));
+  return grpc::experimental::TlsServerCredentials(opts);
+}
+
+}  // namespace sessiontoken::app

@@ -1,0 +1,33 @@
+// Start-up credentials: the key-encryption key (file, environment variable, or the
+// development KEK) and the gRPC server credentials (TLS/mTLS with certificate reloading, or
+// plaintext, which is refused off loopback unless explicitly allowed).
+#ifndef SESSIONTOKEN_SERVER_APP_CREDENTIALS_H_
+#define SESSIONTOKEN_SERVER_APP_CREDENTIALS_H_
+
+#include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/app/settings.h"
+#include "server/crypto/secret_bytes.h"
+
+namespace sessiontoken::app {
+
+// The KEK: settings.kek_file when set, else the environment variable settings.kek_env
+// (wiped and unset once read), else the development KEK in <data_dir>/dev-kek when
+// settings.dev_kek (logged loudly). FailedPrecondition when none is configured.
+absl::StatusOr<crypto::SecretBytes> ResolveKek(const Settings& settings);
+
+// True when `listen` (host:port) names a loopback address.
+bool IsLoopback(absl::string_view listen);
+
+// TLS credentials from settings.tls (files re-read every reload_interval), or plaintext.
+// Refuses plaintext off loopback unless settings.insecure. Checks the files are readable.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const Settings& settings);
+
+}  // namespace sessiontoken::app
+
+#endif  // SESSIONTOKEN_SERVER_APP_CREDENTIALS_H_

@@ -1,0 +1,101 @@
+#include "server/app/settings.h"
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "server/config/config.h"
+
+namespace sessiontoken::app {
+namespace {
+
+absl::Duration D(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+void Set(std::string* out, const std::string& v) {
+  if (!v.empty()) *out = v;
+}
+void Set(absl::Duration* out, bool has, const google::protobuf::Duration& v) {
+  if (has) *out = D(v);
+}
+void Set(int32_t* out, int32_t v) {
+  if (v != 0) *out = v;
+}
+
+// After a proto merge, a Duration the command line set to zero has not replaced the file's
+// (merging copies only non-zero fields): copy every Duration the command line set, at any
+// depth.
+void OverrideDurations(const google::protobuf::Message& from, google::protobuf::Message* to) {
+  const google::protobuf::Reflection* r = from.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(from, &fields);
+  for (const google::protobuf::FieldDescriptor* f : fields) {
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE || f->is_repeated()) {
+      continue;
+    }
+    google::protobuf::Message* dest = to->GetReflection()->MutableMessage(to, f);
+    if (f->message_type()->full_name() == "google.protobuf.Duration") {
+      dest->CopyFrom(r->GetMessage(from, f));
+    } else {
+      OverrideDurations(r->GetMessage(from, f), dest);
+    }
+  }
+}
+
+absl::Status CheckSettings(const Settings& s) {
+  if (absl::Status st = engine::ValidateLimits(s.limits); !st.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("limits.", st.message()));
+  }
+  if (s.max_batch_items < 0 || s.max_message_bytes < 0 || s.max_concurrent_streams < 0) {
+    return absl::InvalidArgumentError("limits: counts must not be negative");
+  }
+  for (absl::Duration d :
+       {s.shutdown_grace, s.scheduler_interval, s.admin_deadline, s.tls.reload_interval}) {
+    if (d < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError("durations must not be negative");
+    }
+  }
+  if (s.tls.cert_file.empty() != s.tls.key_file.empty()) {
+    return absl::InvalidArgumentError("tls_cert and tls_key must be given together");
+  }
+  if (s.tls.cert_file.empty() && !s.tls.client_ca_file.empty()) {
+    return absl::InvalidArgumentError("tls_client_ca needs tls_cert and tls_key");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Settings> ResolveSettings(const v1::ServerConfig& file,
+                                         const CommandLine& command_line) {
+  v1::ServerConfig c = file;
+  c.MergeFrom(command_line.given);  // set fields of the command line win
+  OverrideDurations(command_line.given, &c);
+  Settings s;
+  Set(&s.listen, c.listen());
+  Set(&s.data_dir, c.data_dir());
+  Set(&s.kek_file, c.kek_file());
+  Set(&s.kek_env, c.kek_env());
+  s.dev_kek = command_line.dev_kek;
+  s.insecure = c.insecure();
+  Set(&s.shutdown_grace, c.has_shutdown_grace(), c.shutdown_grace());
+  Set(&s.scheduler_interval, c.has_scheduler_interval(), c.scheduler_interval());
+  Set(&s.admin_deadline, c.has_admin_deadline(), c.admin_deadline());
+  Set(&s.default_keyring, c.default_keyring());
+  if (command_line.no_default_keyring) s.default_keyring.clear();
+  Set(&s.audit_log, c.audit_log());
+  s.limits = config::ToLimits(c.limits());
+  Set(&s.max_batch_items, c.limits().max_batch_items());
+  Set(&s.max_message_bytes, c.limits().max_message_bytes());
+  Set(&s.max_concurrent_streams, c.limits().max_concurrent_streams());
+  Set(&s.tls.cert_file, c.tls().cert_file());
+  Set(&s.tls.key_file, c.tls().key_file());
+  Set(&s.tls.client_ca_file, c.tls().client_ca_file());
+  Set(&s.tls.reload_interval, c.tls().has_reload_interval(), c.tls().reload_interval());
+  s.auth = c.auth();
+  s.keyrings.assign(c.keyrings().begin(), c.keyrings().end());
+  if (absl::Status st = CheckSettings(s); !st.ok()) return st;
+  return s;
+}
+
+}  // namespace sessiontoken::app

@@ -1,0 +1,61 @@
+// Settings: everything the server needs to start, as one plain struct, resolved from the
+// command line and the config file (a flag given on the command line wins, then the file,
+// then the defaults below, which the flags also use) and checked once.
+#ifndef SESSIONTOKEN_SERVER_APP_SETTINGS_H_
+#define SESSIONTOKEN_SERVER_APP_SETTINGS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/engine/limits.h"
+#include "sessiontoken/v1/config.pb.h"
+
+namespace sessiontoken::app {
+
+struct TlsSettings {
+  std::string cert_file;  // enables TLS (with key_file)
+  std::string key_file;
+  std::string client_ca_file;  // requires client certificates (mTLS)
+  absl::Duration reload_interval = absl::Seconds(10);
+};
+
+struct Settings {
+  std::string listen = "127.0.0.1:50051";
+  std::string data_dir = "data";
+  std::string kek_file;
+  std::string kek_env = "SESSIONTOKEN_KEK";
+  bool dev_kek = false;   // command line only
+  bool insecure = false;  // plaintext off loopback
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  absl::Duration scheduler_interval = absl::Seconds(1);
+  absl::Duration admin_deadline = absl::Seconds(10);
+  std::string default_keyring = "default";
+  std::string audit_log;  // "" = off, "-" = stdout
+  engine::Limits limits;
+  int32_t max_batch_items = 1000;
+  int32_t max_message_bytes = 1 << 20;
+  int32_t max_concurrent_streams = 256;
+  TlsSettings tls;
+  v1::AuthConfig auth;
+  std::vector<v1::KeyringConfig> keyrings;  // created / updated at start
+};
+
+// What the command line said, beyond the config file's fields.
+struct CommandLine {
+  v1::ServerConfig given;  // the flags given on the command line, as config fields
+  bool dev_kek = false;
+  bool no_default_keyring = false;  // --default_keyring="" was given
+};
+
+// Resolves `file` (the parsed config file; empty when none) overridden by the command line.
+// In both, zero values mean "not set". InvalidArgument naming the setting when a value is
+// out of range or the combination is inconsistent (e.g. a TLS key without a certificate).
+absl::StatusOr<Settings> ResolveSettings(const v1::ServerConfig& file,
+                                         const CommandLine& command_line);
+
+}  // namespace sessiontoken::app
+
+#endif  // SESSIONTOKEN_SERVER_APP_SETTINGS_H_

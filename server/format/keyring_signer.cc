@@ -1,0 +1,46 @@
+#include "server/format/keyring_signer.h"
+
+#include <utility>
+
+#include "server/format/flask_format.h"
+#include "server/format/native_format.h"
+#include "server/format/validity.h"
+#include "server/token/flask.h"
+#include "server/token/native.h"
+
+namespace sessiontoken::format {
+
+absl::StatusOr<std::shared_ptr<const KeyringSigner>> KeyringSigner::New(
+    std::shared_ptr<const keyring::Keyring> keyring) {
+  if (keyring == nullptr) return absl::InvalidArgumentError("KeyringSigner: no keyring");
+  absl::StatusOr<KeyMacs> macs = KeyMacs::New(*keyring);
+  if (!macs.ok()) return macs.status();
+  return std::shared_ptr<const KeyringSigner>(
+      new KeyringSigner(std::move(keyring), *std::move(macs)));
+}
+
+absl::StatusOr<SignResult> KeyringSigner::Sign(absl::string_view payload,
+                                               absl::string_view audience, absl::Time now,
+                                               absl::Duration ttl) const {
+  const KeyMac* primary = macs_.Find(keyring_->primary().id());
+  if (primary == nullptr) return absl::InternalError("primary key has no MAC");
+  const int64_t issued_at = absl::ToUnixSeconds(now);
+  const int64_t expires_at = SaturatingAdd(issued_at, absl::ToInt64Seconds(ttl));
+  if (primary->key->algorithm() == v1::HMAC_SHA1_FLASK) {
+    return SignFlask(*primary, payload, audience, issued_at, expires_at);
+  }
+  return SignNative(*primary, payload, audience, issued_at, expires_at);
+}
+
+VerifyResult KeyringSigner::Verify(absl::string_view token, absl::string_view audience,
+                                   absl::Time now, const VerifyOptions& options) const {
+  if (token.substr(0, token::kNativePrefix.size()) == token::kNativePrefix) {
+    return VerifyNative(*keyring_, macs_, token, audience, now, options);
+  }
+  if (token::LooksLikeFlask(token)) return VerifyFlask(macs_, token, audience, now, options);
+  VerifyResult r;
+  r.status = VerifyStatus::kMalformed;
+  return r;
+}
+
+}  // namespace sessiontoken::format

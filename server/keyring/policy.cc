@@ -1,0 +1,128 @@
+#include "server/keyring/policy.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace sessiontoken::keyring {
+namespace {
+
+absl::Duration D(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+struct Schedule {
+  explicit Schedule(const v1::KeyringPolicy& p)
+      : period(D(p.rotation_period())),
+        lead(D(p.stage_lead_time())),
+        window(D(p.verify_window())),
+        destroy_after(D(p.destroy_after())) {}
+  absl::Duration period, lead, window, destroy_after;
+};
+
+// The next single transition due on `k` at `now`, or nullopt when none is.
+std::optional<absl::StatusOr<KeyringPtr>> NextDue(const Keyring& k, const Schedule& s,
+                                                  absl::Time now, Transition* t) {
+  for (const auto& key : k.keys()) {  // 1. promote a staged key after the lead time
+    if (key->state() == v1::STAGED && key->metadata().state_changed_at + s.lead <= now) {
+      *t = {"promote", key->id()};
+      return Promote(k, key->id(), now);
+    }
+  }
+  if (s.period > absl::ZeroDuration()) {  // 2. stage/rotate a due primary
+    const bool staged = std::any_of(k.keys().begin(), k.keys().end(),
+                                    [](const auto& x) { return x->state() == v1::STAGED; });
+    if (!staged && k.primary().metadata().state_changed_at + s.period - s.lead <= now) {
+      const bool promote = s.lead == absl::ZeroDuration();
+      *t = {promote ? "rotate" : "stage", 0};
+      return Rotate(k, now, promote, &t->key_id);
+    }
+  }
+  for (const auto& key : k.keys()) {  // 3. disable after the window; 4. destroy
+    const absl::Time since = key->metadata().state_changed_at;
+    if (s.window > absl::ZeroDuration() && key->state() == v1::ACTIVE && since + s.window <= now) {
+      *t = {"disable", key->id()};
+      return Disable(k, key->id(), now);
+    }
+    if (s.destroy_after > absl::ZeroDuration() && key->state() == v1::DISABLED &&
+        since + s.destroy_after <= now) {
+      *t = {"destroy", key->id()};
+      return Destroy(k, key->id(), now);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+absl::Status ValidatePolicy(const v1::KeyringPolicy& p, absl::Duration server_max_ttl) {
+  struct Field {
+    const char* name;
+    const google::protobuf::Duration& d;
+  } fields[] = {{"rotation_period", p.rotation_period()},
+                {"stage_lead_time", p.stage_lead_time()},
+                {"verify_window", p.verify_window()},
+                {"destroy_after", p.destroy_after()},
+                {"max_token_ttl", p.max_token_ttl()}};
+  for (const Field& f : fields) {
+    if (f.d.seconds() < 0 || f.d.nanos() != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("policy.", f.name, ": must be whole, non-negative seconds"));
+    }
+  }
+  const Schedule s(p);
+  const absl::Duration ttl = D(p.max_token_ttl());
+  if (s.period > absl::ZeroDuration() && s.lead >= s.period) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy.stage_lead_time: ", absl::FormatDuration(s.lead),
+                     " must be shorter than rotation_period ", absl::FormatDuration(s.period)));
+  }
+  if (ttl > server_max_ttl) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy.max_token_ttl: ", absl::FormatDuration(ttl),
+                     " exceeds the server's limit ", absl::FormatDuration(server_max_ttl)));
+  }
+  const absl::Duration effective_ttl = ttl > absl::ZeroDuration() ? ttl : server_max_ttl;
+  if (s.window > absl::ZeroDuration() && effective_ttl > s.window) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "policy.max_token_ttl: ", absl::FormatDuration(effective_ttl),
+        ttl > absl::ZeroDuration() ? "" : " (the server's limit, as max_token_ttl is 0)",
+        " exceeds verify_window ", absl::FormatDuration(s.window),
+        ": tokens would outlive their key"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Duration MaxTtl(const v1::KeyringPolicy& policy, absl::Duration server_max) {
+  const absl::Duration ttl = D(policy.max_token_ttl());
+  return ttl > absl::ZeroDuration() && ttl < server_max ? ttl : server_max;
+}
+
+absl::StatusOr<KeyringPtr> WithPolicy(const Keyring& k, const v1::KeyringPolicy& policy,
+                                      absl::Duration server_max_ttl) {
+  if (absl::Status s = ValidatePolicy(policy, server_max_ttl); !s.ok()) return s;
+  return k.Next(k.keys(), policy);
+}
+
+absl::StatusOr<KeyringPtr> ApplyDue(const Keyring& k, absl::Time now,
+                                    std::vector<Transition>* applied) {
+  const Schedule schedule(k.policy());
+  KeyringPtr cur;  // null: unchanged so far
+  // Bounded: each pass applies at most one transition per key plus one rotation.
+  for (int guard = 0; guard < 64; ++guard) {
+    Transition t;
+    std::optional<absl::StatusOr<KeyringPtr>> next = NextDue(cur ? *cur : k, schedule, now, &t);
+    if (!next.has_value()) break;
+    if (!next->ok()) return next->status();
+    cur = **std::move(next);
+    applied->push_back(std::move(t));
+  }
+  if (cur == nullptr) return KeyringPtr();
+  // Collapse the intermediate revisions: one committed change.
+  return Keyring::New(k.name(), k.revision() + 1, k.created_at(), cur->keys(), k.policy());
+}
+
+}  // namespace sessiontoken::keyring

@@ -1,0 +1,48 @@
+// Policy: a keyring's rotation schedule and token limits (v1::KeyringPolicy): validation,
+// the longest TTL it allows, and the transitions it makes due at a given time. Pure
+// functions of a snapshot and a time; the scheduler (server/engine/scheduler.h) applies them.
+#ifndef SESSIONTOKEN_SERVER_KEYRING_POLICY_H_
+#define SESSIONTOKEN_SERVER_KEYRING_POLICY_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/keyring/lifecycle.h"
+#include "sessiontoken/v1/keyring.pb.h"
+
+namespace sessiontoken::keyring {
+
+// Checks a policy: whole non-negative seconds; stage lead time below the rotation period;
+// max_token_ttl not above `server_max_ttl`; the effective max token TTL (the policy's, or
+// `server_max_ttl` when 0) not above the verify window when that is set, so that no token
+// outlives the key that signed it.
+absl::Status ValidatePolicy(const v1::KeyringPolicy& policy, absl::Duration server_max_ttl);
+
+// The longest TTL Sign accepts on a keyring: the policy's max_token_ttl, capped by
+// `server_max` (which applies alone when the policy sets none).
+absl::Duration MaxTtl(const v1::KeyringPolicy& policy, absl::Duration server_max);
+
+// `k` with `policy` (validated by ValidatePolicy), revision + 1.
+absl::StatusOr<KeyringPtr> WithPolicy(const Keyring& k, const v1::KeyringPolicy& policy,
+                                      absl::Duration server_max_ttl);
+
+// One transition the policy made due.
+struct Transition {
+  std::string operation;  // "stage", "rotate", "promote", "disable", "destroy"
+  uint32_t key_id = 0;
+};
+
+// Applies every transition the policy makes due at `now`, in order: promote a staged key
+// after the lead time; stage (or rotate, when the lead time is 0) when the primary is older
+// than the rotation period minus the lead time and no key is staged; disable ACTIVE keys
+// after the verify window; destroy DISABLED keys after destroy-after. The result is one
+// change (revision + 1), or null when nothing is due; *applied lists what happened.
+absl::StatusOr<KeyringPtr> ApplyDue(const Keyring& k, absl::Time now,
+                                    std::vector<Transition>* applied);
+
+}  // namespace sessiontoken::keyring
+
+#endif  // SESSIONTOKEN_SERVER_KEYRING_POLICY_H_

@@ -1,0 +1,106 @@
+// app::ResolveSettings: command line over config file over defaults, zero = unset, and the
+// checks that refuse a start.
+#include "server/app/settings.h"
+
+#include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace sessiontoken::app {
+namespace {
+
+using ::sessiontoken::testing::IsOk;
+using ::sessiontoken::testing::StatusIs;
+
+v1::ServerConfig Config(const char* text) {
+  v1::ServerConfig c;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &c)) << text;
+  return c;
+}
+
+TEST(SettingsTest, DefaultsWhenNothingIsSet) {
+  absl::StatusOr<Settings> s = ResolveSettings({}, {});
+  ASSERT_THAT(s, IsOk());
+  const Settings defaults;
+  EXPECT_EQ(s->listen, defaults.listen);
+  EXPECT_EQ(s->data_dir, "data");
+  EXPECT_EQ(s->default_keyring, "default");
+  EXPECT_EQ(s->limits.max_payload_bytes, engine::kDefaultMaxPayloadBytes);
+  EXPECT_EQ(s->limits.max_ttl, engine::kDefaultMaxTtl);
+  EXPECT_EQ(s->limits.max_clock_skew, engine::kDefaultMaxClockSkew);
+  EXPECT_EQ(s->max_batch_items, 1000);
+  EXPECT_EQ(s->scheduler_interval, absl::Seconds(1));
+  EXPECT_FALSE(s->dev_kek);
+  EXPECT_FALSE(s->insecure);
+}
+
+TEST(SettingsTest, FileOverridesDefaultsAndCommandLineOverridesFile) {
+  v1::ServerConfig file = Config(R"pb(
+    listen: "127.0.0.1:7000"
+    data_dir: "/var/lib/st"
+    limits {
+      max_payload_bytes: 1024
+      max_ttl { seconds: 3600 }
+      max_batch_items: 50
+    }
+    scheduler_interval { seconds: 5 }
+    tls { cert_file: "c.pem" key_file: "k.pem" }
+    keyrings { name: "shop" }
+  )pb");
+  CommandLine cl;
+  cl.given = Config(R"pb(
+    listen: "127.0.0.1:9000"
+    limits { max_ttl { seconds: 7200 } }
+    scheduler_interval { seconds: 0 }
+  )pb");
+  cl.dev_kek = true;
+  absl::StatusOr<Settings> s = ResolveSettings(file, cl);
+  ASSERT_THAT(s, IsOk());
+  EXPECT_EQ(s->listen, "127.0.0.1:9000");                  // command line wins
+  EXPECT_EQ(s->data_dir, "/var/lib/st");                   // file, not on the command line
+  EXPECT_EQ(s->limits.max_payload_bytes, 1024u);           // file
+  EXPECT_EQ(s->limits.max_ttl, absl::Hours(2));            // command line, inside a message
+  EXPECT_EQ(s->max_batch_items, 50);                       // file, beside it
+  EXPECT_EQ(s->scheduler_interval, absl::ZeroDuration());  // an explicit 0 is a value
+  EXPECT_EQ(s->tls.cert_file, "c.pem");
+  EXPECT_TRUE(s->dev_kek);
+  ASSERT_EQ(s->keyrings.size(), 1u);
+  EXPECT_EQ(s->keyrings[0].name(), "shop");
+}
+
+TEST(SettingsTest, EmptyDefaultKeyringOnlyFromTheCommandLine) {
+  CommandLine cl;
+  cl.no_default_keyring = true;
+  absl::StatusOr<Settings> s = ResolveSettings(Config("default_keyring: \"web\""), cl);
+  ASSERT_THAT(s, IsOk());
+  EXPECT_EQ(s->default_keyring, "");
+  EXPECT_EQ(ResolveSettings(Config("default_keyring: \"web\""), {})->default_keyring, "web");
+}
+
+TEST(SettingsTest, RefusesOutOfRangeLimitsNamingTheSetting) {
+  CommandLine cl;
+  cl.given = Config("limits { max_payload_bytes: 3001 }");
+  EXPECT_THAT(ResolveSettings({}, cl),
+              StatusIs(absl::StatusCode::kInvalidArgument, "limits.max_payload_bytes"));
+  cl.given = Config("limits { max_ttl { seconds: 0 } }");
+  EXPECT_THAT(ResolveSettings({}, cl), StatusIs(absl::StatusCode::kInvalidArgument, "max_ttl"));
+  cl.given = Config("limits { max_clock_skew { seconds: 90000 } }");
+  EXPECT_THAT(ResolveSettings({}, cl),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_clock_skew"));
+  cl.given = Config("limits { max_clock_skew { seconds: -1 } }");
+  EXPECT_THAT(ResolveSettings({}, cl),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_clock_skew"));
+  cl.given = Config("shutdown_grace { seconds: -1 }");
+  EXPECT_THAT(ResolveSettings({}, cl), StatusIs(absl::StatusCode::kInvalidArgument, "negative"));
+}
+
+TEST(SettingsTest, RefusesInconsistentTls) {
+  EXPECT_THAT(ResolveSettings(Config("tls { cert_file: \"c.pem\" }"), {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "together"));
+  EXPECT_THAT(ResolveSettings(Config("tls { client_ca_file: \"ca.pem\" }"), {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "tls_client_ca"));
+}
+
+}  // namespace
+}  // namespace sessiontoken::app
