@@ -6,12 +6,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "server/keyring/keyring.h"
 
 namespace sessiontoken::store {
 namespace {
 
-constexpr absl::string_view kKeyringMagic = "STK1\n";
+constexpr absl::string_view kKeyringMagic = "STE1\n";
 constexpr absl::string_view kPresenceMagic = "STP1 loaded_revision=";
 
 }  // namespace
@@ -41,7 +40,7 @@ absl::StatusOr<std::string> EtcdLayout::KeyringName(absl::string_view key) const
     return absl::DataLossError(absl::StrCat("etcd key ", key, " is outside ", keyrings_));
   }
   absl::string_view name = key.substr(keyrings_.size());
-  if (!keyring::ValidateKeyringName(name).ok()) {
+  if (!ValidateRecordName(name).ok()) {
     return absl::DataLossError(
         absl::StrCat("etcd key ", key, " does not name a keyring; ignoring it"));
   }
@@ -83,6 +82,21 @@ absl::StatusOr<int64_t> EtcdLayout::DecodePresence(absl::string_view value) {
     return absl::DataLossError("not a sessiontoken presence record");
   }
   return revision;
+}
+
+absl::Status EtcdLayout::ValidateRecordName(absl::string_view name) {
+  bool ok = !name.empty() && name.size() <= 255 && name.front() != '.';
+  for (char c : name) {
+    ok = ok &&
+         (absl::ascii_isdigit(c) || (c >= 'a' && c <= 'z') || c == '.' || c == '_' || c == '-');
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("store record name '", name,
+                     "': need 1-255 characters of [a-z0-9._-], not starting "
+                     "with '.'"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status EtcdLayout::ValidateReplicaId(absl::string_view id) {

@@ -6,7 +6,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/keyring/keyring.h"
 #include "server/store/etcd_presence.h"
 #include "server/store/etcd_watch.h"
 
@@ -85,7 +84,7 @@ absl::StatusOr<std::vector<std::string>> EtcdStore::List() {
 }
 
 absl::StatusOr<VersionedBlob> EtcdStore::Get(absl::string_view name) {
-  if (absl::Status s = keyring::ValidateKeyringName(name); !s.ok()) return s;
+  if (absl::Status s = EtcdLayout::ValidateRecordName(name); !s.ok()) return s;
   etcdserverpb::RangeRequest req;
   req.set_key(layout_.KeyringKey(name));
   absl::StatusOr<etcdserverpb::RangeResponse> r = client_->Range(req);
@@ -122,7 +121,7 @@ absl::StatusOr<uint64_t> EtcdStore::PutIfPresenceUnchanged(absl::string_view nam
 absl::StatusOr<uint64_t> EtcdStore::CasPut(absl::string_view name, absl::string_view data,
                                            uint64_t expected_version, etcdserverpb::TxnRequest txn,
                                            const PresenceSet* presence) {
-  if (absl::Status s = keyring::ValidateKeyringName(name); !s.ok()) return s;
+  if (absl::Status s = EtcdLayout::ValidateRecordName(name); !s.ok()) return s;
   if (data.size() > kMaxValueBytes) {
     return absl::InvalidArgumentError(absl::StrCat("keyring ", name, ": ", data.size(),
                                                    " bytes sealed, over the etcd store's limit of ",

@@ -139,7 +139,7 @@ TEST_F(EtcdStoreTest, PrefixesAreIsolated) {
 TEST_F(EtcdStoreTest, ForeignAndCorruptValuesAreReportedNotUsed) {
   ASSERT_THAT(store_->Put("good", "sealed", 0), IsOk());
   RawPut("keyrings/shop", "hello from etcdctl");
-  RawPut("keyrings/Not A Name", "STK1\nlooks like ours");
+  RawPut("keyrings/Not A Name", "STE1\nlooks like ours");
   EXPECT_THAT(store_->Get("shop"), StatusIs(absl::StatusCode::kDataLoss, "keyrings/shop"));
   EXPECT_THAT(store_->Put("shop", "new", 0), StatusIs(absl::StatusCode::kAborted));
   EXPECT_THAT(store_->List(), IsOkAndHolds(ElementsAre("good", "shop")));

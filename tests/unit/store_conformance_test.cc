@@ -139,6 +139,16 @@ TEST_P(StoreConformanceTest, ListReturnsSortedNames) {
   EXPECT_THAT(Second().List(), IsOkAndHolds(ElementsAre("0day", "a-b_c", "admin", "shop", "z9")));
 }
 
+// The engine keeps records beside keyrings (high-water marks, "_mark.<keyring>").
+TEST_P(StoreConformanceTest, RecordsBesideKeyringsAreStoredAndListed) {
+  ASSERT_THAT(store_->Put("shop", "keyring", 0), IsOk());
+  auto mark = store_->Put("_mark.shop", "mark", 0);
+  ASSERT_THAT(mark, IsOk());
+  EXPECT_THAT(Second().Put("_mark.shop", "stale", 0), StatusIs(absl::StatusCode::kAborted));
+  EXPECT_EQ(Second().Get("_mark.shop")->data, "mark");
+  EXPECT_THAT(Second().List(), IsOkAndHolds(ElementsAre("_mark.shop", "shop")));
+}
+
 TEST_P(StoreConformanceTest, VersionsOfOneKeyringStrictlyIncrease) {
   auto a = store_->Put("a", "a0", 0);
   ASSERT_THAT(a, IsOk());
