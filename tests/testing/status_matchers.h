@@ -1,6 +1,7 @@
 // gmock matchers for absl::Status and absl::StatusOr<T>:
 //   EXPECT_THAT(engine->Sign(...), IsOk());
 //   EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument, "payload"));
+//   EXPECT_THAT(store.List(), IsOkAndHolds(ElementsAre("a", "b")));
 #ifndef SESSIONTOKEN_TESTS_TESTING_STATUS_MATCHERS_H_
 #define SESSIONTOKEN_TESTS_TESTING_STATUS_MATCHERS_H_
 
@@ -38,6 +39,15 @@ MATCHER_P2(StatusIs, code, substring,
   const absl::Status& s = StatusOf(arg);
   *result_listener << "status: " << s;
   return s.code() == code && absl::StrContains(s.message(), substring);
+}
+
+// A StatusOr that is OK and whose value matches `value_matcher`.
+MATCHER_P(IsOkAndHolds, value_matcher, "is OK and holds a matching value") {
+  if (!arg.ok()) {
+    *result_listener << "status: " << arg.status();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(value_matcher, *arg, result_listener);
 }
 
 }  // namespace sessiontoken::testing
