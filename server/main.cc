@@ -233,6 +233,7 @@ int Run(const sigset_t& signals) {
       service::AccessPolicy::New(s.auth, !s.tls.client_ca_file.empty());
   if (!access.ok())
     return Fail(absl::InvalidArgumentError(absl::StrCat("config: ", access.status().message())));
+  for (const std::string& note : (*access)->legacy_notes()) Log("WARNING", "config: " + note);
   if ((*access)->authentication_required()) {
     Log("INFO", absl::StrCat("authentication required; ", (*access)->authorization_enabled()
                                                               ? "access rules enforced"

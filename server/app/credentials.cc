@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -18,21 +19,6 @@
 
 namespace sessiontoken::app {
 namespace {
-
-// Reads the KEK from environment variable `name`, then wipes and unsets it so that it is not
-// readable in /proc/<pid>/environ for the process's lifetime. nullopt when unset or empty.
-std::optional<absl::StatusOr<crypto::SecretBytes>> KekFromEnv(const std::string& name) {
-  char* v = name.empty() ? nullptr : std::getenv(name.c_str());
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  absl::StatusOr<crypto::SecretBytes> kek = store::ParseKek(v);
-  crypto::SecureWipe(v, std::strlen(v));
-  ::unsetenv(name.c_str());
-  if (!kek.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("environment variable ", name, ": ", kek.status().message()));
-  }
-  return kek;
-}
 
 absl::StatusOr<crypto::SecretBytes> DevKek(const Settings& s) {
   if (::mkdir(s.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -55,8 +41,11 @@ absl::StatusOr<crypto::SecretBytes> DevKek(const Settings& s) {
 }  // namespace
 
 absl::StatusOr<crypto::SecretBytes> ResolveKek(const Settings& s) {
+  // Taken (wiped, unset) even when the file is used: never left in /proc/<pid>/environ.
+  absl::StatusOr<std::optional<crypto::SecretBytes>> from_env = store::TakeKekFromEnv(s.kek_env);
   if (!s.kek_file.empty()) return store::LoadKekFile(s.kek_file);
-  if (auto kek = KekFromEnv(s.kek_env); kek.has_value()) return *std::move(kek);
+  if (!from_env.ok()) return from_env.status();
+  if (from_env->has_value()) return std::move(**from_env);
   if (s.dev_kek) return DevKek(s);
   return absl::FailedPreconditionError(
       absl::StrCat("no key-encryption key configured: pass --kek_file=PATH, set ", s.kek_env,
