@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/crypto/secret_bytes.h"
 
 namespace sessiontoken::crypto {
 namespace {
@@ -15,108 +16,36 @@ namespace {
 // Example and placeholder secrets from tutorials, framework docs and generators'
 // defaults, in normalized form (see Normalize): these are the first entries of every
 // wordlist that cracking tools try against a cookie.
+// clang-format off
 constexpr absl::string_view kWellKnown[] = {
     // Flask, its tutorials and books; Django, Rails, Express, JWT examples.
-    "dev",
-    "devkey",
-    "developmentkey",
-    "secret",
-    "secretkey",
-    "mysecret",
-    "mysecretkey",
-    "yoursecretkey",
-    "yoursecret",
-    "supersecret",
-    "supersecretkey",
-    "youwillneverguess",
-    "hardtoguessstring",
-    "5y2lf4q8z",
-    "flask",
-    "flasksecret",
-    "flasksecretkey",
-    "flaskkey",
-    "keyboardcat",
-    "your256bitsecret",
-    "secretkeybase",
-    "shh",
-    "shhh",
-    "shhhh",
-    "shhhhh",
-    "shhhhhh",
-    "sessionsecret",
-    "mysessionsecret",
-    "cookiesecret",
-    "appsecret",
-    "appsecretkey",
-    "applicationsecret",
-    "jwtsecret",
-    "tokensecret",
-    "sekrit",
-    "sekret",
+    "dev", "devkey", "developmentkey", "secret", "secretkey", "mysecret", "mysecretkey",
+    "yoursecretkey", "yoursecret", "supersecret", "supersecretkey", "youwillneverguess",
+    "hardtoguessstring", "5y2lf4q8z", "flask", "flasksecret", "flasksecretkey", "flaskkey",
+    "keyboardcat", "your256bitsecret", "secretkeybase", "shh", "shhh", "shhhh", "shhhhh",
+    "shhhhhh", "sessionsecret", "mysessionsecret", "cookiesecret", "appsecret", "appsecretkey",
+    "applicationsecret", "jwtsecret", "tokensecret", "sekrit", "sekret",
     // Placeholders.
-    "changeme",
-    "changethis",
-    "changeit",
-    "pleasechangeme",
-    "changemeplease",
-    "replaceme",
-    "putyoursecrethere",
-    "entersecrethere",
-    "yoursecrethere",
-    "secrethere",
-    "todo",
-    "fixme",
-    "xxx",
-    "xxxx",
-    "none",
-    "null",
-    "undefined",
-    "default",
-    "defaultsecret",
-    "defaultkey",
-    "example",
-    "examplesecret",
-    "sample",
-    "test",
-    "testing",
-    "testsecret",
-    "testkey",
+    "changeme", "changethis", "changeit", "pleasechangeme", "changemeplease", "replaceme",
+    "putyoursecrethere", "entersecrethere", "yoursecrethere", "secrethere", "todo", "fixme",
+    "xxx", "xxxx", "none", "null", "undefined", "default", "defaultsecret", "defaultkey",
+    "example", "examplesecret", "sample", "test", "testing", "testsecret", "testkey",
     // Common "secret-sounding" phrases and passwords.
-    "thisisasecret",
-    "thisismysecret",
-    "thisisasecretkey",
-    "notsecret",
-    "notasecret",
-    "notsosecret",
-    "insecure",
-    "keepitsecret",
-    "keepitsecretkeepitsafe",
-    "topsecret",
-    "verysecret",
-    "verysecretkey",
-    "secretsecret",
-    "secretpassword",
-    "mysecretpassword",
-    "s3cr3t",
-    "s3cret",
-    "secr3t",
-    "password",
-    "passw0rd",
-    "letmein",
-    "qwerty",
-    "admin",
-    "hello",
-    "helloworld",
-    "correcthorsebatterystaple",
-    "key",
-    "mykey",
-    "abc",
+    "thisisasecret", "thisismysecret", "thisisasecretkey", "notsecret", "notasecret",
+    "notsosecret", "insecure", "keepitsecret", "keepitsecretkeepitsafe", "topsecret",
+    "verysecret", "verysecretkey", "secretsecret", "secretpassword", "mysecretpassword",
+    "s3cr3t", "s3cret", "secr3t", "password", "passw0rd", "letmein", "qwerty", "admin", "hello",
+    "helloworld", "correcthorsebatterystaple", "key", "mykey", "abc",
 };
+// clang-format on
 
 // Lower-case letters and digits only, with trailing digits removed: "Super-Secret_Key",
-// "super secret key!" and "supersecretkey123" all become "supersecretkey".
+// "super secret key!" and "supersecretkey123" all become "supersecretkey". The result is
+// derived from a secret: reserved once (no reallocation leaves copies) and wiped by the
+// caller.
 std::string Normalize(absl::string_view s) {
   std::string out;
+  out.reserve(s.size());
   for (char c : s) {
     if (absl::ascii_isalnum(static_cast<unsigned char>(c))) {
       out.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));
@@ -129,9 +58,12 @@ std::string Normalize(absl::string_view s) {
 }
 
 bool IsWellKnown(absl::string_view s) {
-  const std::string n = Normalize(s);
-  return !n.empty() &&
-         std::find(std::begin(kWellKnown), std::end(kWellKnown), n) != std::end(kWellKnown);
+  std::string n = Normalize(s);
+  const bool known = !n.empty() && std::find(std::begin(kWellKnown), std::end(kWellKnown), n) !=
+                                       std::end(kWellKnown);
+  n.resize(n.capacity());  // popped digits stay in the buffer: wipe all of it
+  SecureWipe(n.data(), n.size());
+  return known;
 }
 
 // The shortest prefix whose repetition makes up `s` ("abcabcab" -> "abc").

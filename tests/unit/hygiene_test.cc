@@ -81,6 +81,19 @@ void* operator new(size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
+// The nothrow forms too (std::stable_sort's temporary buffer uses them), so that every
+// plain allocation and release pairs malloc with free.
+void* operator new(size_t n, const std::nothrow_t&) noexcept { return std::malloc(n ? n : 1); }
+void* operator new[](size_t n, const std::nothrow_t&) noexcept { return std::malloc(n ? n : 1); }
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  Record(p);
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  Inspect(p);
+  Record(p);
+  std::free(p);
+}
 void operator delete(void* p) noexcept {
   Record(p);
   std::free(p);
@@ -284,7 +297,10 @@ TEST(HygieneTest, ImportKeyRequestSecretIsWipedAfterUse) {
     req.set_state(c.state);
     req.set_secret(std::string(secret.view()));
     v1::ImportKeyResponse resp;
+    FreedMemory freed;  // nothing the call frees may hold the secret either
     EXPECT_EQ(admin.ImportKey(nullptr, &req, &resp).error_code(), c.want) << c.keyring;
+    EXPECT_FALSE(freed.Contains(secret.view().substr(0, 16))) << c.keyring;
+    EXPECT_FALSE(freed.Contains(secret.view().substr(16, 16))) << c.keyring;
     EXPECT_EQ(req.secret(), std::string(32, '\0')) << c.keyring;
   }
 }
