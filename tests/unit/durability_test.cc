@@ -111,8 +111,7 @@ TEST_F(EngineSyncFailureTest, ChangeReportedOkIsPublishedAndIsWhatARestartLoads)
   auto loaded = *e->Get("default");
   EXPECT_EQ(loaded->revision(), rotated->keyring->revision());
   EXPECT_EQ(loaded->primary().id(), rotated->key_id);
-  EXPECT_EQ(e->Verify("default", signed_token->token, "web")->status,
-            keyring::VerifyStatus::kValid);
+  EXPECT_EQ(e->Verify("default", signed_token->token, "web")->status, format::VerifyStatus::kValid);
 }
 
 TEST_F(EngineSyncFailureTest, LaterChangesStillWork) {
