@@ -85,6 +85,9 @@ ABSL_FLAG(absl::Duration, admin_deadline, kDefaults.admin_deadline,
           "before failing with DEADLINE_EXCEEDED (nothing changed)");
 ABSL_FLAG(bool, insecure, false,
           "Allow plaintext (no TLS) on a non-loopback --listen address. Never in production");
+ABSL_FLAG(bool, allow_unauthenticated, false,
+          "Serve a non-loopback --listen address without authentication (no API tokens, rules "
+          "or mTLS configured): only behind your own authenticating proxy. Logged loudly");
 
 namespace sessiontoken {
 namespace {
@@ -145,6 +148,7 @@ app::CommandLine GivenFlags() {
   if (Given("max_concurrent_streams"))
     c.mutable_limits()->set_max_concurrent_streams(absl::GetFlag(FLAGS_max_concurrent_streams));
   c.set_insecure(absl::GetFlag(FLAGS_insecure));
+  c.set_allow_unauthenticated(absl::GetFlag(FLAGS_allow_unauthenticated));
   cl.dev_kek = absl::GetFlag(FLAGS_dev_kek);
   cl.no_default_keyring = Given("default_keyring") && absl::GetFlag(FLAGS_default_keyring).empty();
   return cl;
@@ -241,6 +245,10 @@ int Run(const sigset_t& signals) {
   }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = app::ServerCredentials(s);
   if (!creds.ok()) return Fail(creds.status());
+  if (absl::Status st =
+          app::CheckAuthenticationOffLoopback(s, (*access)->authentication_required());
+      !st.ok())
+    return Fail(st);
   std::unique_ptr<engine::JsonLinesAuditLog> audit;
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine = OpenEngine(s, &audit);
   if (!engine.ok()) return Fail(engine.status());

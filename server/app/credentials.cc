@@ -60,6 +60,22 @@ bool IsLoopback(absl::string_view listen) {
   return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
 }
 
+absl::Status CheckAuthenticationOffLoopback(const Settings& s, bool authentication_required) {
+  if (authentication_required || IsLoopback(s.listen)) return absl::OkStatus();
+  if (!s.allow_unauthenticated) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to listen on ", s.listen,
+        " without authentication: anyone who reaches it could sign sessions and rotate or "
+        "import keys. Configure auth.api_tokens and auth.rules in --config, or client "
+        "certificates (--tls_client_ca); or pass --allow_unauthenticated if your own "
+        "authenticating proxy is the only way in (docs/security.md)"));
+  }
+  Log("WARNING", absl::StrCat("!!! --allow_unauthenticated: NO AUTHENTICATION on ", s.listen,
+                              ". Every caller that reaches this address may sign, verify, "
+                              "rotate, import and destroy keys !!!"));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const Settings& s) {
   const TlsSettings& tls = s.tls;
   if (tls.cert_file.empty()) {

@@ -215,6 +215,20 @@ auth {{
             self.assertFalse(os.path.exists(os.path.join(d, "data", "keyrings")))
 
 
+    def test_unauthenticated_off_loopback_is_refused_before_binding(self):
+        # Issue 17 point 1. Plaintext is explicitly allowed (--insecure) but no
+        # authentication is configured: refused before anything binds or touches the disk.
+        with tempfile.TemporaryDirectory() as d:
+            p = subprocess.run(
+                [harness.SERVER_BIN, "--listen=0.0.0.0:0", "--insecure", f"--data_dir={d}/data",
+                 f"--kek_file={harness.write_kek(os.path.join(d, 'kek'))}"],
+                capture_output=True, timeout=20, env=harness.child_env())
+            self.assertNotEqual(p.returncode, 0)
+            self.assertNotIn(b"listening", p.stdout)
+            self.assertIn(b"without authentication", p.stderr)
+            self.assertIn(b"--allow_unauthenticated", p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(d, "data", "keyrings")))
+
 if __name__ == "__main__":
     harness.require_binaries()
     unittest.main()
