@@ -63,6 +63,10 @@ void Record(void* p) {
 
 }  // namespace
 
+// These replace the global allocation functions with malloc/free; GCC, seeing a global
+// operator new's pointer reach free(), would otherwise warn.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new[](size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
@@ -102,6 +106,7 @@ void operator delete(void* p, size_t) noexcept {
   Record(p);
   std::free(p);
 }
+#pragma GCC diagnostic pop
 
 // Every call to crypto::ConstantTimeEquals made through the linker (all of them: it has a
 // translation unit of its own) lands here first: the link uses
