@@ -89,6 +89,9 @@ ABSL_FLAG(std::vector<std::string>, accept_rollback, {},
           "an operator restoring a backup on purpose (keys destroyed since come back)");
 ABSL_FLAG(bool, insecure, false,
           "Allow plaintext (no TLS) on a non-loopback --listen address. Never in production");
+ABSL_FLAG(bool, allow_unauthenticated, false,
+          "Serve a non-loopback --listen address without authentication (no API tokens, rules "
+          "or mTLS configured): only behind your own authenticating proxy. Logged loudly");
 
 namespace sessiontoken {
 namespace {
@@ -149,6 +152,7 @@ app::CommandLine GivenFlags() {
   if (Given("max_concurrent_streams"))
     c.mutable_limits()->set_max_concurrent_streams(absl::GetFlag(FLAGS_max_concurrent_streams));
   c.set_insecure(absl::GetFlag(FLAGS_insecure));
+  c.set_allow_unauthenticated(absl::GetFlag(FLAGS_allow_unauthenticated));
   cl.dev_kek = absl::GetFlag(FLAGS_dev_kek);
   cl.accept_rollback = absl::GetFlag(FLAGS_accept_rollback);
   cl.no_default_keyring = Given("default_keyring") && absl::GetFlag(FLAGS_default_keyring).empty();
@@ -243,6 +247,7 @@ int Run(const sigset_t& signals) {
       service::AccessPolicy::New(s.auth, !s.tls.client_ca_file.empty());
   if (!access.ok())
     return Fail(absl::InvalidArgumentError(absl::StrCat("config: ", access.status().message())));
+  for (const std::string& note : (*access)->legacy_notes()) Log("WARNING", "config: " + note);
   if ((*access)->authentication_required()) {
     Log("INFO", absl::StrCat("authentication required; ", (*access)->authorization_enabled()
                                                               ? "access rules enforced"
@@ -250,6 +255,10 @@ int Run(const sigset_t& signals) {
   }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = app::ServerCredentials(s);
   if (!creds.ok()) return Fail(creds.status());
+  if (absl::Status st =
+          app::CheckAuthenticationOffLoopback(s, (*access)->authentication_required());
+      !st.ok())
+    return Fail(st);
   std::unique_ptr<engine::JsonLinesAuditLog> audit;
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine = OpenEngine(s, &audit);
   if (!engine.ok()) return Fail(engine.status());

@@ -340,6 +340,9 @@ int KeysImport(client::Client& c) {
   absl::StatusOr<v1::ImportKeyResponse> r = c.ImportKey(req);
   std::fill(secret->begin(), secret->end(), '\0');
   if (!r.ok()) return RpcError(r.status());
+  // A weak secret was imported all the same (cookies signed with it exist): say so loudly,
+  // on stderr, also with --json (whose output carries it as "warning" too).
+  if (!r->warning().empty()) std::cerr << "WARNING: " << r->warning() << std::endl;
   if (absl::GetFlag(FLAGS_json)) {
     PrintJson(*r);
   } else {

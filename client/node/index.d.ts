@@ -181,7 +181,7 @@ export class Client {
   importKey(
     options: { keyring?: string; algorithm: Algorithm; secret: Buffer | Uint8Array | string; state?: 'STAGED' | 'PRIMARY' | 'ACTIVE' },
     callOptions?: CallOptions,
-  ): Promise<{ key: KeyInfo; revision: number }>;
+  ): Promise<{ key: KeyInfo; revision: number; /** non-empty when the secret looks weak (also emitted as a WeakSecretWarning process warning) */ warning: string }>;
   createKeyring(
     options: { name: string; policy?: Partial<KeyringPolicy>; algorithm?: Algorithm },
     callOptions?: CallOptions,

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -18,21 +19,6 @@
 
 namespace sessiontoken::app {
 namespace {
-
-// Reads the KEK from environment variable `name`, then wipes and unsets it so that it is not
-// readable in /proc/<pid>/environ for the process's lifetime. nullopt when unset or empty.
-std::optional<absl::StatusOr<crypto::SecretBytes>> KekFromEnv(const std::string& name) {
-  char* v = name.empty() ? nullptr : std::getenv(name.c_str());
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  absl::StatusOr<crypto::SecretBytes> kek = store::ParseKek(v);
-  crypto::SecureWipe(v, std::strlen(v));
-  ::unsetenv(name.c_str());
-  if (!kek.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("environment variable ", name, ": ", kek.status().message()));
-  }
-  return kek;
-}
 
 absl::StatusOr<crypto::SecretBytes> DevKek(const Settings& s) {
   if (::mkdir(s.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -55,8 +41,11 @@ absl::StatusOr<crypto::SecretBytes> DevKek(const Settings& s) {
 }  // namespace
 
 absl::StatusOr<crypto::SecretBytes> ResolveKek(const Settings& s) {
+  // Taken (wiped, unset) even when the file is used: never left in /proc/<pid>/environ.
+  absl::StatusOr<std::optional<crypto::SecretBytes>> from_env = store::TakeKekFromEnv(s.kek_env);
   if (!s.kek_file.empty()) return store::LoadKekFile(s.kek_file);
-  if (auto kek = KekFromEnv(s.kek_env); kek.has_value()) return *std::move(kek);
+  if (!from_env.ok()) return from_env.status();
+  if (from_env->has_value()) return std::move(**from_env);
   if (s.dev_kek) return DevKek(s);
   return absl::FailedPreconditionError(
       absl::StrCat("no key-encryption key configured: pass --kek_file=PATH, set ", s.kek_env,
@@ -69,6 +58,22 @@ bool IsLoopback(absl::string_view listen) {
     host = host.substr(1, host.size() - 2);
   }
   return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
+absl::Status CheckAuthenticationOffLoopback(const Settings& s, bool authentication_required) {
+  if (authentication_required || IsLoopback(s.listen)) return absl::OkStatus();
+  if (!s.allow_unauthenticated) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to listen on ", s.listen,
+        " without authentication: anyone who reaches it could sign sessions and rotate or "
+        "import keys. Configure auth.api_tokens and auth.rules in --config, or client "
+        "certificates (--tls_client_ca); or pass --allow_unauthenticated if your own "
+        "authenticating proxy is the only way in (docs/security.md)"));
+  }
+  Log("WARNING", absl::StrCat("!!! --allow_unauthenticated: NO AUTHENTICATION on ", s.listen,
+                              ". Every caller that reaches this address may sign, verify, "
+                              "rotate, import and destroy keys !!!"));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const Settings& s) {

@@ -23,6 +23,11 @@ absl::StatusOr<crypto::SecretBytes> ResolveKek(const Settings& settings);
 // True when `listen` (host:port) names a loopback address.
 bool IsLoopback(absl::string_view listen);
 
+// Refuses (FailedPrecondition, saying what to configure) to serve a non-loopback address
+// when `authentication_required` is false (no API tokens, rules or mTLS), unless
+// settings.allow_unauthenticated (then logs a loud warning). OK on loopback.
+absl::Status CheckAuthenticationOffLoopback(const Settings& settings, bool authentication_required);
+
 // TLS credentials from settings.tls (files re-read every reload_interval), or plaintext.
 // Refuses plaintext off loopback unless settings.insecure. Checks the files are readable.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(

@@ -78,6 +78,7 @@ absl::StatusOr<Settings> ResolveSettings(const v1::ServerConfig& file,
   Set(&s.kek_env, c.kek_env());
   s.dev_kek = command_line.dev_kek;
   s.insecure = c.insecure();
+  s.allow_unauthenticated = c.allow_unauthenticated();
   Set(&s.shutdown_grace, c.has_shutdown_grace(), c.shutdown_grace());
   Set(&s.scheduler_interval, c.has_scheduler_interval(), c.scheduler_interval());
   Set(&s.admin_deadline, c.has_admin_deadline(), c.admin_deadline());

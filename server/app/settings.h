@@ -27,8 +27,9 @@ struct Settings {
   std::string data_dir = "data";
   std::string kek_file;
   std::string kek_env = "SESSIONTOKEN_KEK";
-  bool dev_kek = false;   // command line only
-  bool insecure = false;  // plaintext off loopback
+  bool dev_kek = false;                // command line only
+  bool insecure = false;               // plaintext off loopback
+  bool allow_unauthenticated = false;  // no authentication off loopback
   absl::Duration shutdown_grace = absl::Seconds(10);
   absl::Duration scheduler_interval = absl::Seconds(1);
   absl::Duration admin_deadline = absl::Seconds(10);

@@ -1,6 +1,7 @@
 #include "server/crypto/aead.h"
 
 #include <openssl/aead.h>
+#include <openssl/mem.h>
 
 #include "absl/status/status.h"
 #include "server/crypto/random.h"
@@ -9,7 +10,12 @@ namespace sessiontoken::crypto {
 
 struct Aes256Gcm::State {
   EVP_AEAD_CTX ctx;
-  ~State() { EVP_AEAD_CTX_cleanup(&ctx); }
+  // EVP_AEAD_CTX_cleanup frees nothing for AES-GCM and leaves the key schedule (whose first
+  // round keys are the key itself) in `ctx`: wipe it before the memory is freed.
+  ~State() {
+    EVP_AEAD_CTX_cleanup(&ctx);
+    OPENSSL_cleanse(&ctx, sizeof(ctx));
+  }
 };
 
 Aes256Gcm::Aes256Gcm(std::unique_ptr<State> state) : state_(std::move(state)) {}

@@ -13,33 +13,48 @@
 namespace sessiontoken::engine {
 namespace {
 
-void AppendJsonString(absl::string_view s, std::string* out) {
+// The JSON escape of one byte (non-ASCII bytes as \u00XX, one per byte).
+void AppendEscaped(unsigned char c, std::string* out) {
+  switch (c) {
+    case '"':
+      out->append("\\\"");
+      return;
+    case '\\':
+      out->append("\\\\");
+      return;
+    case '\n':
+      out->append("\\n");
+      return;
+    case '\r':
+      out->append("\\r");
+      return;
+    case '\t':
+      out->append("\\t");
+      return;
+    default:
+      if (c < 0x20 || c >= 0x7f) {
+        absl::StrAppendFormat(out, "\\u%04x", c);
+      } else {
+        out->push_back(static_cast<char>(c));
+      }
+  }
+}
+
+// `s` as a JSON string of at most `max_chars` characters between the quotes, plus a
+// "...(N more bytes)" marker when it had to be cut.
+void AppendJsonString(absl::string_view s, size_t max_chars, std::string* out) {
   out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          absl::StrAppendFormat(out, "\\u%04x", c);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
+  const size_t start = out->size();
+  size_t i = 0;
+  for (; i < s.size(); ++i) {
+    const size_t before = out->size();
+    AppendEscaped(static_cast<unsigned char>(s[i]), out);
+    if (out->size() - start > max_chars) {
+      out->resize(before);
+      break;
     }
   }
+  if (i < s.size()) absl::StrAppend(out, "...(", s.size() - i, " more bytes)");
   out->push_back('"');
 }
 
@@ -47,15 +62,20 @@ void AppendJsonString(absl::string_view s, std::string* out) {
 
 std::string AuditEventToJson(const AuditEvent& e) {
   std::string out = "{\"time\":";
-  AppendJsonString(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", e.time, absl::UTCTimeZone()), &out);
+  AppendJsonString(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", e.time, absl::UTCTimeZone()),
+                   kMaxAuditFieldChars, &out);
   out.append(",\"caller\":");
-  AppendJsonString(e.caller, &out);
+  AppendJsonString(e.caller, kMaxAuditFieldChars, &out);
   out.append(",\"operation\":");
-  AppendJsonString(e.operation, &out);
+  AppendJsonString(e.operation, kMaxAuditFieldChars, &out);
   out.append(",\"keyring\":");
-  AppendJsonString(e.keyring, &out);
+  AppendJsonString(e.keyring, kMaxAuditFieldChars, &out);
   absl::StrAppend(&out, ",\"key_id\":", e.key_id, ",\"revision\":", e.revision, ",\"outcome\":");
-  AppendJsonString(e.outcome, &out);
+  AppendJsonString(e.outcome, kMaxAuditMessageChars, &out);
+  if (!e.warning.empty()) {
+    out.append(",\"warning\":");
+    AppendJsonString(e.warning, kMaxAuditMessageChars, &out);
+  }
   out.push_back('}');
   return out;
 }

@@ -1,9 +1,11 @@
 // AuditLog: one JSON line per admin operation (time, caller, operation, keyring, key id,
 // resulting revision, outcome). Events never contain key material: they are built only
-// from metadata and from error messages, which never carry material either.
+// from metadata and from error messages, which never carry material either. Every text
+// field is capped, so no request can make one line longer than a few KiB.
 #ifndef SESSIONTOKEN_SERVER_ENGINE_AUDIT_H_
 #define SESSIONTOKEN_SERVER_ENGINE_AUDIT_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -23,9 +25,16 @@ struct AuditEvent {
   uint32_t key_id = 0;    // 0 when the operation names no key
   uint64_t revision = 0;  // revision produced (0 on failure)
   std::string outcome;    // "ok", or "<CODE>: <message>"
+  std::string warning;    // optional: something the operator must act on (e.g. a weak secret)
 };
 
-// The JSON line for an event (no trailing newline).
+// The longest JSON-escaped form of one text field of an event, in characters; a longer value
+// is cut there and ends with "...(N more bytes)". The outcome and the warning may be longer
+// than the names.
+inline constexpr size_t kMaxAuditFieldChars = 256;
+inline constexpr size_t kMaxAuditMessageChars = 512;
+
+// The JSON line for an event (no trailing newline); "warning" only when set.
 std::string AuditEventToJson(const AuditEvent& e);
 
 class AuditLog {

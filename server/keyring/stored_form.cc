@@ -22,7 +22,9 @@ void ToStored(const Keyring& k, v1::StoredKeyring* out) {
     sk->set_created_unix(absl::ToUnixSeconds(md.created_at));
     sk->set_state_changed_unix(absl::ToUnixSeconds(md.state_changed_at));
     absl::string_view m = key->material();
-    sk->set_material(m.data(), m.size());
+    // Written in place: protobuf 3.21's set_material(ptr, size) goes through a temporary
+    // std::string that is freed unwiped (a copy of the key in freed memory at every seal).
+    sk->mutable_material()->assign(m.data(), m.size());
   }
 }
 

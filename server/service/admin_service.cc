@@ -1,6 +1,10 @@
 #include "server/service/admin_service.h"
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "server/crypto/secret_bytes.h"
+#include "server/crypto/secret_strength.h"
 #include "server/service/status.h"
 
 namespace sessiontoken::service {
@@ -46,7 +50,14 @@ engine::Actor ActorOf(grpc::ServerContext* ctx, const std::string& who) {
 }  // namespace
 
 grpc::Status KeyAdminService::Admit(grpc::ServerContext* ctx, absl::string_view keyring,
-                                    absl::string_view rpc, std::string* audit_name) const {
+                                    absl::string_view rpc, std::string* audit_name,
+                                    absl::string_view field) const {
+  // Before authorization: a denial quotes the name (in the reply and the audit log).
+  if (absl::Status s = keyring::ValidateKeyringName(keyring); !s.ok()) {
+    absl::string_view why = s.message();
+    absl::ConsumePrefix(&why, "keyring: ");
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat(field, ": ", why));
+  }
   Caller caller;
   if (ctx != nullptr) caller = auth_ != nullptr ? auth_->Identify(*ctx) : Caller{{}, ctx->peer()};
   *audit_name = caller.audit_name().empty() ? "local" : caller.audit_name();
@@ -120,16 +131,36 @@ grpc::Status KeyAdminService::DestroyKey(grpc::ServerContext* ctx, const v1::Key
 
 grpc::Status KeyAdminService::ImportKey(grpc::ServerContext* ctx, const v1::ImportKeyRequest* req,
                                         v1::ImportKeyResponse* resp) {
+  // The request is ours until we return: wipe its copy of the secret on every path (the
+  // keyring keeps its own copy in SecretBytes).
+  std::string* secret = const_cast<v1::ImportKeyRequest*>(req)->mutable_secret();
+  absl::Cleanup wipe = [secret] { crypto::SecureWipe(secret->data(), secret->size()); };
   if (req->keyring().empty()) return Required("keyring");
   if (req->algorithm() == v1::ALGORITHM_UNSPECIFIED) return Required("algorithm");
   if (req->secret().empty()) return Required("secret");
   std::string who;
   if (grpc::Status s = Admit(ctx, req->keyring(), "ImportKey", &who); !s.ok()) return s;
+  const crypto::SecretStrength strength = crypto::EstimateSecretStrength(req->secret());
   absl::StatusOr<engine::AdminOutcome> r = engine_->Import(
       ActorOf(ctx, who), req->keyring(), req->algorithm(), req->secret(), req->state());
   if (!r.ok()) return ToGrpc(r.status());
   ToKeyInfo(r->keyring->Find(r->key_id)->metadata(), resp->mutable_key());
   resp->set_revision(r->keyring->revision());
+  if (strength.weak) {
+    resp->set_warning(strength.warning);
+    if (engine::AuditLog* audit = engine_->options().audit_log; audit != nullptr) {
+      engine::AuditEvent e;
+      e.time = absl::Now();
+      e.caller = who;
+      e.operation = "import_warning";
+      e.keyring = req->keyring();
+      e.key_id = r->key_id;
+      e.revision = r->keyring->revision();
+      e.outcome = "ok";
+      e.warning = strength.warning;
+      audit->Record(e);
+    }
+  }
   return grpc::Status::OK;
 }
 
@@ -138,7 +169,7 @@ grpc::Status KeyAdminService::CreateKeyring(grpc::ServerContext* ctx,
                                             v1::KeyringInfo* resp) {
   if (req->name().empty()) return Required("name");
   std::string who;
-  if (grpc::Status s = Admit(ctx, req->name(), "CreateKeyring", &who); !s.ok()) return s;
+  if (grpc::Status s = Admit(ctx, req->name(), "CreateKeyring", &who, "name"); !s.ok()) return s;
   return Reply(
       engine_->CreateKeyring(ActorOf(ctx, who), req->name(), req->policy(), req->algorithm()),
       resp);

@@ -44,10 +44,11 @@ class KeyAdminService final : public v1::KeyAdmin::Service {
                          v1::KeyringInfo* resp) override;
 
  private:
-  // Identifies the caller and checks the ADMIN role on `keyring`; *audit_name receives the
-  // name the audit log records (identity, else peer address).
+  // Checks the keyring name (request field `field`), identifies the caller and checks the
+  // ADMIN role on `keyring`; *audit_name receives the name the audit log records (identity,
+  // else peer address).
   grpc::Status Admit(grpc::ServerContext* ctx, absl::string_view keyring, absl::string_view rpc,
-                     std::string* audit_name) const;
+                     std::string* audit_name, absl::string_view field = "keyring") const;
 
   engine::Engine* engine_;
   const Authorizer* auth_;

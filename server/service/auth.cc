@@ -39,8 +39,12 @@ Caller Authorizer::Identify(const grpc::ServerContextBase& ctx) const {
   }
   std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
   if (auth != nullptr && auth->IsPeerAuthenticated()) {
-    c.identity = FirstProperty(*auth, "peer_uri");
-    if (c.identity.empty()) c.identity = FirstProperty(*auth, "peer_dns");
+    // The kind is part of the identity: a DNS SAN never matches a token's or a URI's rules.
+    if (std::string uri = FirstProperty(*auth, "peer_uri"); !uri.empty()) {
+      c.identity = absl::StrCat(kUriIdentity, uri);
+    } else if (std::string dns = FirstProperty(*auth, "peer_dns"); !dns.empty()) {
+      c.identity = absl::StrCat(kDnsIdentity, dns);
+    }
   }
   return c;
 }

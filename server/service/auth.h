@@ -1,6 +1,7 @@
 // Authorizer: the gRPC side of access control. Identifies the caller of a call (bearer token
-// in the `authorization` metadata, else the mTLS client certificate's SAN URI, else its SAN
-// DNS name) and checks roles against the AccessPolicy; denials are audit-logged.
+// in the `authorization` metadata: "token:<identity>", else the mTLS client certificate's SAN
+// URI: "uri:<uri>", else its SAN DNS name: "dns:<name>") and checks roles against the
+// AccessPolicy; denials are audit-logged.
 #ifndef SESSIONTOKEN_SERVER_SERVICE_AUTH_H_
 #define SESSIONTOKEN_SERVER_SERVICE_AUTH_H_
 

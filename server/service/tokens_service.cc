@@ -44,6 +44,8 @@ grpc::Status SessionTokensService::DoSign(const v1::SignRequest& req, v1::SignRe
   if (req.keyring().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "keyring: required");
   }
+  // Before authorization: a denial quotes the name (in the reply and the audit log).
+  if (absl::Status s = keyring::ValidateKeyringName(req.keyring()); !s.ok()) return ToGrpc(s);
   if (grpc::Status s = Authorize(caller, v1::AuthConfig::SIGN, req.keyring(), "Sign"); !s.ok()) {
     return s;
   }
@@ -64,6 +66,8 @@ grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req, v1::Ve
   if (req.keyring().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "keyring: required");
   }
+  // Before authorization: a denial quotes the name (in the reply and the audit log).
+  if (absl::Status s = keyring::ValidateKeyringName(req.keyring()); !s.ok()) return ToGrpc(s);
   if (grpc::Status s = Authorize(caller, v1::AuthConfig::VERIFY, req.keyring(), "Verify");
       !s.ok()) {
     return s;

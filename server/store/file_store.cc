@@ -8,12 +8,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "server/crypto/random.h"
 
 namespace sessiontoken::store {
@@ -71,6 +74,32 @@ absl::StatusOr<std::unique_ptr<FileStore>> FileStore::Open(const std::string& da
                      lock_path, " is locked)"));
   }
   return std::unique_ptr<FileStore>(new FileStore(dir, fd));
+}
+
+FileStore::FileStore(std::string dir, int lock_fd)
+    : dir_(std::move(dir)), lock_fd_(lock_fd), sync_dir_(FsyncDir) {}
+
+absl::Status FileStore::pending_sync_error() const {
+  absl::MutexLock lock(&mu_);
+  return pending_sync_error_;
+}
+
+void FileStore::SyncDirAfterRename(absl::string_view name, uint64_t version) {
+  absl::Status s = sync_dir_(dir_);
+  if (s.ok()) {
+    pending_sync_error_ = absl::OkStatus();
+    return;
+  }
+  // The rename happened: the new file is what every reader (and a restart) sees, so the
+  // change is reported as done. Only its survival of a power loss is in doubt.
+  pending_sync_error_ = s;
+  const std::string line = absl::StrCat(
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()),
+      " WARNING file store: ", s.message(), ". Keyring ", name, " version ", version,
+      " is in place but may not survive a power loss until a later write's directory fsync "
+      "succeeds; check the disk.\n");
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
 }
 
 int FileStore::RemoveTempFiles() {
@@ -177,7 +206,7 @@ absl::StatusOr<uint64_t> FileStore::Put(absl::string_view name, absl::string_vie
     ::unlink(tmp.c_str());
     return s;
   }
-  if (absl::Status ds = FsyncDir(dir_); !ds.ok()) return ds;
+  SyncDirAfterRename(name, next);
   return next;
 }
 

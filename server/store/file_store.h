@@ -1,10 +1,13 @@
 // FileStore: the embedded default store, one file per keyring under <data_dir>/keyrings/.
 // Writes are crash-safe: temp file, fsync, rename, directory fsync; a kill -9 at any instant
 // leaves either the old or the new file. An exclusive lock on <data_dir>/LOCK keeps a second
-// server off the same directory.
+// server off the same directory. Once the rename has happened the change is the one on disk:
+// Put reports it (OK, new version) even if the directory fsync then fails; that failure is
+// reported separately (pending_sync_error, and a WARNING on stderr) and retried.
 #ifndef SESSIONTOKEN_SERVER_STORE_FILE_STORE_H_
 #define SESSIONTOKEN_SERVER_STORE_FILE_STORE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,13 +36,27 @@ class FileStore final : public Store {
   // Path of a keyring's file (for messages and tests).
   std::string PathOf(absl::string_view name) const;
 
+  // OK, or why the newest rename is not known to be durable: its directory fsync failed
+  // (the change is visible and was reported OK, but a power loss may undo it). Every later
+  // Put fsyncs the directory again, which clears this once it succeeds.
+  absl::Status pending_sync_error() const;
+
  private:
-  FileStore(std::string dir, int lock_fd) : dir_(std::move(dir)), lock_fd_(lock_fd) {}
-  absl::StatusOr<VersionedBlob> ReadLocked(absl::string_view name);
+  friend class FileStoreTestPeer;  // tests/unit: injects directory-fsync failures
+  using SyncDirFn = std::function<absl::Status(const std::string& dir)>;
+
+  FileStore(std::string dir, int lock_fd);
+  absl::StatusOr<VersionedBlob> ReadLocked(absl::string_view name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fsyncs the directory after a rename; records (and logs) a failure instead of failing.
+  void SyncDirAfterRename(absl::string_view name, uint64_t version)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string dir_;  // <data_dir>/keyrings
   const int lock_fd_;
-  absl::Mutex mu_;  // serialises Put's read-compare-write within this process
+  mutable absl::Mutex mu_;  // serialises Put's read-compare-write within this process
+  SyncDirFn sync_dir_;      // fsync of a directory (replaced only by tests)
+  absl::Status pending_sync_error_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace sessiontoken::store

@@ -5,12 +5,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "server/crypto/hmac.h"
 #include "server/crypto/random.h"
 #include "server/keyring/stored_form.h"
@@ -42,11 +45,32 @@ void WipeStored(v1::StoredKeyring* stored) {
   }
 }
 
+// Refuses a KEK file that anyone but its owner may read or replace (checked on the open
+// file, so a file swapped after the check is not read instead).
+absl::Status CheckKekFileMode(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot stat KEK file ", path, ": ", std::strerror(errno)));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "KEK file %s is accessible by group or others (mode %04o): make it private to the "
+        "server's user with: chmod 600 %s (a Kubernetes Secret volume: defaultMode: 0400)",
+        path, st.st_mode & 07777, path));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot read KEK file ", path, ": ", std::strerror(errno)));
+  }
+  if (absl::Status s = CheckKekFileMode(fd, path); !s.ok()) {
+    ::close(fd);
+    return s;
   }
   std::string content(4096, '\0');
   ssize_t n = ::read(fd, content.data(), content.size());
@@ -104,19 +128,45 @@ absl::StatusOr<crypto::SecretBytes> LoadOrCreateDevKek(const std::string& path, 
   *created = false;
   if (::access(path.c_str(), F_OK) == 0) return LoadKekFile(path);
   crypto::SecretBytes kek = crypto::RandomSecret(crypto::Aes256Gcm::kKeySize);
-  std::string hex = absl::BytesToHexString(kek.view());
-  hex.push_back('\n');
+  // Hex and newline written into one buffer of the final size: nothing is reallocated, so
+  // no unwiped copy of the KEK is left behind in freed memory.
+  crypto::SecretBytes hex(2 * kek.size() + 1);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (size_t i = 0; i < kek.size(); ++i) {
+    hex.data()[2 * i] = static_cast<uint8_t>(kDigits[kek.data()[i] >> 4]);
+    hex.data()[2 * i + 1] = static_cast<uint8_t>(kDigits[kek.data()[i] & 0xf]);
+  }
+  hex.data()[hex.size() - 1] = '\n';
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   bool ok = fd >= 0 && ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) &&
             ::fsync(fd) == 0;
   if (fd >= 0) ::close(fd);
-  crypto::SecureWipe(hex.data(), hex.size());
+  hex.Clear();
   if (!ok) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create development KEK file ", path, ": ", std::strerror(errno)));
   }
   *created = true;
   return kek;
+}
+
+absl::StatusOr<std::optional<crypto::SecretBytes>> TakeKekFromEnv(const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  char* v = std::getenv(name.c_str());
+  if (v == nullptr) return std::nullopt;
+  const size_t n = std::strlen(v);
+  absl::StatusOr<crypto::SecretBytes> kek =
+      n == 0 ? absl::InvalidArgumentError("empty") : ParseKek(absl::string_view(v, n));
+  // Wiped in place (this is also the process's initial environment block, which
+  // /proc/<pid>/environ shows) and removed from the environment, used or not.
+  crypto::SecureWipe(v, n);
+  ::unsetenv(name.c_str());
+  if (n == 0) return std::nullopt;
+  if (!kek.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("environment variable ", name, ": ", kek.status().message()));
+  }
+  return std::optional<crypto::SecretBytes>(*std::move(kek));
 }
 
 absl::StatusOr<std::unique_ptr<Sealer>> Sealer::New(crypto::SecretBytes kek) {

@@ -5,6 +5,7 @@
 #define SESSIONTOKEN_SERVER_STORE_SEALER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -18,8 +19,13 @@ namespace sessiontoken::store {
 // Parses a KEK: 64 hex characters or standard/URL-safe base64 of 32 bytes (surrounding
 // whitespace ignored). Raw binary is refused (it cannot be told from a passphrase).
 absl::StatusOr<crypto::SecretBytes> ParseKek(absl::string_view text);
-// Reads and parses a KEK file.
+// Reads and parses a KEK file. FailedPrecondition when group or others have any access to
+// it (the message says how to fix the mode).
 absl::StatusOr<crypto::SecretBytes> LoadKekFile(const std::string& path);
+// The KEK in environment variable `name` (nullopt when unset or empty). The value is wiped
+// in place and the variable removed in every case, also when it does not parse or the
+// caller uses another source: a KEK never stays in /proc/<pid>/environ.
+absl::StatusOr<std::optional<crypto::SecretBytes>> TakeKekFromEnv(const std::string& name);
 // Reads the development KEK at `path`, creating it (0600, random) when absent;
 // *created tells which happened. For local development only.
 absl::StatusOr<crypto::SecretBytes> LoadOrCreateDevKek(const std::string& path, bool* created);

@@ -26,7 +26,11 @@ class Store {
   // NotFound when absent; DataLoss when the stored record is damaged.
   virtual absl::StatusOr<VersionedBlob> Get(absl::string_view name) = 0;
   // Writes `data` if the current version equals `expected_version` (0 = must not exist).
-  // Returns the new version. Aborted on a version conflict. Durable when it returns OK.
+  // Returns the new version. Aborted on a version conflict. OK means the change is in
+  // place (later reads, and a restart, see it) and durable; a store that made the change
+  // visible but could not confirm its durability still returns OK (the change is not
+  // undone by reporting failure) and reports that through its own channel
+  // (FileStore::pending_sync_error). An error means nothing changed.
   virtual absl::StatusOr<uint64_t> Put(absl::string_view name, absl::string_view data,
                                        uint64_t expected_version) = 0;
 };

@@ -133,6 +133,7 @@ def main():
     kek = os.path.join(work, "kek")
     with open(kek, "w") as f:
         f.write(secrets.token_hex(32))
+    os.chmod(kek, 0o600)  # the server refuses a KEK file group or others may read
     results = []
     for case in args.cases.split(","):
         if case.startswith("floor_"):

@@ -96,6 +96,42 @@ class LifecycleCliTest(unittest.TestCase):
         with open(self.audit, "rb") as f:
             self.assertNotIn(b"legacy-flask-secret", f.read())
 
+    def test_weak_secret_import_warns(self):
+        """Issue 17 point 9: importing the tutorial's 'mysecret123' succeeds with a warning
+        (CLI stderr, --json "warning", audit log); a 32-byte random secret gets none."""
+        rc, out, err = cli(self.t, "keys", "import", "--algorithm=flask", stdin=b"mysecret123\n")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("imported key", out)
+        self.assertTrue(err.startswith("WARNING: weak secret: "), err)
+        self.assertIn("well-known", err)
+        self.assertIn("rotate right after importing", err)
+        rc, imp, err = cli_json(self.t, "keys", "import", "--algorithm=flask",
+                                stdin=b"change-me-please")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("weak secret", imp["warning"])
+        self.assertIn("weak secret", err)
+        for extra in ([], ["--json"]):
+            rc, out, err = cli(self.t, *extra, "keys", "import", "--algorithm=native",
+                               stdin=os.urandom(31) + b"\x80")
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(err, "")
+            if extra:
+                self.assertEqual(json.loads(out)["warning"], "")
+            else:
+                self.assertNotIn("warning", out.lower())
+        with open(self.audit) as f:
+            events = [json.loads(line) for line in f]
+        warned = [e for e in events if e["operation"] == "import_warning"]
+        self.assertEqual(len(warned), 2, events)
+        imports = {e["key_id"]: e for e in events if e["operation"] == "import"}
+        for e in warned:
+            self.assertIn("weak secret", e["warning"])
+            self.assertEqual(imports[e["key_id"]]["revision"], e["revision"])
+        with open(self.audit, "rb") as f:
+            content = f.read()
+        self.assertNotIn(b"mysecret123", content)
+        self.assertNotIn(b"change-me-please", content)
+
     def test_keyrings_are_isolated(self):
         rc, info, err = cli_json(self.t, "keyrings", "create", "shop")
         self.assertEqual(rc, 0, err)

@@ -741,11 +741,22 @@ class SecretHygieneTest(unittest.TestCase):
             if content is not None:
                 with open(p, "wb") as f:
                     f.write(content)
+                os.chmod(p, 0o600)  # refused for its content, not its mode
             err = self.refused_start(f"bad kek file: {name}", base + [f"--kek_file={p}"])
             self.assertIn("KEK", err)
+            self.assertNotIn("chmod", err)
+        # The right KEK in a file group or others may read: refused, with the fix.
+        open_file = self.path("kek-0644")
+        with open(open_file, "w") as f:
+            f.write(kek.hex() + "\n")
+        for mode in (0o644, 0o640):
+            os.chmod(open_file, mode)
+            err = self.refused_start(f"kek file mode {mode:o}", base + [f"--kek_file={open_file}"])
+            self.assertIn(f"chmod 600 {open_file}", err)
         wrong_file = self.path("wrong-kek")
         with open(wrong_file, "w") as f:
             f.write(wrong_kek.hex() + "\n")
+        os.chmod(wrong_file, 0o600)
         err = self.refused_start("wrong KEK", base + [f"--kek_file={wrong_file}"])
         # Both fingerprints are printed: the stored one is this test's KEK's.
         self.assertIn(fp_hex, err)
@@ -755,6 +766,25 @@ class SecretHygieneTest(unittest.TestCase):
         self.assertIn(fp_hex, err)
         self.refused_start("bad KEK in env", base, {"SESSIONTOKEN_KEK": kek.hex()[:-2]})
         self.refused_start("no KEK", base)
+
+        # ---- a KEK file and a KEK in the environment: the file is used, the variable is
+        # wiped and unset all the same (issue 17 point 7).
+        env_decoy = os.urandom(32)
+        s1b = self.start("kek file + env", ["--listen=127.0.0.1:0", f"--data_dir={self.data}",
+                                            f"--kek_file={kek_file}"],
+                         {"SESSIONTOKEN_KEK": env_decoy.hex()})
+        self.cli(s1b.target, "health", expect=0)
+        try:
+            with open(f"/proc/{s1b.proc.pid}/environ", "rb") as f:
+                environ = f.read()
+        except PermissionError:   # not root: the server is non-dumpable, environ is private
+            environ = None
+        if environ is not None:
+            self.capture("server[kek file + env] /proc/pid/environ", environ)
+            self.assertNotIn(env_decoy.hex().encode(), environ)
+            entry = environ.split(b"SESSIONTOKEN_KEK=", 1)[1][:64]
+            self.assertEqual(entry, b"\0" * 64)   # wiped in place in the initial block
+        self.stop(s1b)
 
         # ---- server 2: the right KEK from the environment (base64), audit to stdout.
         s2 = self.start("restart, KEK from env", ["--listen=127.0.0.1:0",
@@ -861,6 +891,7 @@ class SecretHygieneTest(unittest.TestCase):
         self.assertGreaterEqual(checked, 15)
 
         secrets = {"KEK": kek, "wrong KEK": wrong_kek, "dev KEK": dev_kek,
+                   "ignored KEK in env": env_decoy,
                    "imported native secret": native_secret,
                    "imported Flask secret (text)": flask_text_secret,
                    "imported Flask secret (binary)": flask_bin_secret,

@@ -47,6 +47,10 @@ class TlsAuthTest(unittest.TestCase):
         make_cert(d, "ca", "frontend", "URI:spiffe://test/frontend")
         make_cert(d, "ca", "admin", "URI:spiffe://test/admin")
         make_cert(d, "rogue-ca", "rogue", "URI:spiffe://test/admin")
+        # Issue 17 point 8: a certificate from the trusted CA whose DNS SAN equals the API
+        # token identity "ci-bot" must not get that token's rights.
+        make_cert(d, "ca", "dnsbot", "DNS:ci-bot")
+        make_cert(d, "ca", "verifier", "DNS:verifier.internal")
         cls.bot_token = os.urandom(16).hex()
         with open(os.path.join(d, "bot.token"), "w") as f:
             f.write(cls.bot_token + "\n")
@@ -63,9 +67,10 @@ tls {{ cert_file: "{d}/live.pem" key_file: "{d}/live.key" client_ca_file: "{d}/c
 audit_log: "{d}/audit.jsonl"
 auth {{
   api_tokens {{ identity: "ci-bot" sha256: "{bot_hash}" }}
-  rules {{ identity: "spiffe://test/frontend" keyrings: "default" roles: [SIGN, VERIFY] }}
+  rules {{ identity: "uri:spiffe://test/frontend" keyrings: "default" roles: [SIGN, VERIFY] }}
   rules {{ identity: "spiffe://test/admin" keyrings: "*" roles: [ADMIN] }}
   rules {{ identity: "ci-bot" keyrings: "default" roles: [ADMIN, VERIFY] }}
+  rules {{ identity: "dns:verifier.internal" keyrings: "default" roles: [VERIFY] }}
 }}
 """)
         cls.server = harness.Server(os.path.join(d, "data"),
@@ -81,7 +86,7 @@ auth {{
     def call(self, who, *args, stdin=None):
         d = self.d
         flags = [f"--tls_ca={d}/ca.pem", "--tls_server_name=localhost"]
-        if who in ("frontend", "admin", "rogue"):
+        if who in ("frontend", "admin", "rogue", "dnsbot", "verifier"):
             flags += [f"--tls_cert={d}/{who}.pem", f"--tls_key={d}/{who}.key"]
         if who == "bot":
             flags += [f"--token_file={d}/bot.token", f"--tls_cert={d}/admin.pem",
@@ -112,9 +117,10 @@ auth {{
         self.assertIn("PERMISSION_DENIED", err)
         with open(os.path.join(self.d, "audit.jsonl")) as f:
             events = [json.loads(l) for l in f]
-        self.assertTrue(any(e["caller"] == "spiffe://test/admin" and e["operation"] == "rotate"
-                            and e["outcome"] == "ok" for e in events))
-        self.assertTrue(any(e["caller"] == "spiffe://test/frontend"
+        self.assertTrue(any(e["caller"] == "uri:spiffe://test/admin"
+                            and e["operation"] == "rotate" and e["outcome"] == "ok"
+                            for e in events))
+        self.assertTrue(any(e["caller"] == "uri:spiffe://test/frontend"
                             and e["operation"] == "denied:Rotate" for e in events))
 
     def test_bearer_token_identity(self):
@@ -124,6 +130,43 @@ auth {{
         rc, _, err = self.call("bot", "sign", "--payload=u")
         self.assertEqual(rc, 3)
         self.assertIn("PERMISSION_DENIED", err)
+
+    def test_identity_kinds_are_separate(self):
+        # The bearer token "ci-bot" may list keys; a certificate whose DNS SAN is "ci-bot" may
+        # not (it is "dns:ci-bot", not "token:ci-bot").
+        self.assertEqual(self.call("bot", "keys", "list")[0], 0)
+        rc, _, err = self.call("dnsbot", "keys", "list")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("PERMISSION_DENIED", err)
+        self.assertIn("dns:ci-bot", err)
+        rc, _, err = self.call("dnsbot", "verify", "garbage")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("PERMISSION_DENIED", err)
+        # A rule naming a DNS SAN works for that certificate, and only for what it grants.
+        rc, out, err = self.call("verifier", "verify", "garbage")
+        self.assertEqual(rc, 1, err)          # allowed: the token is just MALFORMED
+        self.assertIn("MALFORMED", out)
+        rc, _, err = self.call("verifier", "sign", "--payload=u")
+        self.assertEqual(rc, 3)
+        self.assertIn("PERMISSION_DENIED", err)
+        # The rules written without a kind were read as documented, and said so at start.
+        log = self.server.log()
+        self.assertIn('"spiffe://test/admin" has no kind; read as "uri:spiffe://test/admin"', log)
+        self.assertIn('"ci-bot" has no kind; read as "token:ci-bot"', log)
+
+    def test_rule_without_kind_naming_no_token_refuses_to_start(self):
+        with tempfile.TemporaryDirectory() as d:
+            cfg = os.path.join(d, "cfg.textproto")
+            with open(cfg, "w") as f:
+                f.write('auth { rules { identity: "shop-host" keyrings: "*" roles: [ADMIN] } }\n')
+            p = subprocess.run(
+                [harness.SERVER_BIN, "--listen=127.0.0.1:0", f"--data_dir={d}/data",
+                 f"--kek_file={harness.write_kek(os.path.join(d, 'kek'))}", f"--config={cfg}"],
+                capture_output=True, timeout=20, env=harness.child_env())
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn(b'"dns:shop-host"', p.stderr)
+            self.assertIn(b'"token:shop-host"', p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(d, "data", "keyrings")))
 
     def test_unauthenticated_and_untrusted_callers_are_refused(self):
         for who in ("plaintext", "none", "rogue"):
@@ -171,6 +214,20 @@ auth {{
             self.assertIn(b"without TLS", p.stderr)
             self.assertFalse(os.path.exists(os.path.join(d, "data", "keyrings")))
 
+
+    def test_unauthenticated_off_loopback_is_refused_before_binding(self):
+        # Issue 17 point 1. Plaintext is explicitly allowed (--insecure) but no
+        # authentication is configured: refused before anything binds or touches the disk.
+        with tempfile.TemporaryDirectory() as d:
+            p = subprocess.run(
+                [harness.SERVER_BIN, "--listen=0.0.0.0:0", "--insecure", f"--data_dir={d}/data",
+                 f"--kek_file={harness.write_kek(os.path.join(d, 'kek'))}"],
+                capture_output=True, timeout=20, env=harness.child_env())
+            self.assertNotEqual(p.returncode, 0)
+            self.assertNotIn(b"listening", p.stdout)
+            self.assertIn(b"without authentication", p.stderr)
+            self.assertIn(b"--allow_unauthenticated", p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(d, "data", "keyrings")))
 
 if __name__ == "__main__":
     harness.require_binaries()

@@ -328,8 +328,101 @@ TEST_F(AuthzTest, FrontendCanOnlySignAndVerifyItsOwnKeyring) {
   // The admin's rotation is audited under its identity.
   auto ctx5 = Ctx(identities_[3]);
   ASSERT_TRUE(astub_->Rotate(ctx5.get(), r, &rr).ok());
-  EXPECT_EQ(audit_.events.back().caller, "admin-shop");
+  EXPECT_EQ(audit_.events.back().caller, "token:admin-shop");
   EXPECT_EQ(audit_.events.back().operation, "rotate");
+}
+
+// Issue 17 point 2: a denial used to write the raw keyring name to the audit log twice, each
+// non-ASCII byte escaped to 6 bytes (1 MiB of name -> ~12 MiB of log, per batch item). The
+// name is now checked before authorization, and every audit field is capped.
+TEST_F(AuthzTest, HugeKeyringNameAddsAtMostAFewHundredBytesToTheAuditLog) {
+  const Identity& signer = identities_[0];  // SIGN on "shop" only: everything here is denied
+  std::string huge;  // 1 MiB of valid UTF-8 whose every byte the audit log escapes to 6
+  for (int i = 0; i < (1 << 19); ++i) huge += "\xc3\xa9";
+  auto audit_bytes = [&] {
+    size_t n = 0;
+    for (const auto& e : audit_.events) n += engine::AuditEventToJson(e).size() + 1;
+    return n;
+  };
+  using Call = std::function<grpc::Status(grpc::ClientContext*)>;
+  const std::vector<std::pair<std::string, Call>> calls = {
+      {"Sign",
+       [&](auto* c) {
+         v1::SignRequest r;
+         r.set_keyring(huge);
+         r.mutable_ttl()->set_seconds(60);
+         v1::SignResponse o;
+         return tstub_->Sign(c, r, &o);
+       }},
+      {"Verify",
+       [&](auto* c) {
+         v1::VerifyRequest r;
+         r.set_keyring(huge);
+         r.set_token("x");
+         v1::VerifyResponse o;
+         return tstub_->Verify(c, r, &o);
+       }},
+      {"BatchSign",
+       [&](auto* c) {
+         v1::BatchSignRequest r;
+         for (int i = 0; i < 3; ++i) {
+           auto* item = r.add_items();
+           item->set_keyring(huge);
+           item->mutable_ttl()->set_seconds(60);
+         }
+         v1::BatchSignResponse o;
+         grpc::Status s = tstub_->BatchSign(c, r, &o);
+         if (!s.ok()) return s;
+         for (const auto& item : o.items()) {
+           if (item.code() != grpc::StatusCode::INVALID_ARGUMENT) {
+             return grpc::Status(static_cast<grpc::StatusCode>(item.code()), item.message());
+           }
+         }
+         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "every item");
+       }},
+      {"Rotate",
+       [&](auto* c) {
+         v1::RotateRequest r;
+         r.set_keyring(huge);
+         v1::RotateResponse o;
+         return astub_->Rotate(c, r, &o);
+       }},
+      {"ImportKey",
+       [&](auto* c) {
+         v1::ImportKeyRequest r;
+         r.set_keyring(huge);
+         r.set_algorithm(v1::HMAC_SHA1_FLASK);
+         r.set_secret("legacy");
+         v1::ImportKeyResponse o;
+         return astub_->ImportKey(c, r, &o);
+       }},
+      {"CreateKeyring",
+       [&](auto* c) {
+         v1::CreateKeyringRequest r;
+         r.set_name(huge);
+         v1::KeyringInfo o;
+         return astub_->CreateKeyring(c, r, &o);
+       }},
+  };
+  for (const auto& [name, call] : calls) {
+    SCOPED_TRACE(name);
+    const size_t before = audit_bytes();
+    auto ctx = Ctx(signer);
+    grpc::Status s = call(ctx.get());
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message().size();
+    EXPECT_LE(s.error_message().size(), 200u);
+    EXPECT_LE(audit_bytes() - before, 300u);
+  }
+  // A valid name the signer may not use is still denied and audited, in one short line.
+  const size_t before = audit_bytes();
+  auto ctx = Ctx(signer);
+  v1::SignRequest r;
+  r.set_keyring("blog");
+  r.mutable_ttl()->set_seconds(60);
+  v1::SignResponse o;
+  EXPECT_EQ(tstub_->Sign(ctx.get(), r, &o).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_GT(audit_bytes() - before, 50u);
+  EXPECT_LE(audit_bytes() - before, 300u);
 }
 
 TEST(AccessPolicyTest, ValidatesConfig) {
@@ -352,10 +445,10 @@ TEST(AccessPolicyTest, ValidatesConfig) {
   auto p = AccessPolicy::New(cfg, false);
   ASSERT_TRUE(p.ok());
   EXPECT_TRUE((*p)->authentication_required());
-  EXPECT_TRUE((*p)->Allowed("a", R::SIGN, "shop"));
-  EXPECT_FALSE((*p)->Allowed("a", R::VERIFY, "shop"));
-  EXPECT_FALSE((*p)->Allowed("a", R::SIGN, "blog"));
-  EXPECT_FALSE((*p)->Allowed("b", R::SIGN, "shop"));
+  EXPECT_TRUE((*p)->Allowed("token:a", R::SIGN, "shop"));
+  EXPECT_FALSE((*p)->Allowed("token:a", R::VERIFY, "shop"));
+  EXPECT_FALSE((*p)->Allowed("token:a", R::SIGN, "blog"));
+  EXPECT_FALSE((*p)->Allowed("token:b", R::SIGN, "shop"));
   EXPECT_EQ((*p)->IdentityOfToken(""), std::nullopt);
   // Nothing configured: open (the loopback development default).
   auto open = AccessPolicy::New({}, false);
@@ -363,6 +456,78 @@ TEST(AccessPolicyTest, ValidatesConfig) {
   EXPECT_TRUE((*open)->Allowed("anyone", R::ADMIN, "x"));
   // mTLS alone requires authentication, without rules.
   EXPECT_TRUE((*AccessPolicy::New({}, true))->authentication_required());
+}
+
+// Issue 17 point 8: bearer-token identities, certificate URI SANs and DNS SANs are separate
+// namespaces; a rule names the kind.
+TEST(AccessPolicyTest, IdentityKindsNeverMatchEachOther) {
+  v1::AuthConfig cfg;
+  auto* t = cfg.add_api_tokens();
+  t->set_identity("shop-frontend");
+  t->set_sha256(Sha256Hex("tok"));
+  auto rule = [&](const std::string& id, Role role, const std::string& keyring) {
+    auto* r = cfg.add_rules();
+    r->set_identity(id);
+    r->add_roles(role);
+    r->add_keyrings(keyring);
+  };
+  rule("token:shop-frontend", R::SIGN, "shop");
+  rule("dns:shop-host", R::VERIFY, "shop");
+  rule("uri:spiffe://prod/ops", R::ADMIN, "*");
+  auto p = AccessPolicy::New(cfg, true);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE((*p)->legacy_notes().empty());
+  EXPECT_EQ((*p)->IdentityOfToken("tok"), "token:shop-frontend");
+  EXPECT_TRUE((*p)->Allowed("token:shop-frontend", R::SIGN, "shop"));
+  for (const char* other : {"dns:shop-frontend", "uri:shop-frontend", "shop-frontend"}) {
+    EXPECT_FALSE((*p)->Allowed(other, R::SIGN, "shop")) << other;
+  }
+  EXPECT_TRUE((*p)->Allowed("dns:shop-host", R::VERIFY, "shop"));
+  EXPECT_FALSE((*p)->Allowed("token:shop-host", R::VERIFY, "shop"));
+  EXPECT_FALSE((*p)->Allowed("uri:shop-host", R::VERIFY, "shop"));
+  EXPECT_TRUE((*p)->Allowed("uri:spiffe://prod/ops", R::ADMIN, "any"));
+  EXPECT_FALSE((*p)->Allowed("dns:spiffe://prod/ops", R::ADMIN, "any"));
+  EXPECT_FALSE((*p)->Allowed("token:spiffe://prod/ops", R::ADMIN, "any"));
+}
+
+TEST(AccessPolicyTest, RulesWithoutAKindAreReadOnlyWhereUnambiguous) {
+  v1::AuthConfig cfg;
+  auto* t = cfg.add_api_tokens();
+  t->set_identity("shop-frontend");
+  t->set_sha256(Sha256Hex("tok"));
+  auto rule = [&](const std::string& id) {
+    auto* r = cfg.add_rules();
+    r->set_identity(id);
+    r->add_roles(R::ADMIN);
+    r->add_keyrings("shop");
+  };
+  rule("shop-frontend");      // an API token identity: the token only
+  rule("spiffe://prod/ops");  // has a ':': a SAN URI (no DNS name has one)
+  auto p = AccessPolicy::New(cfg, true);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE((*p)->Allowed("token:shop-frontend", R::ADMIN, "shop"));
+  EXPECT_FALSE((*p)->Allowed("dns:shop-frontend", R::ADMIN, "shop"));  // the finding
+  EXPECT_TRUE((*p)->Allowed("uri:spiffe://prod/ops", R::ADMIN, "shop"));
+  ASSERT_EQ((*p)->legacy_notes().size(), 2u);
+  EXPECT_TRUE(absl::StrContains((*p)->legacy_notes()[0], "read as \"token:shop-frontend\""))
+      << (*p)->legacy_notes()[0];
+  EXPECT_TRUE(absl::StrContains((*p)->legacy_notes()[1], "read as \"uri:spiffe://prod/ops\""))
+      << (*p)->legacy_notes()[1];
+
+  // A bare name that is no API token could be a removed token's or a DNS SAN: refused.
+  rule("shop-host");
+  auto refused = AccessPolicy::New(cfg, true);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "auth.rules[2].identity"));
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "\"dns:shop-host\""));
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "\"token:shop-host\""));
+  cfg.mutable_rules()->RemoveLast();
+  for (const char* bad : {"token:ghost", "token:", "dns:", "uri:"}) {
+    rule(bad);
+    EXPECT_EQ(AccessPolicy::New(cfg, true).status().code(), absl::StatusCode::kInvalidArgument)
+        << bad;
+    cfg.mutable_rules()->RemoveLast();
+  }
 }
 
 }  // namespace

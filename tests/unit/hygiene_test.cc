@@ -1,19 +1,33 @@
 // Secret hygiene in process: key buffers are wiped before their memory is freed, and every
 // MAC check goes through the constant-time comparison.
+#include <malloc.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <new>
 
+#include "absl/strings/escaping.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/crypto/aead.h"
 #include "server/crypto/hmac.h"
+#include "server/crypto/random.h"
 #include "server/crypto/secret_bytes.h"
 #include "server/keyring/keyring.h"
 #include "server/keyring/lifecycle.h"
 #include "server/keyring/policy.h"
 #include "server/keyring/stored_form.h"
+#include "server/service/admin_service.h"
+#include "server/store/sealer.h"
 #include "server/token/base64url.h"
 #include "server/token/flask.h"
+#include "tests/testing/memory_store.h"
 #include "tests/testing/signer.h"
+#include "tests/unit/test_util.h"
 
 namespace {
 
@@ -34,20 +48,65 @@ void Inspect(void* p) {
   }
 }
 
+// While recording, the content of every block freed through operator delete / delete[] is
+// copied here, so that a test can search freed memory for a secret afterwards.
+char g_freed[16 << 20];
+size_t g_freed_len = 0;
+bool g_recording = false;
+
+void Record(void* p) {
+  if (!g_recording || p == nullptr) return;
+  const size_t n = std::min(malloc_usable_size(p), sizeof(g_freed) - g_freed_len);
+  std::memcpy(g_freed + g_freed_len, p, n);
+  g_freed_len += n;
+}
+
 }  // namespace
 
+// These replace the global allocation functions with malloc/free; GCC, seeing a global
+// operator new's pointer reach free(), would otherwise warn.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new[](size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
 void operator delete[](void* p) noexcept {
   Inspect(p);
+  Record(p);
   std::free(p);
 }
 void operator delete[](void* p, size_t) noexcept {
   Inspect(p);
+  Record(p);
   std::free(p);
 }
+void* operator new(size_t n) {
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+// The nothrow forms too (std::stable_sort's temporary buffer uses them), so that every
+// plain allocation and release pairs malloc with free.
+void* operator new(size_t n, const std::nothrow_t&) noexcept { return std::malloc(n ? n : 1); }
+void* operator new[](size_t n, const std::nothrow_t&) noexcept { return std::malloc(n ? n : 1); }
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  Record(p);
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  Inspect(p);
+  Record(p);
+  std::free(p);
+}
+void operator delete(void* p) noexcept {
+  Record(p);
+  std::free(p);
+}
+void operator delete(void* p, size_t) noexcept {
+  Record(p);
+  std::free(p);
+}
+#pragma GCC diagnostic pop
 
 // Every call to crypto::ConstantTimeEquals made through the linker (all of them: it has a
 // translation unit of its own) lands here first: the link uses
@@ -65,6 +124,24 @@ bool CountedConstantTimeEquals(absl::string_view a, absl::string_view b) {
 
 namespace sessiontoken {
 namespace {
+
+// Records freed memory from construction to FreedBytes().
+class FreedMemory {
+ public:
+  FreedMemory() {
+    g_freed_len = 0;
+    g_recording = true;
+  }
+  ~FreedMemory() { g_recording = false; }
+  // Stops recording; true when `needle` occurs in any block freed meanwhile.
+  bool Contains(absl::string_view needle) {
+    g_recording = false;
+    EXPECT_LT(g_freed_len, sizeof(g_freed)) << "recording buffer full: enlarge it";
+    return std::search(g_freed, g_freed + g_freed_len, needle.begin(), needle.end()) !=
+           g_freed + g_freed_len;
+  }
+  size_t bytes() const { return g_freed_len; }
+};
 
 void Watch(const void* p, size_t n) {
   g_watch = p;
@@ -132,6 +209,104 @@ TEST(HygieneTest, EveryMacCheckIsConstantTime) {
     EXPECT_NE(r.status, format::VerifyStatus::kMalformed) << c.token;  // reached the MAC
     EXPECT_GE(g_constant_time_equals_calls - before, 1u)
         << c.token << " -> " << format::VerifyStatusName(r.status);
+  }
+}
+
+TEST(HygieneTest, AesGcmKeyScheduleIsWipedWhenDropped) {
+  const crypto::SecretBytes key = crypto::RandomSecret(crypto::Aes256Gcm::kKeySize);
+  FreedMemory freed;
+  {
+    auto aead = crypto::Aes256Gcm::New(key.view());
+    ASSERT_TRUE(aead.ok());
+    ASSERT_TRUE((*aead)->Encrypt("plaintext", "aad").ok());
+  }
+  EXPECT_GT(freed.bytes(), 0u);  // the context was freed while recording
+  // The AES-256 key schedule starts with the key itself (AES-NI and the generic code).
+  EXPECT_FALSE(freed.Contains(key.view().substr(0, 16)));
+}
+
+TEST(HygieneTest, DevKekLeavesNoCopyInFreedMemory) {
+  const std::string path = testing::MakeTempDir() + "/dev-kek";
+  bool created = false;
+  FreedMemory freed;
+  auto kek = store::LoadOrCreateDevKek(path, &created);
+  ASSERT_TRUE(kek.ok()) << kek.status();
+  ASSERT_TRUE(created);
+  auto again = store::LoadOrCreateDevKek(path, &created);  // exists: read back
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->view(), kek->view());
+  const std::string hex = absl::BytesToHexString(kek->view());
+  EXPECT_FALSE(freed.Contains(hex.substr(0, 16)));
+  EXPECT_FALSE(freed.Contains(hex.substr(48, 16)));
+  EXPECT_FALSE(freed.Contains(kek->view().substr(0, 16)));
+  ::unlink(path.c_str());
+}
+
+TEST(HygieneTest, KekFileReadableByGroupOrOthersIsRefused) {
+  const std::string path = testing::MakeTempDir() + "/kek";
+  { std::ofstream(path) << std::string(64, 'a') << "\n"; }
+  for (mode_t mode : {0644, 0640, 0604, 0660, 0602, 0610}) {
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+    auto kek = store::LoadKekFile(path);
+    EXPECT_EQ(kek.status().code(), absl::StatusCode::kFailedPrecondition) << std::oct << mode;
+    EXPECT_THAT(std::string(kek.status().message()), ::testing::HasSubstr("chmod 600 " + path));
+  }
+  for (mode_t mode : {0600, 0400}) {
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+    EXPECT_TRUE(store::LoadKekFile(path).ok()) << std::oct << mode;
+  }
+  ::unlink(path.c_str());
+}
+
+TEST(HygieneTest, KekEnvVarIsWipedAndUnsetWhetherOrNotItIsUsed) {
+  const std::string hex(64, 'b');
+  for (const char* value : {"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+                            "not a kek at all, but secret anyway"}) {
+    ASSERT_EQ(::setenv("SESSIONTOKEN_TEST_KEK", value, 1), 0);
+    char* in_env = std::getenv("SESSIONTOKEN_TEST_KEK");
+    const size_t n = std::strlen(in_env);
+    auto kek = store::TakeKekFromEnv("SESSIONTOKEN_TEST_KEK");
+    EXPECT_EQ(kek.ok(), std::string(value) == hex) << kek.status();
+    EXPECT_EQ(std::getenv("SESSIONTOKEN_TEST_KEK"), nullptr);
+    // setenv's copy is never freed by glibc: its bytes can still be inspected.
+    EXPECT_EQ(std::string(in_env, n), std::string(n, '\0'));
+  }
+  EXPECT_EQ(*store::TakeKekFromEnv("SESSIONTOKEN_TEST_KEK_UNSET"), std::nullopt);
+}
+
+// Issue 17 point 7: the ImportKey request's copy of the secret is wiped when the call ends,
+// whatever its outcome.
+TEST(HygieneTest, ImportKeyRequestSecretIsWipedAfterUse) {
+  auto engine = *engine::Engine::New(std::make_unique<store::MemoryStore>(),
+                                     *store::Sealer::New(crypto::RandomSecret(32)),
+                                     &keyring::Clock::Real(), {});
+  service::KeyAdminService admin(engine.get());
+  struct Case {
+    std::string keyring;
+    v1::Algorithm algorithm;
+    v1::KeyState state;
+    grpc::StatusCode want;
+  } cases[] = {
+      {"default", v1::HMAC_SHA1_FLASK, v1::ACTIVE, grpc::StatusCode::OK},
+      {"default", v1::HMAC_SHA256, v1::PRIMARY, grpc::StatusCode::OK},
+      {"nope", v1::HMAC_SHA1_FLASK, v1::ACTIVE, grpc::StatusCode::NOT_FOUND},
+      {"BAD NAME", v1::HMAC_SHA1_FLASK, v1::ACTIVE, grpc::StatusCode::INVALID_ARGUMENT},
+      {"default", v1::HMAC_SHA256, v1::DESTROYED, grpc::StatusCode::INVALID_ARGUMENT},
+      {"default", v1::ALGORITHM_UNSPECIFIED, v1::ACTIVE, grpc::StatusCode::INVALID_ARGUMENT},
+  };
+  for (const Case& c : cases) {
+    const crypto::SecretBytes secret = crypto::RandomSecret(32);
+    v1::ImportKeyRequest req;
+    req.set_keyring(c.keyring);
+    req.set_algorithm(c.algorithm);
+    req.set_state(c.state);
+    req.set_secret(std::string(secret.view()));
+    v1::ImportKeyResponse resp;
+    FreedMemory freed;  // nothing the call frees may hold the secret either
+    EXPECT_EQ(admin.ImportKey(nullptr, &req, &resp).error_code(), c.want) << c.keyring;
+    EXPECT_FALSE(freed.Contains(secret.view().substr(0, 16))) << c.keyring;
+    EXPECT_FALSE(freed.Contains(secret.view().substr(16, 16))) << c.keyring;
+    EXPECT_EQ(req.secret(), std::string(32, '\0')) << c.keyring;
   }
 }
 

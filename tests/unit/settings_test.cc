@@ -33,6 +33,11 @@ TEST(SettingsTest, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(s->scheduler_interval, absl::Seconds(1));
   EXPECT_FALSE(s->dev_kek);
   EXPECT_FALSE(s->insecure);
+  EXPECT_FALSE(s->allow_unauthenticated);
+  // Set in the file (or by --allow_unauthenticated): resolved as given.
+  absl::StatusOr<Settings> allowed = ResolveSettings(Config("allow_unauthenticated: true"), {});
+  ASSERT_THAT(allowed, IsOk());
+  EXPECT_TRUE(allowed->allow_unauthenticated);
 }
 
 TEST(SettingsTest, FileOverridesDefaultsAndCommandLineOverridesFile) {

@@ -346,7 +346,11 @@ class Client {
     const state = enumValue(this._enums.KeyState, options.state, 'state');
     if (state !== undefined) req.state = state;
     const r = await this._call(ADMIN, 'ImportKey', req, callOptions);
-    return { key: keyInfo(r.key), revision: toNumber(r.revision) };
+    // A weak secret is imported all the same (cookies signed with it exist): the service says
+    // why and what to do; returned, and printed once through Node's warning channel.
+    const warning = r.warning || '';
+    if (warning) process.emitWarning(warning, { type: 'WeakSecretWarning', code: 'SESSIONTOKEN_WEAK_SECRET' });
+    return { key: keyInfo(r.key), revision: toNumber(r.revision), warning };
   }
 
   async createKeyring(options = {}, callOptions) {

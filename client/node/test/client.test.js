@@ -202,6 +202,26 @@ test('admin: keyrings, policy, rotation, key lifecycle', async () => {
   await assert.rejects(client.sign({ keyring: name, payload: 'x', ttlSeconds: 61 }), (e) => e.codeName === 'INVALID_ARGUMENT');
 });
 
+test('importKey: a weak secret is imported with a warning (returned and emitted), a random one without', async () => {
+  const emitted = [];
+  const onWarning = (w) => emitted.push(w);
+  process.on('warning', onWarning);
+  try {
+    await client.createKeyring({ name: 'weak-import' });
+    const weak = await client.importKey({ keyring: 'weak-import', algorithm: 'HMAC_SHA1_FLASK', secret: 'mysecret123' });
+    assert.equal(weak.key.state, 'ACTIVE');
+    assert.match(weak.warning, /^weak secret: .*well-known/);
+    assert.match(weak.warning, /rotate right after importing/);
+    assert.ok(!weak.warning.includes('mysecret123'));
+    const strong = await client.importKey({ keyring: 'weak-import', algorithm: 'HMAC_SHA1_FLASK', secret: require('node:crypto').randomBytes(32) });
+    assert.equal(strong.warning, '');
+    await new Promise((resolve) => setImmediate(resolve));  // process warnings are emitted async
+    assert.deepEqual(emitted.filter((w) => w.name === 'WeakSecretWarning').map((w) => w.message), [weak.warning]);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
+
 // Retries themselves are checked against a scripted server (client_fake.test.js).
 test('the same client reaches a restarted server again', async () => {
   const port = await freePort();

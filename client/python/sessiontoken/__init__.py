@@ -38,6 +38,7 @@ from .client import (  # noqa: E402,F401
     SignResult,
     VerifyItem,
     VerifyResult,
+    WeakSecretWarning,
 )
 from .token import MalformedToken, NativeHeader, parse_native_header  # noqa: F401
 
@@ -47,5 +48,5 @@ __all__ = [
     "DEFAULT_KEYRING", "Algorithm", "BatchItem", "Client", "ImportResult", "KeyInfo",
     "KeyringInfo", "KeyringPolicy", "KeyringSummary", "KeyState", "MalformedToken",
     "NativeHeader", "Result", "RotateResult", "ServiceError", "SignItem", "SignResult",
-    "VerifyItem", "VerifyResult", "parse_native_header",
+    "VerifyItem", "VerifyResult", "WeakSecretWarning", "parse_native_header",
 ]

@@ -15,8 +15,9 @@ never from the command line, and is never printed. Exit code 0 ok, 2 usage error
 import argparse
 import os
 import sys
+import warnings
 
-from .client import Algorithm, Client, KeyState, ServiceError
+from .client import Algorithm, Client, KeyState, ServiceError, WeakSecretWarning
 
 
 def _print_keys(info) -> None:
@@ -63,9 +64,13 @@ def main(argv=None) -> int:
                     secret = secret[:-1] if secret.endswith(b"\r") else secret
                     if not secret:
                         p.error("the secret file is empty")
-                r = c.import_key(secret, algorithm=Algorithm.HMAC_SHA1_FLASK,
-                                 state=KeyState.PRIMARY if a.primary else KeyState.ACTIVE)
+                with warnings.catch_warnings():  # printed below, once
+                    warnings.simplefilter("ignore", WeakSecretWarning)
+                    r = c.import_key(secret, algorithm=Algorithm.HMAC_SHA1_FLASK,
+                                     state=KeyState.PRIMARY if a.primary else KeyState.ACTIVE)
                 del secret
+                if r.warning:
+                    print(f"WARNING: {r.warning}", file=sys.stderr)
                 print(f"imported key {r.key.key_id} ({r.key.state.name}, "
                       f"{r.key.algorithm.name}) into {a.keyring}, revision {r.revision}")
             elif a.cmd == "keys":

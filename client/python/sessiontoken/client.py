@@ -20,6 +20,7 @@ import dataclasses
 import datetime as _dt
 import enum
 import json
+import warnings
 from typing import Iterable, Optional, Sequence, Union
 
 import grpc
@@ -171,6 +172,13 @@ class RotateResult:
 class ImportResult:
     key: KeyInfo
     revision: int
+    # Non-empty when the service found the imported secret weak (why, and what to do:
+    # rotate right after importing, shorten the imported key's verify window).
+    warning: str = ""
+
+
+class WeakSecretWarning(UserWarning):
+    """import_key imported a secret the service considers weak (ImportResult.warning)."""
 
 
 # --- conversions -----------------------------------------------------------------------
@@ -508,7 +516,9 @@ class Client:
         """Imports an existing secret, by default a Flask SECRET_KEY as a verify-only
         (ACTIVE) key. `secret` must be bytes: for a str SECRET_KEY pass
         `secret.encode("utf-8")`, which is what Flask/itsdangerous sign with.
-        `state=KeyState.PRIMARY` makes the service sign with it too."""
+        `state=KeyState.PRIMARY` makes the service sign with it too. A weak secret is
+        imported all the same; the result's `warning` says so (also issued as a
+        `WeakSecretWarning`)."""
         if not isinstance(secret, (bytes, bytearray, memoryview)):
             raise TypeError("secret must be bytes (for a str Flask SECRET_KEY pass "
                             "secret.encode('utf-8'))")
@@ -517,7 +527,9 @@ class Client:
                                                   secret=bytes(secret),
                                                   state=int(state or 0))
         r = self._call("ImportKey", self._admin.ImportKey, req, timeout)
-        return ImportResult(_key_info(r.key), r.revision)
+        if r.warning:
+            warnings.warn(r.warning, WeakSecretWarning, stacklevel=2)
+        return ImportResult(_key_info(r.key), r.revision, r.warning)
 
     def _policy_proto(self, policy: KeyringPolicy):
         p = self._pb.common_pb2.KeyringPolicy()

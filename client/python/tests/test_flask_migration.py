@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import unittest
+import warnings
 
 import grpc
 import itsdangerous
@@ -273,6 +274,35 @@ class Migration(unittest.TestCase):
         b3 = harness.Browser(flask_s.url)
         b3.set_cookie("session", again.token)
         self.assertEqual(b3.get("/whoami").json(), {"user": "again"})
+
+    def test_weak_secret_import_warns_and_random_one_does_not(self):
+        """Issue 17 point 9: the tutorial's 'mysecret123' is imported with a warning (returned,
+        issued as WeakSecretWarning, printed by the package CLI); 32 random bytes are not."""
+        self.need("ImportKey", "CreateKeyring")
+        c = self.client
+        c.create_keyring("weak-import")
+        with self.assertWarns(sessiontoken.WeakSecretWarning) as w:
+            weak = c.import_key(b"mysecret123", "weak-import")
+        self.assertRegex(weak.warning, r"^weak secret: .*well-known")
+        self.assertIn("rotate right after importing", weak.warning)
+        self.assertIn("verify window", weak.warning)
+        self.assertNotIn("mysecret123", weak.warning)
+        self.assertEqual(str(w.warning), weak.warning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            strong = c.import_key(secrets.token_bytes(32), "weak-import")
+        self.assertEqual(strong.warning, "")
+        self.assertEqual([x for x in caught if x.category is sessiontoken.WeakSecretWarning], [])
+        # The package's admin CLI prints it on stderr (once), never the secret.
+        env = dict(os.environ, LEGACY_SECRET="change-me-please", PYTHONPATH=harness.PKG_ROOT)
+        out = subprocess.run(
+            [sys.executable, "-m", "sessiontoken", f"--server={self.server.target}",
+             "--keyring=weak-import", "import-flask-secret", "--secret-env=LEGACY_SECRET"],
+            env=env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stderr.count("weak secret: "), 1, out.stderr)
+        self.assertTrue(out.stderr.startswith("WARNING: weak secret: "), out.stderr)
+        self.assertNotIn("change-me-please", out.stdout + out.stderr)
 
     def test_import_key_requires_bytes(self):
         with self.assertRaises(TypeError):
