@@ -89,12 +89,14 @@ TEST_F(EngineSyncFailureTest, ChangeReportedOkIsPublishedAndIsWhatARestartLoads)
   FileStore* store = nullptr;
   auto e = Start(&store);
   ASSERT_NE(e, nullptr);
-  FailingSync sync{.failures = 1};
+  // Each change writes the keyring and then its high-water mark (rollback protection): two
+  // directory fsyncs, both failing on this disk.
+  FailingSync sync{.failures = 2};
   FileStoreTestPeer::SetSyncDir(*store, sync.Fn());
 
   auto rotated = e->Rotate("ops", "default", /*promote_now=*/true);
   ASSERT_TRUE(rotated.ok()) << rotated.status();
-  EXPECT_EQ(sync.calls, 1);
+  EXPECT_EQ(sync.calls, 2);
   EXPECT_FALSE(store->pending_sync_error().ok());
   // What the engine serves is the change it reported.
   auto served = *e->Get("default");
@@ -118,7 +120,7 @@ TEST_F(EngineSyncFailureTest, LaterChangesStillWork) {
   FileStore* store = nullptr;
   auto e = Start(&store);
   ASSERT_NE(e, nullptr);
-  FailingSync sync{.failures = 2};
+  FailingSync sync{.failures = 4};  // two changes, each a keyring write and a mark write
   FileStoreTestPeer::SetSyncDir(*store, sync.Fn());
   auto first = e->Rotate("ops", "default", true);
   ASSERT_TRUE(first.ok()) << first.status();
