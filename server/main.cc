@@ -229,6 +229,9 @@ std::unique_ptr<grpc::Server> StartServer(const app::Settings& s,
   builder.AddListeningPort(s.listen, std::move(creds), port);
   builder.SetMaxReceiveMessageSize(s.max_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, s.max_concurrent_streams);
+  // No SO_REUSEPORT (gRPC's default on Linux): another process of the same user must not be
+  // able to bind our port beside us and receive part of the connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   for (grpc::Service* service : services) builder.RegisterService(service);
   return builder.BuildAndStart();
 }

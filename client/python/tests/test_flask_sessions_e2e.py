@@ -120,15 +120,40 @@ class VerifyFailure(_Served):
         self.assertEqual(len(warnings), 1, logs.output)
         self.assertFalse(any(cookie in m for m in logs.output), "cookie value logged")
 
+    def wait_for_state(self, pid, stopped, timeout=10):
+        """Waits until the kernel reports the process stopped (T) or running again."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            if (state in ("T", "t")) == stopped:
+                return
+            time.sleep(0.01)
+        self.fail(f"process {pid} did not become {'stopped' if stopped else 'running'}")
+
+    def wait_serving(self):
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if self.client.health(timeout=2) == "SERVING":
+                    return
+            except sessiontoken.ServiceError:
+                pass
+            time.sleep(0.1)
+        self.fail("the service did not come back")
+
     def test_service_stalls_during_verify(self):
         b, cookie = self.login("alice")
         self.server.proc.send_signal(signal.SIGSTOP)
         try:
+            self.wait_for_state(self.server.proc.pid, stopped=True)
             for path in ("/csrf", "/login?user=mallory", "/huge", "/logout"):
                 with self.subTest(path=path):
                     self.assert_untouched(b, cookie, path)
         finally:
             self.server.proc.send_signal(signal.SIGCONT)
+        self.wait_for_state(self.server.proc.pid, stopped=False)
+        self.wait_serving()  # the channel may be backing off after the stall
         # Back: the same cookie still holds the login.
         r = b.get("/whoami")
         self.assertEqual(r.json(), {"user": "alice"})
