@@ -47,6 +47,18 @@ async function setup(t, sessionOptions = {}, makeApp = createApp) {
   return ctx;
 }
 
+// Waits until /proc says the process is stopped (state T) or running again.
+async function waitForState(pid, stopped) {
+  const deadline = Date.now() + 10000;
+  while (Date.now() < deadline) {
+    const stat = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    if ((state === 'T' || state === 't') === stopped) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`process ${pid} did not become ${stopped ? 'stopped' : 'running'}`);
+}
+
 test('Verify stalls or fails while the app writes: the valid cookie is neither replaced nor deleted', async (t) => {
   const ctx = await setup(t, { deadlineMs: 400 });
   const login = await ctx.post('/login?user=alice');
@@ -70,13 +82,16 @@ test('Verify stalls or fails while the app writes: the valid cookie is neither r
     }
   }
 
-  // Stalled: the process is frozen, Verify hits the middleware's deadline.
+  // Stalled: the process is frozen (as the kernel reports it), Verify hits the deadline.
   ctx.server.proc.kill('SIGSTOP');
   try {
+    await waitForState(ctx.server.proc.pid, true);
     await untouched('stalled', 'DEADLINE_EXCEEDED');
   } finally {
     ctx.server.proc.kill('SIGCONT');
   }
+  await waitForState(ctx.server.proc.pid, false);
+  await ctx.client.waitForReady(10000);
   let r = await ctx.get('/whoami', cookie);
   assert.deepEqual(r.json, { session: { user: 'alice' } });
 
