@@ -47,28 +47,34 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::New(std::unique_ptr<store::Store
   return e;
 }
 
-absl::StatusOr<Engine::Entry> Engine::LoadOne(const std::string& name) {
+absl::StatusOr<std::optional<Engine::Mark>> Engine::ReadMark(absl::string_view name) {
+  absl::StatusOr<store::VersionedBlob> blob = store_->Get(MarkName(name));
+  if (absl::IsNotFound(blob.status())) return std::nullopt;
+  if (!blob.ok()) return blob.status();
+  absl::StatusOr<uint64_t> revision = sealer_->OpenMark(name, blob->data);
+  if (!revision.ok()) return Mark{0, blob->version, revision.status()};
+  return Mark{*revision, blob->version, absl::OkStatus()};
+}
+
+absl::StatusOr<Engine::Entry> Engine::LoadOne(const std::string& name,
+                                              const std::optional<Mark>& mark) {
   absl::StatusOr<store::VersionedBlob> blob = store_->Get(name);
   if (!blob.ok()) return blob.status();
   absl::StatusOr<std::shared_ptr<const format::KeyringSigner>> signer =
       SignerFor(sealer_->Open(name, blob->data));
   if (!signer.ok()) return signer.status();
   const uint64_t revision = (*signer)->keyring().revision();
-  absl::StatusOr<store::VersionedBlob> mark = store_->Get(MarkName(name));
-  if (!mark.ok() && !absl::IsNotFound(mark.status())) return mark.status();
-  if (mark.ok()) {
-    absl::StatusOr<uint64_t> highest = sealer_->OpenMark(name, mark->data);
-    if (!highest.ok()) return highest.status();
-    if (revision < *highest && !options_.accept_rollback.contains(name)) {
+  if (mark.has_value() && revision < mark->revision) {
+    if (!options_.accept_rollback.contains(name)) {
       return absl::FailedPreconditionError(
           absl::StrCat("keyring ", name, ": the stored revision ", revision,
-                       " is older than the highest this store has held (", *highest,
+                       " is older than the highest this store has held (", mark->revision,
                        "): it was rolled back (an old file restored?), which could bring back keys "
                        "destroyed since. If you are restoring a backup on purpose, start once with "
                        "--accept_rollback=",
                        name));
     }
-    if (revision < *highest && options_.audit_log != nullptr) {
+    if (options_.audit_log != nullptr) {
       AuditEvent e;
       e.time = clock_->Now();
       e.caller = "start-up";
@@ -76,23 +82,19 @@ absl::StatusOr<Engine::Entry> Engine::LoadOne(const std::string& name) {
       e.keyring = name;
       e.revision = revision;
       e.outcome = absl::StrCat("ok: revision ", revision, " loaded below the high-water mark ",
-                               *highest, " (--accept_rollback)");
+                               mark->revision, " (--accept_rollback)");
       options_.audit_log->Record(e);
     }
   }
   return Entry{*std::move(signer), blob->version};
 }
 
-absl::Status Engine::WriteMark(absl::string_view name, uint64_t revision) {
+absl::Status Engine::WriteMark(absl::string_view name, uint64_t revision,
+                               const std::optional<Mark>& current) {
+  if (current.has_value() && current->revision == revision) return absl::OkStatus();
   absl::StatusOr<std::string> sealed = sealer_->SealMark(name, revision);
   if (!sealed.ok()) return sealed.status();
-  absl::StatusOr<store::VersionedBlob> current = store_->Get(MarkName(name));
-  if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
-  if (current.ok()) {
-    absl::StatusOr<uint64_t> highest = sealer_->OpenMark(name, current->data);
-    if (highest.ok() && *highest == revision) return absl::OkStatus();
-  }
-  return store_->Put(MarkName(name), *sealed, current.ok() ? current->version : 0).status();
+  return store_->Put(MarkName(name), *sealed, current.has_value() ? current->version : 0).status();
 }
 
 absl::Status Engine::Load() {
@@ -100,17 +102,24 @@ absl::Status Engine::Load() {
   auto reg = std::make_shared<Registry>();
   absl::StatusOr<std::vector<std::string>> names = store_->List();
   if (!names.ok()) return names.status();
+  absl::flat_hash_map<std::string, std::optional<Mark>> marks;
   for (const std::string& name : *names) {
     if (absl::StartsWith(name, kMarkPrefix)) continue;
-    absl::StatusOr<Entry> entry = LoadOne(name);
+    absl::StatusOr<std::optional<Mark>> mark = ReadMark(name);
+    if (!mark.ok()) return mark.status();
+    if (mark->has_value() && !(*mark)->damage.ok()) return (*mark)->damage;
+    absl::StatusOr<Entry> entry = LoadOne(name, *mark);
     if (!entry.ok()) return entry.status();
     (*reg)[name] = *std::move(entry);
+    marks[name] = *mark;
   }
   // Every keyring loaded: only now write (so that a refused start changes nothing). The
   // marks follow the loaded revisions: raised after a crash between a keyring write and its
   // mark, lowered only for a rollback the operator accepted.
   for (const auto& [name, entry] : *reg) {
-    if (absl::Status s = WriteMark(name, entry.keyring().revision()); !s.ok()) return s;
+    if (absl::Status s = WriteMark(name, entry.keyring().revision(), marks[name]); !s.ok()) {
+      return s;
+    }
   }
   registry_.store(std::move(reg));
   const std::string& def = options_.default_keyring;
@@ -216,7 +225,8 @@ absl::Status Engine::Commit(absl::string_view name, uint64_t current_version,
   registry_.store(std::move(reg), std::memory_order_release);
   // The change is durable and published. A mark that could not be raised only lags (the
   // next start raises it to what it loads); the change itself stands.
-  (void)WriteMark(name, next->revision());
+  absl::StatusOr<std::optional<Mark>> mark = ReadMark(name);
+  if (mark.ok()) (void)WriteMark(name, next->revision(), *mark);
   return absl::OkStatus();
 }
 

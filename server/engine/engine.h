@@ -154,11 +154,21 @@ class Engine {
         options_(std::move(options)) {}
 
   absl::Status Load();
-  // Opens stored keyring `name` and checks it against its high-water mark (rollback).
-  absl::StatusOr<Entry> LoadOne(const std::string& name);
-  // Raises `name`'s sealed high-water mark to `revision` (compare-and-swap on its store
-  // record, named MarkName(name)). The mark lives beside the keyring, outside its record.
-  absl::Status WriteMark(absl::string_view name, uint64_t revision);
+  // A keyring's high-water mark as stored: the revision and its store record's version.
+  struct Mark {
+    uint64_t revision = 0;  // 0 when the record is damaged
+    uint64_t version = 0;
+    absl::Status damage;  // why the record does not open (a start refuses; a change overwrites)
+  };
+  // The mark of `name` (its store record is named MarkName(name)); nullopt when none.
+  absl::StatusOr<std::optional<Mark>> ReadMark(absl::string_view name);
+  // Opens stored keyring `name` and checks it against its high-water mark `mark` (rollback).
+  absl::StatusOr<Entry> LoadOne(const std::string& name, const std::optional<Mark>& mark);
+  // Sets `name`'s sealed high-water mark to `revision` over `current` (compare-and-swap on
+  // its store record; nothing written when it already holds `revision`). The mark lives
+  // beside the keyring, outside its record.
+  absl::Status WriteMark(absl::string_view name, uint64_t revision,
+                         const std::optional<Mark>& current);
   absl::StatusOr<Entry> Lookup(absl::string_view keyring) const;
   // Hot-path lookup in a pinned registry: no copies, no reference counting.
   absl::StatusOr<const Entry*> Find(const Registry& registry, absl::string_view keyring) const;
