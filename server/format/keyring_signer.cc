@@ -22,7 +22,7 @@ absl::StatusOr<std::shared_ptr<const KeyringSigner>> KeyringSigner::New(
 absl::StatusOr<SignResult> KeyringSigner::Sign(absl::string_view payload,
                                                absl::string_view audience, absl::Time now,
                                                absl::Duration ttl) const {
-  const KeyMac* primary = macs_.Find(keyring_->primary().id());
+  const KeyMac* primary = primary_;
   if (primary == nullptr) return absl::InternalError("primary key has no MAC");
   const int64_t issued_at = absl::ToUnixSeconds(now);
   const int64_t expires_at = SaturatingAdd(issued_at, absl::ToInt64Seconds(ttl));

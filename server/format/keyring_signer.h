@@ -36,10 +36,13 @@ class KeyringSigner {
 
  private:
   KeyringSigner(std::shared_ptr<const keyring::Keyring> keyring, KeyMacs macs)
-      : keyring_(std::move(keyring)), macs_(std::move(macs)) {}
+      : keyring_(std::move(keyring)),
+        macs_(std::move(macs)),
+        primary_(macs_.Find(keyring_->primary().id())) {}
 
   std::shared_ptr<const keyring::Keyring> keyring_;
   KeyMacs macs_;
+  const KeyMac* primary_;  // in macs_, looked up once (never null: the primary has material)
 };
 
 }  // namespace sessiontoken::format
