@@ -19,21 +19,25 @@
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/app/configured_keyrings.h"
 #include "server/app/credentials.h"
 #include "server/app/log.h"
+#include "server/app/open_store.h"
 #include "server/app/settings.h"
 #include "server/config/config.h"
 #include "server/engine/audit.h"
 #include "server/engine/engine.h"
+#include "server/engine/replica.h"
 #include "server/engine/scheduler.h"
 #include "server/service/access_policy.h"
 #include "server/service/admin_service.h"
 #include "server/service/auth.h"
 #include "server/service/tokens_service.h"
+#include "server/store/etcd_store.h"
 #include "server/store/file_store.h"
 #include "server/store/sealer.h"
 
@@ -89,6 +93,24 @@ ABSL_FLAG(std::vector<std::string>, accept_rollback, {},
           "an operator restoring a backup on purpose (keys destroyed since come back)");
 ABSL_FLAG(bool, insecure, false,
           "Allow plaintext (no TLS) on a non-loopback --listen address. Never in production");
+ABSL_FLAG(std::string, store, kDefaults.store,
+          "Where keyrings live: file (--data_dir; one server) or etcd (replicas sharing every "
+          "keyring; see docs/etcd-store.md)");
+ABSL_FLAG(std::vector<std::string>, etcd_endpoints, {},
+          "etcd members, host:port,host:port,... (calls fail over between them)");
+ABSL_FLAG(std::string, etcd_prefix, kDefaults.etcd.prefix, "Key prefix of sessiontoken's records");
+ABSL_FLAG(std::string, etcd_ca_file, "", "PEM CA bundle for TLS to etcd (empty: plaintext)");
+ABSL_FLAG(std::string, etcd_cert_file, "", "PEM client certificate for etcd mutual TLS");
+ABSL_FLAG(std::string, etcd_key_file, "", "PEM client key for etcd mutual TLS");
+ABSL_FLAG(std::string, etcd_user, "", "etcd user (empty: no etcd authentication)");
+ABSL_FLAG(std::string, etcd_password_file, "", "File holding the etcd user's password");
+ABSL_FLAG(std::string, replica_id, "",
+          "This replica's id among those sharing the etcd store (default: the host name)");
+ABSL_FLAG(absl::Duration, presence_ttl, kDefaults.etcd.presence_ttl,
+          "etcd store: lease TTL of this replica's presence (how long a replica that stopped "
+          "answering holds up promotions)");
+ABSL_FLAG(absl::Duration, resync_interval, kDefaults.etcd.resync_interval,
+          "etcd store: full reload every this often, besides the watch (0 = never)");
 ABSL_FLAG(bool, allow_unauthenticated, false,
           "Serve a non-loopback --listen address without authentication (no API tokens, rules "
           "or mTLS configured): only behind your own authenticating proxy. Logged loudly");
@@ -151,6 +173,21 @@ app::CommandLine GivenFlags() {
     c.mutable_limits()->set_max_message_bytes(absl::GetFlag(FLAGS_max_message_bytes));
   if (Given("max_concurrent_streams"))
     c.mutable_limits()->set_max_concurrent_streams(absl::GetFlag(FLAGS_max_concurrent_streams));
+  str(FLAGS_store, "store", c.mutable_store());
+  str(FLAGS_etcd_prefix, "etcd_prefix", c.mutable_etcd()->mutable_prefix());
+  str(FLAGS_etcd_ca_file, "etcd_ca_file", c.mutable_etcd()->mutable_ca_file());
+  str(FLAGS_etcd_cert_file, "etcd_cert_file", c.mutable_etcd()->mutable_cert_file());
+  str(FLAGS_etcd_key_file, "etcd_key_file", c.mutable_etcd()->mutable_key_file());
+  str(FLAGS_etcd_user, "etcd_user", c.mutable_etcd()->mutable_username());
+  str(FLAGS_etcd_password_file, "etcd_password_file", c.mutable_etcd()->mutable_password_file());
+  str(FLAGS_replica_id, "replica_id", c.mutable_etcd()->mutable_replica_id());
+  dur(FLAGS_presence_ttl, "presence_ttl",
+      [](v1::ServerConfig& x) { return x.mutable_etcd()->mutable_presence_ttl(); });
+  dur(FLAGS_resync_interval, "resync_interval",
+      [](v1::ServerConfig& x) { return x.mutable_etcd()->mutable_resync_interval(); });
+  for (const std::string& e : absl::GetFlag(FLAGS_etcd_endpoints)) {
+    if (!e.empty()) c.mutable_etcd()->add_endpoints(e);
+  }
   c.set_insecure(absl::GetFlag(FLAGS_insecure));
   c.set_allow_unauthenticated(absl::GetFlag(FLAGS_allow_unauthenticated));
   cl.dev_kek = absl::GetFlag(FLAGS_dev_kek);
@@ -173,10 +210,83 @@ absl::StatusOr<app::Settings> LoadSettings() {
   return app::ResolveSettings(file, GivenFlags());
 }
 
-// Everything that can refuse the start, before anything touches the disk: the engine over
-// the file store, with the audit log. `audit` receives the log (it must outlive the engine).
-absl::StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(
-    const app::Settings& s, std::unique_ptr<engine::JsonLinesAuditLog>* audit) {
+// The engine and, on the etcd store, the replica that keeps it in step (destroyed first).
+struct Backend {
+  std::unique_ptr<engine::Engine> engine;
+  std::unique_ptr<engine::Replica> replica;
+};
+
+engine::EngineOptions EngineOptionsFor(const app::Settings& s, engine::AuditLog* audit) {
+  engine::EngineOptions options;
+  options.limits = s.limits;
+  options.default_keyring = s.default_keyring;
+  options.audit_log = audit;
+  options.admin_wait = s.admin_deadline;
+  options.accept_rollback.insert(s.accept_rollback.begin(), s.accept_rollback.end());
+  for (const std::string& name : s.accept_rollback) {
+    Log("WARNING", absl::StrCat("--accept_rollback: keyring ", name,
+                                " may load below its high-water mark (restoring a backup)"));
+  }
+  return options;
+}
+
+// The engine over the file store in data_dir (loaded now: any problem refuses the start).
+absl::StatusOr<Backend> OpenFileEngine(const app::Settings& s,
+                                       std::unique_ptr<store::Sealer> sealer,
+                                       engine::AuditLog* audit) {
+  absl::StatusOr<std::unique_ptr<store::FileStore>> file_store = store::FileStore::Open(s.data_dir);
+  if (!file_store.ok()) {
+    return absl::Status(file_store.status().code(),
+                        absl::StrCat("cannot open store: ", file_store.status().message()));
+  }
+  store::FileStore* files = file_store->get();
+  Log("INFO", absl::StrCat("KEK fingerprint ", sealer->fingerprint(), "; data dir ", s.data_dir));
+  absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
+      engine::Engine::New(*std::move(file_store), std::move(sealer), &keyring::Clock::Real(),
+                          EngineOptionsFor(s, audit));
+  if (!engine.ok()) {
+    return absl::Status(engine.status().code(),
+                        absl::StrCat("cannot load keyrings from ", s.data_dir, ": ",
+                                     engine.status().message(), ". Nothing was modified."));
+  }
+  if (int n = files->RemoveTempFiles(); n > 0) {
+    Log("INFO", absl::StrCat("removed ", n, " incomplete temp file(s) left by an earlier crash"));
+  }
+  return Backend{*std::move(engine), nullptr};
+}
+
+// A replica's engine over etcd: it loads in the background (NOT_SERVING until then).
+absl::StatusOr<Backend> OpenReplicaEngine(const app::Settings& s,
+                                          std::unique_ptr<store::Sealer> sealer,
+                                          engine::AuditLog* audit) {
+  absl::StatusOr<store::EtcdOptions> etcd = app::EtcdOptionsFor(s.etcd);
+  if (!etcd.ok()) return etcd.status();
+  absl::StatusOr<std::unique_ptr<store::EtcdStore>> store = store::EtcdStore::New(*std::move(etcd));
+  if (!store.ok()) return store.status();
+  const std::string id = app::ReplicaId(s.etcd);
+  Log("INFO", absl::StrCat("KEK fingerprint ", sealer->fingerprint(), "; etcd store at ",
+                           absl::StrJoin(s.etcd.endpoints, ","), " prefix ", s.etcd.prefix,
+                           "; replica ", id));
+  engine::EngineOptions options = EngineOptionsFor(s, audit);
+  options.replica_id = id;
+  absl::StatusOr<std::unique_ptr<engine::Engine>> engine = engine::Engine::NewReplica(
+      *std::move(store), std::move(sealer), &keyring::Clock::Real(), std::move(options));
+  if (!engine.ok()) return engine.status();
+  engine::ReplicaOptions r;
+  r.replica_id = id;
+  r.presence_ttl = s.etcd.presence_ttl;
+  r.resync_interval = s.etcd.resync_interval;
+  r.log = [](absl::string_view level, absl::string_view message) { Log(level, message); };
+  absl::StatusOr<std::unique_ptr<engine::Replica>> replica =
+      engine::Replica::Start(engine->get(), std::move(r));
+  if (!replica.ok()) return replica.status();
+  return Backend{*std::move(engine), *std::move(replica)};
+}
+
+// Everything that can refuse the start, before anything touches the store: the KEK, the
+// audit log, then the engine. `audit` receives the log (it must outlive the engine).
+absl::StatusOr<Backend> OpenBackend(const app::Settings& s,
+                                    std::unique_ptr<engine::JsonLinesAuditLog>* audit) {
   absl::StatusOr<crypto::SecretBytes> kek = app::ResolveKek(s);
   if (!kek.ok()) return kek.status();
   absl::StatusOr<std::unique_ptr<store::Sealer>> sealer = store::Sealer::New(*std::move(kek));
@@ -187,35 +297,23 @@ absl::StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(
     if (!a.ok()) return a.status();
     *audit = *std::move(a);
   }
-  absl::StatusOr<std::unique_ptr<store::FileStore>> file_store = store::FileStore::Open(s.data_dir);
-  if (!file_store.ok()) {
-    return absl::Status(file_store.status().code(),
-                        absl::StrCat("cannot open store: ", file_store.status().message()));
+  if (s.store == "etcd") return OpenReplicaEngine(s, *std::move(sealer), audit->get());
+  return OpenFileEngine(s, *std::move(sealer), audit->get());
+}
+
+// A replica: waits for its first full load (or a shutdown signal: false), then creates
+// the default and configured keyrings as a file-store start does.
+bool AwaitReplicaReady(const app::Settings& s, engine::Engine& engine, const sigset_t& signals,
+                       absl::Status* failure) {
+  const struct timespec poll = {0, 100 * 1000 * 1000};
+  while (!engine.ready()) {
+    if (sigtimedwait(&signals, nullptr, &poll) > 0) return false;
   }
-  store::FileStore* files = file_store->get();
-  Log("INFO",
-      absl::StrCat("KEK fingerprint ", (*sealer)->fingerprint(), "; data dir ", s.data_dir));
-  engine::EngineOptions options;
-  options.limits = s.limits;
-  options.default_keyring = s.default_keyring;
-  options.audit_log = audit->get();
-  options.admin_wait = s.admin_deadline;
-  options.accept_rollback.insert(s.accept_rollback.begin(), s.accept_rollback.end());
-  for (const std::string& name : s.accept_rollback) {
-    Log("WARNING", absl::StrCat("--accept_rollback: keyring ", name,
-                                " may load below its high-water mark (restoring a backup)"));
+  if (absl::Status st = engine.EnsureDefaultKeyring(); !st.ok()) {
+    Log("WARNING", absl::StrCat("cannot create the default keyring: ", st.message()));
   }
-  absl::StatusOr<std::unique_ptr<engine::Engine>> engine = engine::Engine::New(
-      *std::move(file_store), *std::move(sealer), &keyring::Clock::Real(), options);
-  if (!engine.ok()) {
-    return absl::Status(engine.status().code(),
-                        absl::StrCat("cannot load keyrings from ", s.data_dir, ": ",
-                                     engine.status().message(), ". Nothing was modified."));
-  }
-  if (int n = files->RemoveTempFiles(); n > 0) {
-    Log("INFO", absl::StrCat("removed ", n, " incomplete temp file(s) left by an earlier crash"));
-  }
-  return engine;
+  *failure = app::ApplyConfiguredKeyrings(engine, s.keyrings);
+  return true;
 }
 
 // Builds and starts the gRPC server; *port gets the bound port.
@@ -263,29 +361,42 @@ int Run(const sigset_t& signals) {
       !st.ok())
     return Fail(st);
   std::unique_ptr<engine::JsonLinesAuditLog> audit;
-  absl::StatusOr<std::unique_ptr<engine::Engine>> engine = OpenEngine(s, &audit);
-  if (!engine.ok()) return Fail(engine.status());
-  if (absl::Status st = app::ApplyConfiguredKeyrings(**engine, s.keyrings); !st.ok())
-    return Fail(st);
+  absl::StatusOr<Backend> backend = OpenBackend(s, &audit);
+  if (!backend.ok()) return Fail(backend.status());
+  engine::Engine* engine = backend->engine.get();
+  if (backend->replica == nullptr) {
+    if (absl::Status st = app::ApplyConfiguredKeyrings(*engine, s.keyrings); !st.ok())
+      return Fail(st);
+  }
 
   service::Authorizer authorizer(*std::move(access), audit.get());
-  service::SessionTokensService tokens(engine->get(), s.max_batch_items, &authorizer);
-  service::KeyAdminService admin(engine->get(), &authorizer);
+  service::SessionTokensService tokens(engine, s.max_batch_items, &authorizer);
+  service::KeyAdminService admin(engine, &authorizer);
   int port = 0;
   std::unique_ptr<grpc::Server> server = StartServer(s, *creds, {&tokens, &admin}, &port);
   if (server == nullptr || port == 0)
     return Fail(absl::UnavailableError(absl::StrCat("cannot listen on ", s.listen)));
-  server->GetHealthCheckService()->SetServingStatus(true);
+  server->GetHealthCheckService()->SetServingStatus(backend->replica == nullptr);
   const std::string host = s.listen.substr(0, s.listen.rfind(':'));
   // The first stdout line is machine-readable: tests and scripts read the port from it.
   std::printf("sessiontoken-server listening on %s:%d\n", host.c_str(), port);
   std::printf("try: sessiontoken --server=%s:%d sign --payload=hello --ttl=1h\n", host.c_str(),
               port);
   std::fflush(stdout);
+  if (backend->replica != nullptr) {  // NOT_SERVING until the first full load
+    absl::Status failure;
+    if (!AwaitReplicaReady(s, *engine, signals, &failure)) {
+      server->Shutdown(absl::ToChronoTime(absl::Now()));
+      return 0;
+    }
+    if (!failure.ok()) return Fail(failure);
+    server->GetHealthCheckService()->SetServingStatus(true);
+    Log("INFO", "serving");
+  }
 
   int sig = 0;
   {
-    engine::Scheduler scheduler(engine->get(), s.scheduler_interval, [](int n) {
+    engine::Scheduler scheduler(engine, s.scheduler_interval, [](int n) {
       Log("INFO", absl::StrCat("scheduler applied ", n, " transition(s)"));
     });
     sigwait(&signals, &sig);

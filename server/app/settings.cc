@@ -42,6 +42,44 @@ void OverrideDurations(const google::protobuf::Message& from, google::protobuf::
   }
 }
 
+absl::Status CheckEtcd(const Settings& s) {
+  if (s.store != "file" && s.store != "etcd") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("store: \"", s.store, "\" is neither \"file\" nor \"etcd\""));
+  }
+  if (s.store != "etcd") return absl::OkStatus();
+  const EtcdSettings& e = s.etcd;
+  if (e.endpoints.empty()) {
+    return absl::InvalidArgumentError("etcd_endpoints: required with store \"etcd\"");
+  }
+  if (e.cert_file.empty() != e.key_file.empty()) {
+    return absl::InvalidArgumentError("etcd_cert_file and etcd_key_file must be given together");
+  }
+  if (!e.password_file.empty() && e.username.empty()) {
+    return absl::InvalidArgumentError("etcd_password_file needs etcd_user");
+  }
+  if (e.presence_ttl < absl::Seconds(2)) {
+    return absl::InvalidArgumentError("presence_ttl: at least 2s");
+  }
+  if (e.resync_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("resync_interval: must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+void ResolveEtcd(const v1::EtcdConfig& c, EtcdSettings* e) {
+  e->endpoints.assign(c.endpoints().begin(), c.endpoints().end());
+  Set(&e->prefix, c.prefix());
+  Set(&e->ca_file, c.ca_file());
+  Set(&e->cert_file, c.cert_file());
+  Set(&e->key_file, c.key_file());
+  Set(&e->username, c.username());
+  Set(&e->password_file, c.password_file());
+  Set(&e->replica_id, c.replica_id());
+  Set(&e->presence_ttl, c.has_presence_ttl(), c.presence_ttl());
+  Set(&e->resync_interval, c.has_resync_interval(), c.resync_interval());
+}
+
 absl::Status CheckSettings(const Settings& s) {
   if (absl::Status st = engine::ValidateLimits(s.limits); !st.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("limits.", st.message()));
@@ -61,7 +99,7 @@ absl::Status CheckSettings(const Settings& s) {
   if (s.tls.cert_file.empty() && !s.tls.client_ca_file.empty()) {
     return absl::InvalidArgumentError("tls_client_ca needs tls_cert and tls_key");
   }
-  return absl::OkStatus();
+  return CheckEtcd(s);
 }
 
 }  // namespace
@@ -96,6 +134,12 @@ absl::StatusOr<Settings> ResolveSettings(const v1::ServerConfig& file,
   s.auth = c.auth();
   s.keyrings.assign(c.keyrings().begin(), c.keyrings().end());
   s.accept_rollback = command_line.accept_rollback;
+  Set(&s.store, c.store());
+  // Endpoints given on the command line replace the file's list (a merge would append).
+  if (!command_line.given.etcd().endpoints().empty()) {
+    c.mutable_etcd()->mutable_endpoints()->CopyFrom(command_line.given.etcd().endpoints());
+  }
+  ResolveEtcd(c.etcd(), &s.etcd);
   if (absl::Status st = CheckSettings(s); !st.ok()) return st;
   return s;
 }

@@ -22,6 +22,20 @@ struct TlsSettings {
   absl::Duration reload_interval = absl::Seconds(10);
 };
 
+// The etcd store (store == "etcd"); defaults as in store::EtcdOptions and ReplicaOptions.
+struct EtcdSettings {
+  std::vector<std::string> endpoints;
+  std::string prefix = "/sessiontoken/";
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::string username;
+  std::string password_file;
+  std::string replica_id;  // "" = the host name
+  absl::Duration presence_ttl = absl::Seconds(10);
+  absl::Duration resync_interval = absl::Seconds(60);
+};
+
 struct Settings {
   std::string listen = "127.0.0.1:50051";
   std::string data_dir = "data";
@@ -42,6 +56,8 @@ struct Settings {
   TlsSettings tls;
   v1::AuthConfig auth;
   std::vector<v1::KeyringConfig> keyrings;  // created / updated at start
+  std::string store = "file";               // "file" or "etcd"
+  EtcdSettings etcd;
   // Keyrings that may load below their high-water mark (a backup restored on purpose);
   // command line only, for one start.
   std::vector<std::string> accept_rollback;

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/keyring/lifecycle.h"
+#include "server/token/native.h"
 
 namespace sessiontoken::engine {
 namespace {
@@ -139,7 +140,13 @@ absl::StatusOr<Engine::Entry> Engine::Lookup(absl::string_view name) const {
 absl::StatusOr<const Engine::Entry*> Engine::Find(const Registry& reg,
                                                   absl::string_view name) const {
   auto it = reg.find(name);
-  if (it == reg.end()) return Missing(name);
+  if (it == reg.end()) {
+    if (!ready()) {
+      return absl::UnavailableError(
+          "this replica has not loaded its keyrings from the store yet; retry (another replica)");
+    }
+    return Missing(name);
+  }
   return &it->second;
 }
 
@@ -208,17 +215,29 @@ absl::StatusOr<format::VerifyResult> Engine::Verify(absl::string_view name, absl
   vopts.max_clock_skew = options_.limits.max_clock_skew;
   vopts.max_age =
       max_age.value_or(keyring::MaxTtl((*found)->keyring().policy(), options_.limits.max_ttl));
-  return (*found)->signer->Verify(token, audience, clock_->Now(), vopts);
+  format::VerifyResult result = (*found)->signer->Verify(token, audience, clock_->Now(), vopts);
+  // A replica that may be behind does not know every key the others sign with: "unknown"
+  // is then a question for another replica, not a rejection (which would log a user out).
+  // Flask-format tokens name no key, so a bad signature is the same question there.
+  const bool unknown = result.status == format::VerifyStatus::kUnknownKey ||
+                       (result.status == format::VerifyStatus::kBadSignature &&
+                        !absl::StartsWith(token, token::kNativePrefix));
+  if (unknown) {
+    const ReplicaState* replica = replica_state_.load(std::memory_order_acquire);
+    if (replica != nullptr && replica->MayBeBehind()) return BehindError(result);
+  }
+  return result;
 }
 
 absl::Status Engine::Commit(absl::string_view name, uint64_t current_version,
-                            std::shared_ptr<const keyring::Keyring> next) {
+                            std::shared_ptr<const keyring::Keyring> next, bool gated) {
   absl::StatusOr<std::shared_ptr<const format::KeyringSigner>> signer =
       format::KeyringSigner::New(next);
   if (!signer.ok()) return signer.status();
   absl::StatusOr<std::string> sealed = sealer_->Seal(*next);
   if (!sealed.ok()) return sealed.status();
-  absl::StatusOr<uint64_t> v = store_->Put(name, *sealed, current_version);
+  absl::StatusOr<uint64_t> v = gated ? PutGated(name, *sealed, current_version)
+                                     : store_->Put(name, *sealed, current_version);
   if (!v.ok()) return v.status();
   auto reg = std::make_shared<Registry>(*registry_.load());
   (*reg)[name] = Entry{*std::move(signer), *v};
@@ -282,23 +301,40 @@ absl::StatusOr<AdminOutcome> Engine::Transact(absl::Time deadline, absl::string_
   WriterGuard writer(this, deadline);
   if (!writer.status().ok()) return writer.status();
   absl::MutexLock lock(&write_mu_);
-  std::shared_ptr<const Registry> reg = registry_.load();
-  auto it = reg->find(name);
-  const Entry* current = it == reg->end() ? nullptr : &it->second;
-  AdminOutcome out;
-  if (current != nullptr) {
-    out.keyring = current->signer->shared_keyring();
-    out.previous_primary_key_id = current->keyring().primary().id();
+  if (!ready()) {
+    return absl::UnavailableError(
+        "this replica has not loaded its keyrings from the store yet: nothing changed");
   }
-  absl::StatusOr<std::shared_ptr<const keyring::Keyring>> next = change(current, &out);
-  if (!next.ok()) return next.status();
-  if (*next == nullptr) return out;  // nothing to commit
-  out.keyring = *next;
-  if (absl::Status s = Commit(name, current ? current->store_version : 0, *std::move(next));
-      !s.ok()) {
-    return s;
+  // A replica that lost a race with another one retries on the fresh value (the change is
+  // checked again against it); a few lost races in a row end as ABORTED.
+  const int attempts = replicated_ != nullptr ? 4 : 1;
+  absl::Status lost;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    if (attempt > 0) {
+      if (absl::Status s = Reread(name); !s.ok()) return s;
+    }
+    std::shared_ptr<const Registry> reg = registry_.load();
+    auto it = reg->find(name);
+    const Entry* current = it == reg->end() ? nullptr : &it->second;
+    AdminOutcome out;
+    if (current != nullptr) {
+      out.keyring = current->signer->shared_keyring();
+      out.previous_primary_key_id = current->keyring().primary().id();
+    }
+    absl::StatusOr<std::shared_ptr<const keyring::Keyring>> next = change(current, &out);
+    if (!next.ok()) return next.status();
+    if (*next == nullptr) return out;  // nothing to commit
+    out.keyring = *next;
+    // Making an existing key primary on a replica waits for every replica to hold it.
+    const uint32_t primary = (*next)->primary().id();
+    const bool gated = replicated_ != nullptr && current != nullptr &&
+                       primary != out.previous_primary_key_id &&
+                       current->keyring().Find(primary) != nullptr;
+    lost = Commit(name, current ? current->store_version : 0, *std::move(next), gated);
+    if (lost.ok()) return out;
+    if (!absl::IsAborted(lost)) return lost;
   }
-  return out;
+  return lost;
 }
 
 absl::StatusOr<AdminOutcome> Engine::Mutate(const Actor& caller, absl::string_view operation,
@@ -327,7 +363,9 @@ absl::StatusOr<AdminOutcome> Engine::Rotate(const Actor& caller, absl::string_vi
                                             bool promote_now, keyring::Algorithm algorithm) {
   return MutateExisting(
       caller, "rotate", name, 0, [&](const keyring::Keyring& k, AdminOutcome* out) {
-        const bool promote = promote_now || k.policy().stage_lead_time().seconds() == 0;
+        // Replicas stage: the scheduler promotes once every replica has the key.
+        const bool promote =
+            promote_now || (replicated_ == nullptr && k.policy().stage_lead_time().seconds() == 0);
         return keyring::Rotate(k, clock_->Now(), promote, &out->key_id, algorithm);
       });
 }
@@ -420,9 +458,12 @@ absl::StatusOr<std::vector<keyring::Transition>> Engine::ApplyDue(absl::string_v
   absl::StatusOr<AdminOutcome> r =
       Transact(absl::Now() + options_.admin_wait, name,
                [&](const Entry* current, AdminOutcome*) -> absl::StatusOr<KeyringPtr> {
+                 applied.clear();  // a retry on a fresh value starts over
                  if (current == nullptr) return KeyringPtr();  // removed meanwhile: nothing due
-                 return keyring::ApplyDue(current->keyring(), clock_->Now(), &applied);
+                 return keyring::ApplyDue(current->keyring(), clock_->Now(), &applied,
+                                          /*stage_only=*/replicated_ != nullptr);
                });
+  if (!r.ok() && IsPromotionWaiting(r.status())) return r.status();  // next tick: no audit
   if (!r.ok()) {
     Audit("scheduler", "tick", name, 0, r);
     return r.status();

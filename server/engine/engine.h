@@ -26,6 +26,7 @@
 #include "server/keyring/keyring.h"
 #include "server/keyring/policy.h"
 #include "server/store/sealer.h"
+#include "server/store/replicated_store.h"
 #include "server/store/store.h"
 
 namespace sessiontoken::engine {
@@ -42,6 +43,23 @@ struct EngineOptions {
   // The server-side default deadline of an admin change: how long (real time) it may wait
   // for other changes (each one fsync'ed write) before it gives up.
   absl::Duration admin_wait = absl::Seconds(10);
+  // Replicas (NewReplica): this replica's presence id. The promotion gate trusts this
+  // replica's own snapshot for its own entry.
+  std::string replica_id;
+};
+
+// True for the FailedPrecondition of a promotion that waits for replicas to load its key
+// (nothing changed; a later attempt succeeds once they have it).
+bool IsPromotionWaiting(const absl::Status& status);
+
+// What the engine asks of the replica that feeds it (replica.h); consulted only on the
+// rare paths (a token naming a key the snapshot lacks), never per call.
+class ReplicaState {
+ public:
+  virtual ~ReplicaState() = default;
+  // True when this replica cannot prove it has every key the others may sign with (its
+  // presence lease is not confirmed live, or it has not reloaded since it lost it).
+  virtual bool MayBeBehind() const = 0;
 };
 
 // Who asks for an admin change (recorded in the audit log) and until when it may wait for
@@ -106,6 +124,30 @@ class Engine {
                                               std::optional<absl::Duration> max_age = std::nullopt,
                                               const View* view = nullptr) const;
 
+  // A replica's engine over a store shared with other replicas. It starts empty and not
+  // ready (Sign, Verify and admin calls answer UNAVAILABLE) until the first
+  // InstallSnapshot. On it, Rotate only stages (unless promote_now) and a change that makes
+  // an existing key primary commits only while every announced replica has loaded the
+  // keyring's current version (store::ReplicatedStore::PutIfPresenceUnchanged); a change
+  // that lost a race with another replica is retried on the fresh value.
+  static absl::StatusOr<std::unique_ptr<Engine>> NewReplica(
+      std::unique_ptr<store::ReplicatedStore> store, std::unique_ptr<store::Sealer> sealer,
+      const keyring::Clock* clock, EngineOptions options);
+  // Replicas: installs every keyring of `snapshot` that is newer than the one held, then
+  // is ready. A damaged, foreign or rolled-back record never replaces the last good copy:
+  // each is described in the returned list (for the log), and the rest still installs.
+  std::vector<std::string> InstallSnapshot(const store::StoreSnapshot& snapshot);
+  // Replicas: the same for the changes a watch delivered.
+  std::vector<std::string> ApplyEvents(const std::vector<store::KeyringEvent>& events);
+  // Replicas: creates the default keyring when missing (another replica creating it at
+  // the same moment is fine).
+  absl::Status EnsureDefaultKeyring();
+  // The replica that feeds this engine (not owned; must outlive the engine, or be reset).
+  void SetReplicaState(const ReplicaState* state) { replica_state_.store(state); }
+  // False only for a replica's engine before its first InstallSnapshot.
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  store::ReplicatedStore* replicated_store() const { return replicated_; }
+
   // The current snapshot of a keyring.
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Get(absl::string_view keyring) const;
 
@@ -154,6 +196,19 @@ class Engine {
         options_(std::move(options)) {}
 
   absl::Status Load();
+  // Replicas: installs `blob` as keyring `name` unless it is not newer than the held copy
+  // (nothing to do) or does not open / is a rollback (a problem, returned).
+  std::optional<std::string> InstallRecord(const std::string& name, const store::VersionedBlob& blob,
+                                           uint64_t mark_revision)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Replicas: re-reads keyring `name` from the store after a lost race (write_mu_ held).
+  absl::Status Reread(absl::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Replicas: the put of a change that makes an existing key primary, gated on every
+  // announced replica having loaded `current_version`.
+  absl::StatusOr<uint64_t> PutGated(absl::string_view name, absl::string_view sealed,
+                                    uint64_t current_version);
+  // The UNAVAILABLE answer when this replica may lack the key `result` needed.
+  absl::Status BehindError(const format::VerifyResult& result) const;
   // A keyring's high-water mark as stored: the revision and its store record's version.
   struct Mark {
     uint64_t revision = 0;  // 0 when the record is damaged
@@ -175,7 +230,7 @@ class Engine {
   // Seals `next`, writes it over `current` (compare-and-swap on the store version; 0 = the
   // keyring must not exist yet) and publishes it.
   absl::Status Commit(absl::string_view name, uint64_t current_version,
-                      std::shared_ptr<const keyring::Keyring> next)
+                      std::shared_ptr<const keyring::Keyring> next, bool gated = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // A change to one keyring: given its current entry (null when absent), the next snapshot,
   // or null for "nothing to commit". May fill in the outcome's key ids.
@@ -208,6 +263,9 @@ class Engine {
   bool busy_ ABSL_GUARDED_BY(busy_mu_) = false;
   absl::Mutex write_mu_;
   std::atomic<std::shared_ptr<const Registry>> registry_;
+  store::ReplicatedStore* replicated_ = nullptr;  // == store_ for a replica, else null
+  std::atomic<bool> ready_{true};
+  std::atomic<const ReplicaState*> replica_state_{nullptr};
 };
 
 }  // namespace sessiontoken::engine

@@ -23,11 +23,21 @@ struct Schedule {
   absl::Duration period, lead, window, destroy_after;
 };
 
-// The next single transition due on `k` at `now`, or nullopt when none is.
-std::optional<absl::StatusOr<KeyringPtr>> NextDue(const Keyring& k, const Schedule& s,
-                                                  absl::Time now, Transition* t) {
+// True when `id` was already STAGED in `original` (the snapshot before this pass).
+bool StagedBefore(const Keyring& original, uint32_t id) {
+  const Key* key = original.Find(id);
+  return key != nullptr && key->state() == v1::STAGED;
+}
+
+// The next single transition due on `k` at `now`, or nullopt when none is. With
+// `stage_only`, a new key is never made primary in the pass that creates it, and only keys
+// already staged in `original` are promoted.
+std::optional<absl::StatusOr<KeyringPtr>> NextDue(const Keyring& original, const Keyring& k,
+                                                  const Schedule& s, absl::Time now,
+                                                  bool stage_only, Transition* t) {
   for (const auto& key : k.keys()) {  // 1. promote a staged key after the lead time
-    if (key->state() == v1::STAGED && key->metadata().state_changed_at + s.lead <= now) {
+    if (key->state() == v1::STAGED && key->metadata().state_changed_at + s.lead <= now &&
+        (!stage_only || StagedBefore(original, key->id()))) {
       *t = {"promote", key->id()};
       return Promote(k, key->id(), now);
     }
@@ -36,7 +46,7 @@ std::optional<absl::StatusOr<KeyringPtr>> NextDue(const Keyring& k, const Schedu
     const bool staged = std::any_of(k.keys().begin(), k.keys().end(),
                                     [](const auto& x) { return x->state() == v1::STAGED; });
     if (!staged && k.primary().metadata().state_changed_at + s.period - s.lead <= now) {
-      const bool promote = s.lead == absl::ZeroDuration();
+      const bool promote = s.lead == absl::ZeroDuration() && !stage_only;
       *t = {promote ? "rotate" : "stage", 0};
       return Rotate(k, now, promote, &t->key_id);
     }
@@ -108,13 +118,13 @@ absl::StatusOr<KeyringPtr> WithPolicy(const Keyring& k, const v1::KeyringPolicy&
 }
 
 absl::StatusOr<KeyringPtr> ApplyDue(const Keyring& k, absl::Time now,
-                                    std::vector<Transition>* applied) {
+                                    std::vector<Transition>* applied, bool stage_only) {
   const Schedule schedule(k.policy());
   KeyringPtr cur;  // null: unchanged so far
   // Bounded: each pass applies at most one transition per key plus one rotation.
   for (int guard = 0; guard < 64; ++guard) {
     Transition t;
-    std::optional<absl::StatusOr<KeyringPtr>> next = NextDue(cur ? *cur : k, schedule, now, &t);
+    std::optional<absl::StatusOr<KeyringPtr>> next = NextDue(k, cur ? *cur : k, schedule, now, stage_only, &t);
     if (!next.has_value()) break;
     if (!next->ok()) return next->status();
     cur = **std::move(next);

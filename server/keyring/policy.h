@@ -40,8 +40,11 @@ struct Transition {
 // than the rotation period minus the lead time and no key is staged; disable ACTIVE keys
 // after the verify window; destroy DISABLED keys after destroy-after. The result is one
 // change (revision + 1), or null when nothing is due; *applied lists what happened.
+// `stage_only` (replicas sharing a store): a key is never created and promoted in one
+// change, so that a promotion only ever names a key other replicas can already have; a
+// lead time of 0 then stages, and a later pass promotes.
 absl::StatusOr<KeyringPtr> ApplyDue(const Keyring& k, absl::Time now,
-                                    std::vector<Transition>* applied);
+                                    std::vector<Transition>* applied, bool stage_only = false);
 
 }  // namespace sessiontoken::keyring
 

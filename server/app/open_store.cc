@@ -1,0 +1,44 @@
+#include "server/app/open_store.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace sessiontoken::app {
+
+absl::StatusOr<store::EtcdOptions> EtcdOptionsFor(const EtcdSettings& etcd) {
+  store::EtcdOptions o;
+  o.endpoints = etcd.endpoints;
+  o.prefix = etcd.prefix;
+  o.ca_file = etcd.ca_file;
+  o.cert_file = etcd.cert_file;
+  o.key_file = etcd.key_file;
+  o.username = etcd.username;
+  if (!etcd.password_file.empty()) {
+    std::ifstream in(etcd.password_file, std::ios::binary);
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("etcd_password_file: cannot read ", etcd.password_file));
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string pw = ss.str();
+    while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+    o.password = crypto::SecretBytes::CopyFrom(pw);
+    pw.assign(pw.size(), '\0');
+  }
+  return o;
+}
+
+std::string ReplicaId(const EtcdSettings& etcd) {
+  if (!etcd.replica_id.empty()) return etcd.replica_id;
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "replica";
+  return host;
+}
+
+}  // namespace sessiontoken::app
