@@ -372,6 +372,7 @@ int Run(const sigset_t& signals) {
   service::Authorizer authorizer(*std::move(access), audit.get());
   service::SessionTokensService tokens(engine, s.max_batch_items, &authorizer);
   service::KeyAdminService admin(engine, &authorizer);
+  admin.set_replica(backend->replica.get());
   int port = 0;
   std::unique_ptr<grpc::Server> server = StartServer(s, *creds, {&tokens, &admin}, &port);
   if (server == nullptr || port == 0)

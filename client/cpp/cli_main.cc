@@ -80,6 +80,7 @@ constexpr char kUsage[] =
     "  sessiontoken [--server=H:P] [--keyring=K] batch-sign < payloads (one per line)\n"
     "  sessiontoken [--server=H:P] [--keyring=K] batch-verify < tokens (one per line)\n"
     "  sessiontoken [--server=H:P] health\n"
+    "  sessiontoken [--server=H:P] status   (store, replica freshness, announced replicas)\n"
     "Add --json for machine-readable output. Exit codes: 0 ok/valid, 1 invalid token or not\n"
     "serving, 2 usage error, 3 RPC error.";
 
@@ -241,6 +242,33 @@ int Health(client::Client& c) {
               << std::endl;
   }
   return r->status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk : kExitInvalid;
+}
+
+int Status(client::Client& c) {
+  absl::StatusOr<v1::ServerStatus> r = c.GetServerStatus();
+  if (!r.ok()) return RpcError(r.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(*r);
+    return kExitOk;
+  }
+  std::cout << "store: " << r->store() << "\nready: " << (r->ready() ? "yes" : "no") << "\n";
+  if (r->store() == "etcd") {
+    std::cout << "replica: " << r->replica_id()
+              << "\nlease: " << (r->lease_live() ? "live" : "NOT CONFIRMED (may be behind)")
+              << "\nwatch: " << (r->watch_connected() ? "connected" : "disconnected")
+              << "\nloaded revision: " << r->loaded_revision() << "\nstaleness: "
+              << (r->has_staleness()
+                      ? absl::FormatDuration(absl::Seconds(r->staleness().seconds()) +
+                                             absl::Nanoseconds(r->staleness().nanos()))
+                      : std::string("unknown"))
+              << "\nfull loads: " << r->full_loads() << ", watch restarts: " << r->watch_restarts()
+              << "\nannounced replicas:\n";
+    for (const auto& rep : r->replicas()) {
+      std::cout << "  " << rep.replica_id() << " loaded revision " << rep.loaded_revision() << "\n";
+    }
+  }
+  std::cout << std::flush;
+  return kExitOk;
 }
 
 void PrintKeyring(const v1::KeyringInfo& k) {
@@ -496,6 +524,7 @@ int Main(int argc, char** argv) {
   if (cmd == "sign" && args.size() == 1) return Sign(**c);
   if (cmd == "verify") return Verify(**c, args);
   if (cmd == "health" && args.size() == 1) return Health(**c);
+  if (cmd == "status" && args.size() == 1) return Status(**c);
   if (cmd == "keys" && args.size() >= 2) {
     const std::string sub = args[1];
     if (sub == "list" && args.size() == 2) return KeysList(**c);

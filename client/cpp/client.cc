@@ -132,6 +132,11 @@ absl::StatusOr<v1::ImportKeyResponse> Client::ImportKey(const v1::ImportKeyReque
 absl::StatusOr<v1::KeyringInfo> Client::CreateKeyring(const v1::CreateKeyringRequest& req) {
   return Unary(admin_.get(), kAdmin, "CreateKeyring", &v1::KeyAdmin::Stub::CreateKeyring, req);
 }
+absl::StatusOr<v1::ServerStatus> Client::GetServerStatus() {
+  return Unary(admin_.get(), kAdmin, "GetServerStatus", &v1::KeyAdmin::Stub::GetServerStatus,
+               v1::GetServerStatusRequest());
+}
+
 absl::StatusOr<v1::ListKeyringsResponse> Client::ListKeyrings(const v1::ListKeyringsRequest& req) {
   return Unary(admin_.get(), kAdmin, "ListKeyrings", &v1::KeyAdmin::Stub::ListKeyrings, req);
 }

@@ -50,6 +50,7 @@ class Client {
   absl::StatusOr<v1::ImportKeyResponse> ImportKey(const v1::ImportKeyRequest& req);
   absl::StatusOr<v1::KeyringInfo> CreateKeyring(const v1::CreateKeyringRequest& req);
   absl::StatusOr<v1::ListKeyringsResponse> ListKeyrings(const v1::ListKeyringsRequest& req);
+  absl::StatusOr<v1::ServerStatus> GetServerStatus();
   absl::StatusOr<v1::KeyringInfo> GetKeyring(const v1::GetKeyringRequest& req);
   absl::StatusOr<v1::KeyringInfo> SetPolicy(const v1::SetPolicyRequest& req);
   // grpc.health.v1 Check of `service` ("" = the whole server).

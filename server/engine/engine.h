@@ -25,8 +25,8 @@
 #include "server/keyring/clock.h"
 #include "server/keyring/keyring.h"
 #include "server/keyring/policy.h"
-#include "server/store/sealer.h"
 #include "server/store/replicated_store.h"
+#include "server/store/sealer.h"
 #include "server/store/store.h"
 
 namespace sessiontoken::engine {
@@ -198,8 +198,8 @@ class Engine {
   absl::Status Load();
   // Replicas: installs `blob` as keyring `name` unless it is not newer than the held copy
   // (nothing to do) or does not open / is a rollback (a problem, returned).
-  std::optional<std::string> InstallRecord(const std::string& name, const store::VersionedBlob& blob,
-                                           uint64_t mark_revision)
+  std::optional<std::string> InstallRecord(const std::string& name,
+                                           const store::VersionedBlob& blob, uint64_t mark_revision)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Replicas: re-reads keyring `name` from the store after a lost race (write_mu_ held).
   absl::Status Reread(absl::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);

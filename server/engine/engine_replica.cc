@@ -170,12 +170,13 @@ absl::Status Engine::BehindError(const format::VerifyResult& result) const {
 absl::Status Engine::EnsureDefaultKeyring() {
   const std::string& def = options_.default_keyring;
   if (def.empty()) return absl::OkStatus();
-  absl::StatusOr<AdminOutcome> r = Transact(
-      absl::Now() + options_.admin_wait, def,
-      [&](const Entry* current, AdminOutcome*) -> absl::StatusOr<std::shared_ptr<const keyring::Keyring>> {
-        if (current != nullptr) return std::shared_ptr<const keyring::Keyring>();
-        return keyring::Keyring::Create(def, clock_->Now());
-      });
+  absl::StatusOr<AdminOutcome> r =
+      Transact(absl::Now() + options_.admin_wait, def,
+               [&](const Entry* current,
+                   AdminOutcome*) -> absl::StatusOr<std::shared_ptr<const keyring::Keyring>> {
+                 if (current != nullptr) return std::shared_ptr<const keyring::Keyring>();
+                 return keyring::Keyring::Create(def, clock_->Now());
+               });
   return r.status();
 }
 

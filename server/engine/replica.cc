@@ -52,8 +52,7 @@ void Replica::Run() {
     const bool ok = Step();
     mu_.Lock();
     auto wake = [](Replica* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) {
-      return r->stop_ || r->resync_needed_ ||
-             r->wanted_announce_ > r->announced_revision_.load();
+      return r->stop_ || r->resync_needed_ || r->wanted_announce_ > r->announced_revision_.load();
     };
     mu_.AwaitWithTimeout(absl::Condition(+wake, this), ok ? tick : options_.retry_interval);
   }
@@ -134,9 +133,9 @@ bool Replica::FullLoad() {
                      : absl::InfiniteFuture();
   serving_lease_.store(lease_);  // everything committed before the join is loaded
   if (first) {
-    Log("INFO", absl::StrCat("replica ", options_.replica_id, " loaded ",
-                             engine_->ListKeyrings().size(), " keyring(s) at store revision ",
-                             snap->revision));
+    Log("INFO",
+        absl::StrCat("replica ", options_.replica_id, " loaded ", engine_->ListKeyrings().size(),
+                     " keyring(s) at store revision ", snap->revision));
   }
   absl::MutexLock lock(&mu_);
   wanted_announce_ = std::max(wanted_announce_, loaded_revision_.load());

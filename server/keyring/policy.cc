@@ -124,7 +124,8 @@ absl::StatusOr<KeyringPtr> ApplyDue(const Keyring& k, absl::Time now,
   // Bounded: each pass applies at most one transition per key plus one rotation.
   for (int guard = 0; guard < 64; ++guard) {
     Transition t;
-    std::optional<absl::StatusOr<KeyringPtr>> next = NextDue(k, cur ? *cur : k, schedule, now, stage_only, &t);
+    std::optional<absl::StatusOr<KeyringPtr>> next =
+        NextDue(k, cur ? *cur : k, schedule, now, stage_only, &t);
     if (!next.has_value()) break;
     if (!next->ok()) return next->status();
     cur = **std::move(next);

@@ -215,3 +215,55 @@ grpc::Status KeyAdminService::SetPolicy(grpc::ServerContext* ctx, const v1::SetP
 }
 
 }  // namespace sessiontoken::service
+
+namespace sessiontoken::service {
+
+grpc::Status KeyAdminService::GetServerStatus(grpc::ServerContext* ctx,
+                                              const v1::GetServerStatusRequest*,
+                                              v1::ServerStatus* resp) {
+  // Operators only: ADMIN on at least one keyring (anyone without access rules).
+  if (auth_ != nullptr && auth_->enabled()) {
+    const Caller caller = ctx != nullptr ? auth_->Identify(*ctx) : Caller();
+    grpc::Status last = grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                     "GetServerStatus needs the ADMIN role on a keyring");
+    bool admitted = false;
+    for (const auto& kr : engine_->ListKeyrings()) {
+      grpc::Status s = auth_->Check(caller, v1::AuthConfig::ADMIN, kr->name(), "");
+      if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) return s;
+      if (s.ok()) {
+        admitted = true;
+        break;
+      }
+    }
+    if (!admitted) return last;
+  }
+  resp->set_ready(engine_->ready());
+  if (replica_ == nullptr) {
+    resp->set_store("file");
+    return grpc::Status::OK;
+  }
+  const engine::ReplicaStatus st = replica_->Status();
+  resp->set_store("etcd");
+  resp->set_replica_id(st.replica_id);
+  resp->set_lease_live(st.lease_live);
+  resp->set_watch_connected(st.watch_connected);
+  resp->set_loaded_revision(st.loaded_revision);
+  if (st.staleness != absl::InfiniteDuration()) {
+    resp->mutable_staleness()->set_seconds(absl::ToInt64Seconds(st.staleness));
+    resp->mutable_staleness()->set_nanos(
+        static_cast<int32_t>(absl::ToInt64Nanoseconds(st.staleness % absl::Seconds(1))));
+  }
+  resp->set_full_loads(st.full_loads);
+  resp->set_watch_restarts(st.watch_restarts);
+  // The announced replicas: best effort (etcd may be down; the rest still answers).
+  if (absl::StatusOr<store::PresenceSet> p = engine_->replicated_store()->ListPresence(); p.ok()) {
+    for (const store::PresenceEntry& e : p->replicas) {
+      v1::ServerStatus::Replica* r = resp->add_replicas();
+      r->set_replica_id(e.replica_id);
+      r->set_loaded_revision(e.loaded_revision);
+    }
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace sessiontoken::service

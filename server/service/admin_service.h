@@ -4,6 +4,7 @@
 #define SESSIONTOKEN_SERVER_SERVICE_ADMIN_SERVICE_H_
 
 #include "server/engine/engine.h"
+#include "server/engine/replica.h"
 #include "server/service/auth.h"
 #include "sessiontoken/v1/admin.grpc.pb.h"
 
@@ -42,6 +43,11 @@ class KeyAdminService final : public v1::KeyAdmin::Service {
                           v1::KeyringInfo* resp) override;
   grpc::Status SetPolicy(grpc::ServerContext* ctx, const v1::SetPolicyRequest* req,
                          v1::KeyringInfo* resp) override;
+  grpc::Status GetServerStatus(grpc::ServerContext* ctx, const v1::GetServerStatusRequest* req,
+                               v1::ServerStatus* resp) override;
+
+  // The replica feeding the engine, on the etcd store (not owned; must outlive the service).
+  void set_replica(const engine::Replica* replica) { replica_ = replica; }
 
  private:
   // Checks the keyring name (request field `field`), identifies the caller and checks the
@@ -52,6 +58,7 @@ class KeyAdminService final : public v1::KeyAdmin::Service {
 
   engine::Engine* engine_;
   const Authorizer* auth_;
+  const engine::Replica* replica_ = nullptr;
 };
 
 }  // namespace sessiontoken::service

@@ -107,5 +107,64 @@ TEST(SettingsTest, RefusesInconsistentTls) {
               StatusIs(absl::StatusCode::kInvalidArgument, "tls_client_ca"));
 }
 
+TEST(SettingsTest, EtcdStoreFromFileAndCommandLine) {
+  absl::StatusOr<Settings> plain = ResolveSettings({}, {});
+  ASSERT_THAT(plain, IsOk());
+  EXPECT_EQ(plain->store, "file");
+  EXPECT_EQ(plain->etcd.prefix, "/sessiontoken/");
+  EXPECT_EQ(plain->etcd.presence_ttl, absl::Seconds(10));
+  EXPECT_EQ(plain->etcd.resync_interval, absl::Seconds(60));
+
+  const v1::ServerConfig file = Config(R"pb(
+    store: "etcd"
+    etcd {
+      endpoints: "10.0.0.1:2379"
+      endpoints: "10.0.0.2:2379"
+      prefix: "/team/"
+      replica_id: "from-file"
+      presence_ttl { seconds: 5 }
+    }
+  )pb");
+  absl::StatusOr<Settings> s = ResolveSettings(file, {});
+  ASSERT_THAT(s, IsOk());
+  EXPECT_EQ(s->store, "etcd");
+  EXPECT_EQ(s->etcd.endpoints, (std::vector<std::string>{"10.0.0.1:2379", "10.0.0.2:2379"}));
+  EXPECT_EQ(s->etcd.prefix, "/team/");
+  EXPECT_EQ(s->etcd.replica_id, "from-file");
+  EXPECT_EQ(s->etcd.presence_ttl, absl::Seconds(5));
+
+  // Endpoints on the command line replace the file's list rather than adding to it.
+  CommandLine cl;
+  cl.given.mutable_etcd()->add_endpoints("127.0.0.1:2379");
+  cl.given.mutable_etcd()->set_replica_id("r1");
+  s = ResolveSettings(file, cl);
+  ASSERT_THAT(s, IsOk());
+  EXPECT_EQ(s->etcd.endpoints, (std::vector<std::string>{"127.0.0.1:2379"}));
+  EXPECT_EQ(s->etcd.replica_id, "r1");
+  EXPECT_EQ(s->etcd.prefix, "/team/");
+}
+
+TEST(SettingsTest, RefusesIncompleteEtcdSettings) {
+  EXPECT_THAT(ResolveSettings(Config(R"pb(store: "zookeeper")pb"), {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "store: \"zookeeper\""));
+  EXPECT_THAT(ResolveSettings(Config(R"pb(store: "etcd")pb"), {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "etcd_endpoints: required"));
+  EXPECT_THAT(ResolveSettings(Config(R"pb(store: "etcd"
+                                          etcd { endpoints: "h:1" cert_file: "c" })pb"),
+                              {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "etcd_key_file"));
+  EXPECT_THAT(ResolveSettings(Config(R"pb(store: "etcd"
+                                          etcd { endpoints: "h:1" password_file: "p" })pb"),
+                              {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "etcd_user"));
+  EXPECT_THAT(ResolveSettings(Config(R"pb(store: "etcd"
+                                          etcd {
+                                            endpoints: "h:1"
+                                            presence_ttl { seconds: 1 }
+                                          })pb"),
+                              {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "presence_ttl"));
+}
+
 }  // namespace
 }  // namespace sessiontoken::app
