@@ -6,7 +6,8 @@ set -eu
 # Go client (client/go): grpc-go needs github.com/golang/protobuf 1.5 (the 1.3 package that apt
 # would pick for golang-google-grpc-dev's alternative dependency cannot decode today's
 # generated messages), so golang-github-golang-protobuf-1-5-dev is named explicitly.
-# Ruby client (client/ruby): ruby-grpc, Rack, Sinatra and Puma for its end-to-end test.
+# Ruby client (client/ruby): ruby-grpc; Rack, Sinatra, Rails (railties, actionpack) and Puma for
+# its end-to-end tests.
 PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev bash
   clang libclang-rt-14-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
@@ -16,7 +17,8 @@ PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev bash
   python3-cryptography
   golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev
   protoc-gen-go protoc-gen-go-grpc
-  ruby ruby-grpc ruby-google-protobuf ruby-rack ruby-sinatra puma ruby-minitest"
+  ruby ruby-grpc ruby-google-protobuf ruby-rack ruby-sinatra puma ruby-minitest ruby-railties
+  ruby-actionpack"
 
 missing=""
 for p in $PACKAGES; do

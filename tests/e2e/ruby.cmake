@@ -1,8 +1,8 @@
 # Ruby client and Rack session middleware (client/ruby), tested with minitest against the real
 # server binary; included by tests/e2e/CMakeLists.txt.
 #   ctest -L ruby --output-on-failure
-# Debian's ruby, ruby-grpc, ruby-google-protobuf, ruby-rack, ruby-sinatra, puma and
-# ruby-minitest. The gRPC stubs are generated into the build tree only (client/ruby/generate.sh).
+# Debian's ruby, ruby-grpc, ruby-google-protobuf, ruby-rack, ruby-sinatra, puma, ruby-minitest,
+# ruby-railties and ruby-actionpack. The gRPC stubs are generated into the build tree only (client/ruby/generate.sh).
 set(SESSIONTOKEN_RUBY /usr/bin/ruby)
 find_program(SESSIONTOKEN_GRPC_RUBY_PLUGIN grpc_ruby_plugin)
 if(NOT EXISTS ${SESSIONTOKEN_RUBY} OR NOT SESSIONTOKEN_GRPC_RUBY_PLUGIN)
@@ -32,7 +32,10 @@ add_custom_target(sessiontoken_ruby_stubs ALL DEPENDS ${_st_rb_outs})
 # ruby_rack_e2e: a Sinatra app under Puma over HTTP with the real service: login, persistence,
 #   nested changes, rotation and re-issue under the new key id, tampered/foreign cookies,
 #   logout, service down fails closed, nothing secret logged.
-foreach(_t token_vectors rack_unit rack_e2e)
+# ruby_rails_e2e: a Rails 6.1 app with `config.session_store Sessiontoken::RackSession` under
+#   Puma: login (reset_session), persistence, rotation re-issue, tampered cookie, logout,
+#   service down fails closed.
+foreach(_t token_vectors rack_unit rack_e2e rails_e2e)
   add_test(NAME ruby_${_t}
     COMMAND ${SESSIONTOKEN_RUBY} "${CMAKE_SOURCE_DIR}/client/ruby/test/test_${_t}.rb")
   set_tests_properties(ruby_${_t} PROPERTIES
