@@ -2,7 +2,8 @@
 # server binary; included by tests/e2e/CMakeLists.txt.
 #   ctest -L ruby --output-on-failure
 # Debian's ruby, ruby-grpc, ruby-google-protobuf, ruby-rack, ruby-sinatra, puma, ruby-minitest,
-# ruby-railties and ruby-actionpack. The gRPC stubs are generated into the build tree only (client/ruby/generate.sh).
+# ruby-railties and ruby-actionpack. The gRPC stubs are generated into the build tree only
+# (client/ruby/generate.sh).
 set(SESSIONTOKEN_RUBY /usr/bin/ruby)
 find_program(SESSIONTOKEN_GRPC_RUBY_PLUGIN grpc_ruby_plugin)
 if(NOT EXISTS ${SESSIONTOKEN_RUBY} OR NOT SESSIONTOKEN_GRPC_RUBY_PLUGIN)

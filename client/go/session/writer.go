@@ -3,7 +3,10 @@ package session
 // writer sets the session cookie when the response starts.
 
 import (
+	"bufio"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 )
 
@@ -81,3 +84,19 @@ func (w *writer) ReadFrom(src io.Reader) (int64, error) {
 
 // Unwrap gives http.ResponseController (Go 1.20+) the underlying writer.
 func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack keeps WebSocket upgrades working (http.Hijacker). The session is not saved: a
+// hijacked connection sends no headers through the ResponseWriter.
+func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("session: the underlying ResponseWriter cannot be hijacked")
+	}
+	w.started = true
+	now, _, _ := w.s.snapshot()
+	w.saved = now
+	if now != w.initial {
+		w.m.logf("warning", "session changed before the connection was hijacked; change not saved")
+	}
+	return h.Hijack()
+}
