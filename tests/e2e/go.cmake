@@ -17,8 +17,9 @@ set(_st_go_env
   "SESSIONTOKEN_VECTORS=${CMAKE_SOURCE_DIR}/tests/vectors/native_v1.json"
   "GOCACHE=${_st_go_dir}/cache")
 
-# go_lint: gofmt and go vet. go_client: the st1 parser against tests/vectors and the shared
-# service config (deadlines, retries). go_session_unit: cookie attributes, when a cookie is
+# go_lint: gofmt and go vet. go_client: the st1 parser against tests/vectors, the shared
+# service config, Client against the server (results, error codes, 5 attempts for Verify and 1
+# for Rotate when the service is down). go_session_unit: cookie attributes, when a cookie is
 # written, kept or deleted (refresh, fail closed), options. go_session_e2e: a real net/http
 # server over HTTP with the real service: login, persistence, rotation and re-issue under the
 # new key id, tampered/foreign cookies, logout, service down fails closed, nothing secret logged.

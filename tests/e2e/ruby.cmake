@@ -28,6 +28,7 @@ add_custom_command(
 add_custom_target(sessiontoken_ruby_stubs ALL DEPENDS ${_st_rb_outs})
 
 # ruby_token_vectors: the st1 parser against tests/vectors (no server).
+# ruby_client: Client against the server: results, error codes, service down.
 # ruby_rack_unit: when a cookie is written, kept or deleted (refresh, fail closed), cookie
 #   attributes, options, the shared service config.
 # ruby_rack_e2e: a Sinatra app under Puma over HTTP with the real service: login, persistence,
@@ -36,7 +37,7 @@ add_custom_target(sessiontoken_ruby_stubs ALL DEPENDS ${_st_rb_outs})
 # ruby_rails_e2e: a Rails 6.1 app with `config.session_store Sessiontoken::RackSession` under
 #   Puma: login (reset_session), persistence, rotation re-issue, tampered cookie, logout,
 #   service down fails closed.
-foreach(_t token_vectors rack_unit rack_e2e rails_e2e)
+foreach(_t token_vectors client rack_unit rack_e2e rails_e2e)
   add_test(NAME ruby_${_t}
     COMMAND ${SESSIONTOKEN_RUBY} "${CMAKE_SOURCE_DIR}/client/ruby/test/test_${_t}.rb")
   set_tests_properties(ruby_${_t} PROPERTIES

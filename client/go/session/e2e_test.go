@@ -74,6 +74,10 @@ func app(mw *session.Middleware) http.Handler {
 		s.Set("n", n+1)
 		fmt.Fprintf(w, "%d", n+1)
 	})
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		session.Get(r).Set("blob", strings.Repeat("x", 3000))
+		io.WriteString(w, "ok")
+	})
 	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
 		session.Get(r).Destroy()
 		w.WriteHeader(http.StatusNoContent)
@@ -255,6 +259,14 @@ func TestJourney(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "error:") {
 		t.Errorf("errors logged before the outage:\n%s", logs.String())
+	}
+
+	// A session too large to sign is not saved, and its cookie is deleted rather than left
+	// holding the previous state.
+	r = do(t, web.URL, "/big", cookie)
+	if r.status != http.StatusOK || !strings.HasPrefix(r.setCookie, "session=; Max-Age=0; ") ||
+		!strings.Contains(logs.String(), "session not saved, cookie deleted: session too large (3") {
+		t.Fatalf("too large: %d, Set-Cookie %q, log:\n%s", r.status, r.setCookie, logs.String())
 	}
 
 	// Logout deletes the cookie.

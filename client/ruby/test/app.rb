@@ -33,6 +33,11 @@ class ShopApp < Sinatra::Base
     'ok'
   end
 
+  post '/big' do
+    session[:blob] = 'x' * 3000
+    'ok'
+  end
+
   post '/logout' do
     session.destroy
     status 204

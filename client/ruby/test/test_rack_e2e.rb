@@ -135,6 +135,13 @@ class RackJourneyTest < Minitest::Test
      'longer than 4095'].each { |want| assert_includes log, want }
     refute_match(/ERROR/, log)
 
+    # A session too large to sign is not saved; its cookie is deleted rather than left
+    # holding the previous state.
+    r = request(:post, '/big', cookie)
+    assert_equal 200, r.status
+    assert_match(/\Asession=; Max-Age=0; /, r.set_cookie)
+    assert_includes @logs.string, 'session not saved, cookie deleted: session too large (3'
+
     # Logout deletes the cookie.
     r = request(:post, '/logout', cookie)
     assert_equal 204, r.status
