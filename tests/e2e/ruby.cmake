@@ -34,10 +34,12 @@ add_custom_target(sessiontoken_ruby_stubs ALL DEPENDS ${_st_rb_outs})
 # ruby_rack_e2e: a Sinatra app under Puma over HTTP with the real service: login, persistence,
 #   nested changes, rotation and re-issue under the new key id, tampered/foreign cookies,
 #   logout, service down fails closed, nothing secret logged.
+# ruby_rack_cluster_e2e: the `puma` command in cluster mode (2 forked workers): each worker makes
+#   its own Client after the fork; a login is honoured by both workers.
 # ruby_rails_e2e: a Rails 6.1 app with `config.session_store Sessiontoken::RackSession` under
 #   Puma: login (reset_session), persistence, rotation re-issue, tampered cookie, logout,
 #   service down fails closed.
-foreach(_t token_vectors client rack_unit rack_e2e rails_e2e)
+foreach(_t token_vectors client rack_unit rack_e2e rack_cluster_e2e rails_e2e)
   add_test(NAME ruby_${_t}
     COMMAND ${SESSIONTOKEN_RUBY} "${CMAKE_SOURCE_DIR}/client/ruby/test/test_${_t}.rb")
   set_tests_properties(ruby_${_t} PROPERTIES

@@ -33,6 +33,12 @@ class ShopApp < Sinatra::Base
     'ok'
   end
 
+  post '/skip' do
+    session[:skipped] = true
+    env['rack.session.options'][:skip] = true
+    'ok'
+  end
+
   post '/big' do
     session[:blob] = 'x' * 3000
     'ok'

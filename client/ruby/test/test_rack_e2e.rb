@@ -135,6 +135,10 @@ class RackJourneyTest < Minitest::Test
      'longer than 4095'].each { |want| assert_includes log, want }
     refute_match(/ERROR/, log)
 
+    # options[:skip]: the change is not written.
+    r = request(:post, '/skip', cookie)
+    assert_equal [200, nil], [r.status, r.set_cookie]
+
     # A session too large to sign is not saved; its cookie is deleted rather than left
     # holding the previous state.
     r = request(:post, '/big', cookie)

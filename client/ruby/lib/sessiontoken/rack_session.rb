@@ -218,6 +218,7 @@ module Sessiontoken
       session = env[Rack::RACK_SESSION]
       options = env[Rack::RACK_SESSION_OPTIONS] || {}
       return unless session.is_a?(Session)
+      return if options[:skip] # Rack's and Rails' "do not write the session for this request"
 
       session.renew! if options[:renew]
       session.destroy if options[:drop]
