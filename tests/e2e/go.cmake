@@ -22,7 +22,8 @@ set(_st_go_env
 # for Rotate when the service is down). go_session_unit: cookie attributes, when a cookie is
 # written, kept or deleted (refresh, fail closed), options. go_session_e2e: a real net/http
 # server over HTTP with the real service: login, persistence, rotation and re-issue under the
-# new key id, tampered/foreign cookies, logout, service down fails closed, nothing secret logged.
+# new key id, tampered/foreign cookies, too large, logout, service down fails closed, nothing
+# secret logged; RefreshAfter re-signs an unchanged session once its token is that old.
 function(sessiontoken_go_test name)
   add_test(NAME ${name}
     COMMAND sh "${CMAKE_SOURCE_DIR}/client/go/test.sh" "${_st_go_dir}/${name}" ${ARGN})
@@ -34,4 +35,4 @@ endfunction()
 sessiontoken_go_test(go_lint --lint)
 sessiontoken_go_test(go_client sessiontoken)
 sessiontoken_go_test(go_session_unit -run "Decide|Cookie|Secure|Options|SessionJSON" sessiontoken/session)
-sessiontoken_go_test(go_session_e2e -run TestJourney -v sessiontoken/session)
+sessiontoken_go_test(go_session_e2e -run "TestJourney|TestRefreshAfter" -v sessiontoken/session)

@@ -308,3 +308,39 @@ func TestJourney(t *testing.T) {
 		}
 	}
 }
+
+// RefreshAfter (rolling expiry): an unchanged session is re-signed once its token is that old,
+// and not before.
+func TestRefreshAfter(t *testing.T) {
+	srv := sessiontest.Start(t)
+	client, err := sessiontoken.New(sessiontoken.Options{Address: srv.Address, Keyring: keyring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	const after = 3 * time.Second
+	mw, err := session.New(session.Options{Client: client, Keyring: keyring, Audience: audience,
+		TTL: ttl, RefreshAfter: after, Logger: log.New(io.Discard, "", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := httptest.NewServer(app(mw))
+	defer web.Close()
+	r := do(t, web.URL, "/login?user=alice", "")
+	issued := time.Unix(tokenOf(t, r).IssuedAt, 0)
+	cookie := r.value
+	// issued_at is whole seconds, so the token is at most 1 s + this request old: under 3 s
+	// unless the machine stalls for 2 s (then the check is skipped, not failed).
+	_, _, r = whoami(t, web.URL, cookie)
+	if time.Since(issued) < after-100*time.Millisecond && r.setCookie != "" {
+		t.Errorf("re-signed a %v old token", time.Since(issued))
+	}
+	time.Sleep(time.Until(issued.Add(after + 200*time.Millisecond)))
+	s, _, r := whoami(t, web.URL, cookie)
+	if s["user"] != "alice" {
+		t.Fatalf("session %v", s)
+	}
+	if tok := tokenOf(t, r); tok.IssuedAt < issued.Unix()+int64(after/time.Second) {
+		t.Errorf("re-issued token issued at %d, want >= %d", tok.IssuedAt, issued.Unix()+3)
+	}
+}

@@ -27,12 +27,15 @@ class RackJourneyTest < Minitest::Test
     @server = Harness::Server.new
     @client = Sessiontoken::Client.new(@server.address, keyring: KEYRING)
     @logs = StringIO.new
+  end
+
+  def start_web(**options)
     logger = Logger.new(@logs)
     logger.level = Logger::DEBUG
     client = @client
     app = Rack::Builder.new do
       use Sessiontoken::RackSession, client: -> { client }, keyring: KEYRING, audience: AUDIENCE,
-                                     ttl_seconds: TTL, logger: logger
+                                     ttl_seconds: TTL, logger: logger, **options
       run ShopApp
     end
     @web = Harness::Web.new(app)
@@ -74,6 +77,7 @@ class RackJourneyTest < Minitest::Test
   end
 
   def test_journey
+    start_web
     # No cookie: an empty session and no Set-Cookie.
     s, r = whoami(nil)
     assert_equal({ 'session' => {}, 'unverified' => false }, s)
@@ -169,5 +173,22 @@ class RackJourneyTest < Minitest::Test
     ['cannot verify the session cookie, using an empty session', 'UNAVAILABLE',
      'the cookie is left unchanged', 'session not saved'].each { |want| assert_includes log, want }
     [bob, bob[4, 20], cookie[4, 20], forged[4, 20]].each { |secret| refute_includes log, secret }
+  end
+
+  # refresh_after_seconds (rolling expiry): an unchanged session is re-signed once its token
+  # is that old, and not before.
+  def test_refresh_after
+    start_web(refresh_after_seconds: 3)
+    r = request(:post, '/login?user=alice')
+    issued = token_of(r).issued_at
+    cookie = r.value
+    # issued_at is whole seconds: the token is at most 1 s + this request old, under 3 s unless
+    # the machine stalls for 2 s (then the check is skipped, not failed).
+    r = whoami(cookie)[1]
+    assert_nil r.set_cookie if Time.now.to_f - issued < 2.9
+    sleep([issued + 3.2 - Time.now.to_f, 0].max)
+    s, r = whoami(cookie)
+    assert_equal({ 'user' => 'alice' }, s['session'])
+    assert_operator token_of(r).issued_at, :>=, issued + 3
   end
 end
