@@ -46,7 +46,7 @@ class RackClusterTest < Minitest::Test
 
   def request(method, path, cookie = nil)
     uri = URI("#{@base}#{path}")
-    req = method == :get ? Net::HTTP::Get.new(uri) : Net::HTTP::Post.new(uri)
+    req = method == :get ? Net::HTTP::Get.new(uri) : Net::HTTP::Post.new(uri, 'Content-Type' => 'text/plain')
     req['Cookie'] = "session=#{cookie}" if cookie
     res = Net::HTTP.start(uri.host, uri.port) { |http| http.request(req) }
     line = (res.get_fields('Set-Cookie') || []).flat_map { |v| v.split("\n") }.find { |l| l.start_with?('session=') }

@@ -49,7 +49,7 @@ class RackJourneyTest < Minitest::Test
 
   def request(method, path, cookie = nil)
     uri = URI("#{@web.base}#{path}")
-    req = method == :get ? Net::HTTP::Get.new(uri) : Net::HTTP::Post.new(uri)
+    req = method == :get ? Net::HTTP::Get.new(uri) : Net::HTTP::Post.new(uri, 'Content-Type' => 'text/plain')
     req['Cookie'] = "session=#{cookie}" if cookie
     res = Net::HTTP.start(uri.host, uri.port) { |http| http.request(req) }
     lines = (res.get_fields('Set-Cookie') || []).flat_map { |v| v.split("\n") }.select { |l| l.start_with?('session=') }
