@@ -1,5 +1,5 @@
 // Package sessiontoken is the Go client of the sessiontoken service: SessionTokens (Sign,
-// Verify, batches) and the KeyAdmin calls an application or its tests need (Rotate,
+// Verify, BatchSign, BatchVerify) and the KeyAdmin calls an application or its tests need (Rotate,
 // ListKeys). Deadlines and retries follow the service config shared by every client
 // (proto/sessiontoken/v1/service_config.json). The net/http session middleware is in
 // package sessiontoken/session.
@@ -138,22 +138,34 @@ type SignResult struct {
 	ExpiresAt time.Time
 }
 
+func (c *Client) signProto(r SignRequest) (*pb.SignRequest, error) {
+	k, err := c.keyringOf(r.Keyring)
+	if err != nil {
+		return nil, err
+	}
+	if r.TTL <= 0 || r.TTL%time.Second != 0 {
+		return nil, errors.New("sessiontoken: TTL must be a positive whole number of seconds")
+	}
+	return &pb.SignRequest{Keyring: k, Payload: r.Payload, Ttl: durationpb.New(r.TTL),
+		Audience: r.Audience}, nil
+}
+
+func signResult(resp *pb.SignResponse) SignResult {
+	return SignResult{Token: resp.GetToken(), KeyID: resp.GetKeyId(), IssuedAt: toTime(resp.GetIssuedAt()),
+		ExpiresAt: toTime(resp.GetExpiresAt())}
+}
+
 // Sign issues a token for the payload under the keyring's primary key.
 func (c *Client) Sign(ctx context.Context, r SignRequest) (SignResult, error) {
-	k, err := c.keyringOf(r.Keyring)
+	req, err := c.signProto(r)
 	if err != nil {
 		return SignResult{}, err
 	}
-	if r.TTL <= 0 || r.TTL%time.Second != 0 {
-		return SignResult{}, errors.New("sessiontoken: TTL must be a positive whole number of seconds")
-	}
-	resp, err := c.tokens.Sign(ctx, &pb.SignRequest{Keyring: k, Payload: r.Payload,
-		Ttl: durationpb.New(r.TTL), Audience: r.Audience})
+	resp, err := c.tokens.Sign(ctx, req)
 	if err != nil {
 		return SignResult{}, wrap("SessionTokens.Sign", err)
 	}
-	return SignResult{Token: resp.Token, KeyID: resp.KeyId, IssuedAt: toTime(resp.IssuedAt),
-		ExpiresAt: toTime(resp.ExpiresAt)}, nil
+	return signResult(resp), nil
 }
 
 // VerifyRequest is a token to check.
@@ -175,32 +187,44 @@ type VerifyResult struct {
 	RefreshRecommended bool // valid, but signed by a key that is no longer the primary
 }
 
-// Verify checks a token. It returns an error only when the call failed, never for a token
-// that is not valid.
-func (c *Client) Verify(ctx context.Context, r VerifyRequest) (VerifyResult, error) {
+func (c *Client) verifyProto(r VerifyRequest) (*pb.VerifyRequest, error) {
 	k, err := c.keyringOf(r.Keyring)
 	if err != nil {
-		return VerifyResult{}, err
+		return nil, err
 	}
 	if r.MaxAge < 0 || r.MaxAge%time.Second != 0 {
-		return VerifyResult{}, errors.New("sessiontoken: MaxAge must be a whole number of seconds")
+		return nil, errors.New("sessiontoken: MaxAge must be a whole number of seconds")
 	}
 	req := &pb.VerifyRequest{Keyring: k, Token: r.Token, Audience: r.Audience}
 	if r.MaxAge > 0 {
 		req.MaxAge = durationpb.New(r.MaxAge)
 	}
+	return req, nil
+}
+
+func verifyResult(resp *pb.VerifyResponse) VerifyResult {
+	valid := resp.GetResult() == pb.VerifyResponse_VALID
+	out := VerifyResult{Result: resp.GetResult().String(), Valid: valid, KeyID: resp.GetKeyId(),
+		IssuedAt: toTime(resp.GetIssuedAt()), ExpiresAt: toTime(resp.GetExpiresAt()),
+		RefreshRecommended: valid && resp.GetRefreshRecommended()}
+	if valid {
+		out.Payload = resp.GetPayload()
+	}
+	return out
+}
+
+// Verify checks a token. It returns an error only when the call failed, never for a token
+// that is not valid.
+func (c *Client) Verify(ctx context.Context, r VerifyRequest) (VerifyResult, error) {
+	req, err := c.verifyProto(r)
+	if err != nil {
+		return VerifyResult{}, err
+	}
 	resp, err := c.tokens.Verify(ctx, req)
 	if err != nil {
 		return VerifyResult{}, wrap("SessionTokens.Verify", err)
 	}
-	valid := resp.Result == pb.VerifyResponse_VALID
-	out := VerifyResult{Result: resp.Result.String(), Valid: valid, KeyID: resp.KeyId,
-		IssuedAt: toTime(resp.IssuedAt), ExpiresAt: toTime(resp.ExpiresAt),
-		RefreshRecommended: valid && resp.RefreshRecommended}
-	if valid {
-		out.Payload = resp.Payload
-	}
-	return out, nil
+	return verifyResult(resp), nil
 }
 
 // RotateResult is the outcome of Rotate.

@@ -59,6 +59,46 @@ func TestSignVerify(t *testing.T) {
 	}
 }
 
+func TestBatches(t *testing.T) {
+	srv := sessiontest.Start(t)
+	c, err := sessiontoken.New(sessiontoken.Options{Address: srv.Address, Keyring: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	signed, err := c.BatchSign(ctx, []sessiontoken.SignRequest{
+		{Payload: []byte("a"), TTL: time.Hour, Audience: "web"},
+		{Keyring: "nope", Payload: []byte("b"), TTL: time.Hour},
+		{Payload: []byte("c"), TTL: time.Minute, Audience: "web"},
+	})
+	if err != nil || len(signed) != 3 || signed[0].Err != nil || signed[2].Err != nil ||
+		sessiontoken.Code(signed[1].Err) != codes.NotFound {
+		t.Fatalf("BatchSign: %+v %v", signed, err)
+	}
+	verified, err := c.BatchVerify(ctx, []sessiontoken.VerifyRequest{
+		{Token: signed[2].Result.Token, Audience: "web"},
+		{Token: signed[0].Result.Token, Audience: "api"},
+		{Keyring: "nope", Token: "x"},
+		{Token: signed[0].Result.Token, Audience: "web"},
+	})
+	if err != nil || len(verified) != 4 {
+		t.Fatalf("BatchVerify: %+v %v", verified, err)
+	}
+	if v := verified[0].Result; !v.Valid || string(v.Payload) != "c" {
+		t.Errorf("item 0: %+v", v)
+	}
+	if v := verified[1].Result; v.Result != "WRONG_AUDIENCE" {
+		t.Errorf("item 1: %+v", v)
+	}
+	if sessiontoken.Code(verified[2].Err) != codes.NotFound {
+		t.Errorf("item 2: %v", verified[2].Err)
+	}
+	if v := verified[3].Result; !v.Valid || string(v.Payload) != "a" {
+		t.Errorf("item 3: %+v", v)
+	}
+}
+
 // attempts counts the attempts the client's retry interceptor makes.
 func attempts(n *int32) grpc.DialOption {
 	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply interface{},

@@ -29,6 +29,20 @@ class ClientTest < Minitest::Test
     assert_equal :MALFORMED, @client.verify(token: 'garbage').result
   end
 
+  def test_batches
+    signed = @client.batch_sign([{ payload: 'a', ttl_seconds: 3600, audience: 'web' },
+                                 { payload: 'b', ttl_seconds: 3600, keyring: 'nope' }])
+    assert_instance_of Sessiontoken::SignResult, signed[0]
+    assert_instance_of Sessiontoken::Error, signed[1]
+    assert_equal GRPC::Core::StatusCodes::NOT_FOUND, signed[1].code
+    verified = @client.batch_verify([{ token: signed[0].token, audience: 'web' },
+                                     { token: signed[0].token, audience: 'api' },
+                                     { token: 'x', keyring: 'nope' }])
+    assert_equal [true, 'a'], [verified[0].valid?, verified[0].payload]
+    assert_equal :WRONG_AUDIENCE, verified[1].result
+    assert_equal GRPC::Core::StatusCodes::NOT_FOUND, verified[2].code
+  end
+
   def test_errors
     e = assert_raises(Sessiontoken::Error) { @client.sign(payload: 'x', ttl_seconds: 60, keyring: 'nope') }
     assert_equal GRPC::Core::StatusCodes::NOT_FOUND, e.code

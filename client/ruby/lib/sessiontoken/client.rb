@@ -32,7 +32,7 @@ module Sessiontoken
   end
   RotateResult = Struct.new(:new_key_id, :previous_primary_key_id, :revision, keyword_init: true)
 
-  # Client of the sessiontoken service: SessionTokens (sign, verify) and the KeyAdmin calls an
+  # Client of the sessiontoken service: SessionTokens (sign, verify, batches) and the KeyAdmin calls an
   # application or its tests need (rotate, primary_key_id). Deadlines and retries follow the
   # service config shared by every client. Thread-safe. gRPC channels do not survive fork():
   # create a Client in each process (Sessiontoken::RackSession takes a factory for that).
@@ -70,24 +70,30 @@ module Sessiontoken
 
     # Issues a token for payload (a String, sent as bytes) under the keyring's primary key.
     def sign(payload:, ttl_seconds:, audience: '', keyring: nil, timeout: nil)
-      raise ArgumentError, 'ttl_seconds must be a positive Integer' unless ttl_seconds.is_a?(Integer) && ttl_seconds.positive?
-
-      req = V1::SignRequest.new(keyring: keyring_of(keyring), payload: payload.to_s.b,
-                                ttl: Google::Protobuf::Duration.new(seconds: ttl_seconds), audience: audience)
-      r = call(@tokens, TOKENS, :sign, req, timeout)
-      SignResult.new(token: r.token, key_id: r.key_id, issued_at: time_of(r.issued_at), expires_at: time_of(r.expires_at))
+      sign_result(call(@tokens, TOKENS, :sign, sign_request(payload, ttl_seconds, audience, keyring), timeout))
     end
 
     # Checks a token. Raises Sessiontoken::Error only when the call failed, never for a token
     # that is not valid.
     def verify(token:, audience: '', max_age_seconds: nil, keyring: nil, timeout: nil)
-      req = V1::VerifyRequest.new(keyring: keyring_of(keyring), token: token.to_s, audience: audience)
-      req.max_age = Google::Protobuf::Duration.new(seconds: Integer(max_age_seconds)) if max_age_seconds
-      r = call(@tokens, TOKENS, :verify, req, timeout)
-      valid = r.result == :VALID
-      VerifyResult.new(result: r.result, valid: valid, payload: valid ? r.payload : nil,
-                       key_id: r.key_id.zero? ? nil : r.key_id, issued_at: time_of(r.issued_at),
-                       expires_at: time_of(r.expires_at), refresh_recommended: valid && r.refresh_recommended)
+      verify_result(call(@tokens, TOKENS, :verify, verify_request(token, audience, max_age_seconds, keyring), timeout))
+    end
+
+    # Many sign calls in one round trip: items are hashes of #sign's arguments; returns, in
+    # order, a SignResult or a Sessiontoken::Error (that item failed) for each.
+    def batch_sign(items, timeout: nil)
+      reqs = items.map { |i| sign_request(i.fetch(:payload), i.fetch(:ttl_seconds), i.fetch(:audience, ''), i[:keyring]) }
+      r = call(@tokens, TOKENS, :batch_sign, V1::BatchSignRequest.new(items: reqs), timeout)
+      batch_items('SessionTokens.BatchSign', r, reqs.size) { |resp| sign_result(resp) }
+    end
+
+    # Many verify calls in one round trip: a VerifyResult or a Sessiontoken::Error per item.
+    def batch_verify(items, timeout: nil)
+      reqs = items.map do |i|
+        verify_request(i.fetch(:token), i.fetch(:audience, ''), i[:max_age_seconds], i[:keyring])
+      end
+      r = call(@tokens, TOKENS, :batch_verify, V1::BatchVerifyRequest.new(items: reqs), timeout)
+      batch_items('SessionTokens.BatchVerify', r, reqs.size) { |resp| verify_result(resp) }
     end
 
     # Adds a key to the keyring (an operator's call; never retried).
@@ -104,6 +110,38 @@ module Sessiontoken
     end
 
     private
+
+    def sign_request(payload, ttl_seconds, audience, keyring)
+      raise ArgumentError, 'ttl_seconds must be a positive Integer' unless ttl_seconds.is_a?(Integer) && ttl_seconds.positive?
+
+      V1::SignRequest.new(keyring: keyring_of(keyring), payload: payload.to_s.b,
+                          ttl: Google::Protobuf::Duration.new(seconds: ttl_seconds), audience: audience)
+    end
+
+    def sign_result(r)
+      SignResult.new(token: r.token, key_id: r.key_id, issued_at: time_of(r.issued_at), expires_at: time_of(r.expires_at))
+    end
+
+    def verify_request(token, audience, max_age_seconds, keyring)
+      req = V1::VerifyRequest.new(keyring: keyring_of(keyring), token: token.to_s, audience: audience)
+      req.max_age = Google::Protobuf::Duration.new(seconds: Integer(max_age_seconds)) if max_age_seconds
+      req
+    end
+
+    def verify_result(r)
+      valid = r.result == :VALID
+      VerifyResult.new(result: r.result, valid: valid, payload: valid ? r.payload : nil,
+                       key_id: r.key_id.zero? ? nil : r.key_id, issued_at: time_of(r.issued_at),
+                       expires_at: time_of(r.expires_at), refresh_recommended: valid && r.refresh_recommended)
+    end
+
+    def batch_items(method, response, expected)
+      unless response.items.size == expected
+        raise Error.new(method, GRPC::Core::StatusCodes::INTERNAL,
+                        "expected #{expected} items in the response, got #{response.items.size}")
+      end
+      response.items.map { |it| it.code.zero? ? yield(it.response) : Error.new(method, it.code, it.message) }
+    end
 
     def keyring_of(keyring)
       k = keyring || @keyring
