@@ -17,7 +17,7 @@ set(_st_go_env
   "SESSIONTOKEN_VECTORS=${CMAKE_SOURCE_DIR}/tests/vectors/native_v1.json"
   "GOCACHE=${_st_go_dir}/cache")
 
-# go_lint: gofmt and go vet. go_client: the st1 parser against tests/vectors, the shared
+# go_build: every package and test compiles. go_lint: gofmt and go vet. go_client: the st1 parser against tests/vectors, the shared
 # service config, Client against the server (results, error codes, 5 attempts for Verify and 1
 # for Rotate when the service is down). go_session_unit: cookie attributes, when a cookie is
 # written, kept or deleted (refresh, fail closed), options. go_session_e2e: a real net/http
@@ -30,8 +30,15 @@ function(sessiontoken_go_test name)
   set_tests_properties(${name} PROPERTIES
     ENVIRONMENT "${_st_go_env}"
     LABELS "e2e;go"
-    TIMEOUT 300)
+    TIMEOUT 600)
+  if(NOT name STREQUAL "go_build")
+    set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED go_cache)
+  endif()
 endfunction()
+# go_build compiles every package and test binary (no test runs) once, so that the others
+# find grpc-go compiled in GOCACHE instead of compiling it side by side (minutes when cold).
+sessiontoken_go_test(go_build -run "^$" sessiontoken sessiontoken/session sessiontoken/sessiontest)
+set_tests_properties(go_build PROPERTIES FIXTURES_SETUP go_cache)
 sessiontoken_go_test(go_lint --lint)
 sessiontoken_go_test(go_client sessiontoken)
 sessiontoken_go_test(go_session_unit -run "Decide|Cookie|Secure|Options|SessionJSON" sessiontoken/session)
