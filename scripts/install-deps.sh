@@ -3,13 +3,22 @@
 # Idempotent and quiet when everything is already present. Needs root (or sudo).
 set -eu
 
+# Go client (client/go): grpc-go needs github.com/golang/protobuf 1.5 (the 1.3 package that apt
+# would pick for golang-google-grpc-dev's alternative dependency cannot decode today's
+# generated messages), so golang-github-golang-protobuf-1-5-dev is named explicitly.
+# Ruby client (client/ruby): ruby-grpc; Rack, Sinatra, Rails (railties, actionpack) and Puma for
+# its end-to-end tests.
 PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev bash
   clang libclang-rt-14-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev openssl binutils zlib1g-dev
   etcd-server etcd-client
   python3 python3-grpcio python3-protobuf python3-flask python3-itsdangerous
-  python3-cryptography"
+  python3-cryptography
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev
+  protoc-gen-go protoc-gen-go-grpc
+  ruby ruby-grpc ruby-google-protobuf ruby-rack ruby-sinatra puma ruby-minitest ruby-railties
+  ruby-actionpack"
 
 missing=""
 for p in $PACKAGES; do
