@@ -9,7 +9,8 @@ PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev bash
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev openssl binutils zlib1g-dev
   etcd-server etcd-client
   python3 python3-grpcio python3-protobuf python3-flask python3-itsdangerous
-  python3-cryptography"
+  python3-cryptography
+  yamllint python3-yaml"
 
 missing=""
 for p in $PACKAGES; do
@@ -22,6 +23,11 @@ done
 # Debian's (Node.js 18, npm 9: client/node supports and is tested on them).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   missing="$missing nodejs npm"
+fi
+# kubectl renders deploy/k8s (tests/deploy): any kubectl will do; otherwise Debian's
+# kubernetes-client (kubectl 1.20, whose kustomize the manifests are written for too).
+if ! command -v kubectl >/dev/null 2>&1; then
+  missing="$missing kubernetes-client"
 fi
 [ -z "$missing" ] && exit 0
 
