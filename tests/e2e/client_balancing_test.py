@@ -35,7 +35,8 @@ CALLS = 12
 NODE_SCRIPT = r"""
 const { Client } = require(process.argv[1]);
 (async () => {
-  const c = new Client({ address: process.argv[2], keyring: 'default' });
+  const token = process.argv[4] || undefined;
+  const c = new Client({ address: process.argv[2], keyring: 'default', token });
   const tokens = [];
   for (let i = 0; i < Number(process.argv[3]); i++) {
     tokens.push((await c.sign({ payload: Buffer.from('node ' + i), ttlSeconds: 600 })).token);
@@ -130,7 +131,7 @@ class ClientBalancingTest(unittest.TestCase):
     # --- the Node client -------------------------------------------------------------------
     def node_sign(self, target, n):
         p = subprocess.run([NODE, "-e", NODE_SCRIPT, os.path.join(REPO, "client", "node"),
-                            target, str(n)], capture_output=True, text=True, timeout=60,
+                            target, str(n), ""], capture_output=True, text=True, timeout=60,
                            env=harness.child_env())
         self.assertEqual(p.returncode, 0, p.stderr)
         return json.loads(p.stdout)
@@ -157,6 +158,56 @@ class ClientBalancingTest(unittest.TestCase):
         self.assertEqual(self.signed_by(tokens)["a"], 3)
         rc, out, err = harness.cli(f"dns:///localhost:{self.two.port}", "health")
         self.assertEqual(rc, 0, err)
+
+
+class ApiTokenTest(unittest.TestCase):
+    """The Python and Node clients' `token` option: sent as a bearer token on every call, as
+    frontends in the cluster must (deploy/k8s: the server requires API tokens)."""
+
+    @classmethod
+    def setUpClass(cls):
+        import hashlib
+        import sessiontoken
+        harness.require_binaries()
+        cls.sessiontoken = sessiontoken
+        cls.tmp = tempfile.TemporaryDirectory(prefix="sessiontoken-token-")
+        cls.token = os.urandom(32).hex()
+        config = os.path.join(cls.tmp.name, "server.textproto")
+        with open(config, "w") as f:
+            f.write('auth { api_tokens { identity: "fe" sha256: "%s" }\n'
+                    '  rules { identity: "token:fe" keyrings: "*" roles: SIGN roles: VERIFY } }\n'
+                    % hashlib.sha256(cls.token.encode()).hexdigest())
+        cls.server = harness.Server(os.path.join(cls.tmp.name, "data"),
+                                    harness.write_kek(os.path.join(cls.tmp.name, "kek")),
+                                    os.path.join(cls.tmp.name, "log"),
+                                    extra_args=[f"--config={config}"])
+        cls.dns = f"dns:///localhost:{cls.server.port}"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.tmp.cleanup()
+
+    def test_python_token(self):
+        with self.sessiontoken.Client(self.dns, token=self.token) as c:
+            self.assertEqual(c.verify(c.sign("x", 60).token).result, self.sessiontoken.Result.VALID)
+        for token in (None, "wrong"):
+            with self.sessiontoken.Client(self.dns, token=token) as c:
+                with self.assertRaises(self.sessiontoken.ServiceError) as e:
+                    c.sign("x", 60)
+                self.assertEqual(e.exception.code.name, "UNAUTHENTICATED")
+
+    def test_node_token(self):
+        def run(token):
+            return subprocess.run([NODE, "-e", NODE_SCRIPT, os.path.join(REPO, "client", "node"),
+                                   self.dns, "2", token], capture_output=True, text=True,
+                                  timeout=60, env=harness.child_env())
+        ok = run(self.token)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        self.assertEqual(len(json.loads(ok.stdout)), 2)
+        refused = run("wrong")
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("UNAUTHENTICATED", refused.stderr)
 
 
 class MaxConnectionAgeTest(unittest.TestCase):
