@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(REPO, "client", "python"))
 class DrainLoad:
     """Threads calling BatchSign on `target` until the server refuses them."""
 
-    def __init__(self, target, metadata=(), threads=4, items=1000, payload_bytes=700):
+    def __init__(self, target, metadata=(), threads=8, items=1000, payload_bytes=100):
         import grpc
         from sessiontoken import _stubs
         self.grpc = grpc

@@ -24,9 +24,9 @@ def check_drain(test, load, exit_code):
     test.assertTrue(set(load.refused) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED},
                     f"calls refused with {load.refused}")
     if cancelled:
-        # gRPC 1.51's sync server cancels a call whose request message is still arriving
-        # when Shutdown starts (nothing was done for it; clients do not retry CANCELLED).
-        print(f"note: {cancelled} call(s) still arriving at shutdown were CANCELLED")
+        # gRPC's Server::Shutdown cancels calls that have arrived but not started yet
+        # (nothing was done for them); the shared service config does not retry CANCELLED.
+        print(f"note: {cancelled} call(s) not yet started at shutdown were CANCELLED")
     print(f"drain: {load.answered_after_sigterm} call(s) answered after SIGTERM, "
           f"{len(load.refused)} refused ({', '.join(c.name for c in load.refused)})")
 
