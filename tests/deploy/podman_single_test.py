@@ -6,7 +6,8 @@ drain.py) before the process exits 0.
 
 The rendered manifest is changed only where podman 4.3 differs from a cluster, and each
 change is stated in transform(): Secret volumes become ConfigMap volumes with the same file
-names (podman 4.3.1 panics on Secret volumes), names get a unique suffix, the gRPC port gets
+names (podman 4.3.1 panics on Secret volumes), the init container is of podman's "always"
+type (4.3.1 removes "once" ones while they run), names get a unique suffix, the gRPC port gets
 a hostPort on 127.0.0.1, and cluster-only objects (Services, NetworkPolicy, PDB,
 ServiceAccount) are left out.
 
@@ -77,6 +78,10 @@ def transform(objs, suffix, port, secrets_dir):
             o["metadata"]["name"] += suffix
         if kind == "Deployment":
             o["metadata"]["name"] += suffix
+            # podman 4.3.1 removes "once" init containers while they still run (the pod
+            # fails to start); "always" runs them on every pod start, as Kubernetes does.
+            o["spec"]["template"]["metadata"].setdefault("annotations", {})[
+                "io.podman.annotations.init.container.type"] = "always"
             spec = o["spec"]["template"]["spec"]
             spec.pop("serviceAccountName", None)
             for v in spec["volumes"]:
@@ -122,13 +127,17 @@ class PodmanSingleTest(unittest.TestCase):
             manifest = os.path.join(tmp, "single.yaml")
             with open(manifest, "w") as f:
                 yaml.safe_dump_all(transform(objs, suffix, port, secrets), f)
-            pod = f"sessiontoken{suffix}-pod"
-            ctr = f"{pod}-sessiontoken"
+            prefix = f"sessiontoken{suffix}-pod"
             try:
                 podman("kube", "play", manifest, timeout=300)
-                self.serve_and_drain(sessiontoken, ctr, port, secrets)
+                pods = podman("pod", "ps", "--format", "{{.Name}}", "--filter",
+                              f"name={prefix}").stdout.split()
+                self.assertEqual(len(pods), 1, pods)
+                self.serve_and_drain(sessiontoken, f"{pods[0]}-sessiontoken", port, secrets)
             finally:
-                podman("pod", "rm", "-f", pod, check=False)
+                for pod in podman("pod", "ps", "--format", "{{.Name}}", "--filter",
+                                  f"name={prefix}", check=False).stdout.split():
+                    podman("pod", "rm", "-f", pod, check=False)
                 podman("volume", "rm", "-f", f"sessiontoken-data{suffix}", check=False)
 
     def serve_and_drain(self, sessiontoken, ctr, port, secrets):
@@ -137,7 +146,7 @@ class PodmanSingleTest(unittest.TestCase):
         deadline = time.monotonic() + 120
         while True:
             rc, out, err = harness.cli(target, "health")
-            if rc == 0 and "SERVING" in out:
+            if rc == 0 and out.strip() == "SERVING":
                 break
             if time.monotonic() > deadline:
                 self.fail(f"no healthy server: {out}{err}\n" + podman("logs", ctr, check=False).stderr)
