@@ -92,15 +92,15 @@ function checkSessiontokenContainer(where, c, spec, objs, problems) {
   const grace = spec.terminationGracePeriodSeconds ?? 30;
   need(grace > sleep + shutdownGraceSeconds(objs),
     `terminationGracePeriodSeconds ${grace} does not fit preStop ${sleep} s + shutdown_grace ${shutdownGraceSeconds(objs)} s`);
-  // The KEK only from a Secret, as a file.
-  const kek = (spec.volumes || []).find((v) => v.name === 'kek');
-  need(kek && kek.secret && kek.secret.secretName, 'KEK not from a Secret volume');
-  need((c.volumeMounts || []).some((m) => m.name === 'kek' && m.readOnly), 'KEK volume not mounted read-only');
+  // The KEK only from a Secret (the environment variable the server reads and unsets).
+  const kek = (c.env || []).find((e) => e.name === 'SESSIONTOKEN_KEK');
+  need(kek && kek.valueFrom && kek.valueFrom.secretKeyRef && kek.valueFrom.secretKeyRef.name,
+    'KEK not from a Secret');
   // Every file of secret material the server reads (config file and flags) is on a Secret.
   const cm = objs.find((o) => o.kind === 'ConfigMap' && o.data && o.data['server.textproto']);
   const text = `${cm ? cm.data['server.textproto'] : ''}\n${(c.args || []).join('\n')}`;
   const files = [...text.matchAll(/(?:kek_file|key_file|cert_file|client_ca_file|ca_file|password_file)[:=]\s*"?([^"\s]+)/g)].map((m) => m[1]);
-  need(files.some((f) => f.includes('kek')), 'no KEK file configured');
+  need(!/kek_file/.test(text), 'a KEK file (the server refuses group-readable ones: fsGroup makes Secret files so)');
   for (const f of files) {
     const mount = (c.volumeMounts || []).filter((m) => f.startsWith(`${m.mountPath}/`))
       .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
@@ -256,7 +256,8 @@ test('the checker fails manifests missing any one hardening property', () => {
     'untagged init image': (d) => { d.spec.template.spec.initContainers[0].image = 'localhost/sessiontoken'; },
     'token automount': (d) => { d.spec.template.spec.automountServiceAccountToken = true; },
     'grace too short': (d) => { d.spec.template.spec.terminationGracePeriodSeconds = 10; },
-    'KEK from a ConfigMap': (d) => { d.spec.template.spec.volumes.find((v) => v.name === 'kek').secret = undefined; },
+    'KEK from a ConfigMap': (d) => { d.spec.template.spec.containers[0].env[0].valueFrom = { configMapKeyRef: { name: 'x', key: 'kek' } }; },
+    'KEK as a literal': (d) => { d.spec.template.spec.containers[0].env[0] = { name: 'SESSIONTOKEN_KEK', value: '00' }; },
     'no topology spread': (d) => { delete d.spec.template.spec.topologySpreadConstraints; },
   };
   for (const [what, breakIt] of Object.entries(breakages)) {

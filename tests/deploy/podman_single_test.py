@@ -6,8 +6,9 @@ drain.py) before the process exits 0.
 
 The rendered manifest is changed only where podman 4.3 differs from a cluster, and each
 change is stated in transform(): Secret volumes become ConfigMap volumes with the same file
-names (podman 4.3.1 panics on Secret volumes), the init container is of podman's "always"
-type (4.3.1 removes "once" ones while they run), names get a unique suffix, the gRPC port gets
+names (podman 4.3.1 panics on Secret volumes) and the KEK's secretKeyRef its value; the init container's output (config + auth)
+is given as a ConfigMap on its path (4.3.1 fails to start pods with init containers here);
+names get a unique suffix, the gRPC port gets
 a hostPort on 127.0.0.1, and cluster-only objects (Services, NetworkPolicy, PDB,
 ServiceAccount) are left out.
 
@@ -66,10 +67,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def transform(objs, suffix, port, secrets_dir):
     """The rendered overlay, adapted to podman kube play (see the module comment)."""
     out = []
-    secret_files = {"sessiontoken-kek": ["kek"], "sessiontoken-auth": ["auth.textproto"]}
+    secret_files = {"sessiontoken-auth": ["auth.textproto"]}
+    config = next(o for o in objs if o["kind"] == "ConfigMap")["data"]["server.textproto"]
     for o in objs:
         kind = o["kind"]
         if kind in ("Service", "NetworkPolicy", "PodDisruptionBudget", "ServiceAccount"):
@@ -78,24 +85,38 @@ def transform(objs, suffix, port, secrets_dir):
             o["metadata"]["name"] += suffix
         if kind == "Deployment":
             o["metadata"]["name"] += suffix
-            # podman 4.3.1 removes "once" init containers while they still run (the pod
-            # fails to start); "always" runs them on every pod start, as Kubernetes does.
-            o["spec"]["template"]["metadata"].setdefault("annotations", {})[
-                "io.podman.annotations.init.container.type"] = "always"
             spec = o["spec"]["template"]["spec"]
             spec.pop("serviceAccountName", None)
+            # podman 4.3.1 fails to start pods with init containers here ("failed to remove
+            # once init container ... as it is running"): the file the init container would
+            # write (the ConfigMap's server.textproto + the Secret's auth.textproto) is given
+            # as a ConfigMap on the same path instead.
+            spec.pop("initContainers")
             for v in spec["volumes"]:
-                if "secret" in v:
+                if v["name"] == "run":
+                    v.pop("emptyDir")
+                    v["configMap"] = {"name": "sessiontoken-run" + suffix}
+                    out.append({"apiVersion": "v1", "kind": "ConfigMap",
+                                "metadata": {"name": "sessiontoken-run" + suffix},
+                                "data": {"server.textproto": config + read(os.path.join(
+                                    secrets_dir, "auth.textproto"))}})
+                elif "secret" in v:
                     name = v.pop("secret")["secretName"]
                     v["configMap"] = {"name": name + suffix}
                     out.append({"apiVersion": "v1", "kind": "ConfigMap",
                                 "metadata": {"name": name + suffix},
-                                "data": {f: open(os.path.join(secrets_dir, f)).read()
+                                "data": {f: read(os.path.join(secrets_dir, f))
                                          for f in secret_files[name]}})
                 elif "configMap" in v:
                     v["configMap"]["name"] += suffix
                 elif "persistentVolumeClaim" in v:
                     v["persistentVolumeClaim"]["claimName"] += suffix
+            # The KEK's env var from the Secret: its value, as the kubelet would set it.
+            for e in spec["containers"][0]["env"]:
+                ref = e.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    e.pop("valueFrom")
+                    e["value"] = read(os.path.join(secrets_dir, ref["key"])).strip()
             for p in spec["containers"][0]["ports"]:
                 if p["name"] == "grpc":
                     p["hostPort"], p["hostIP"] = port, "127.0.0.1"
@@ -121,8 +142,7 @@ class PodmanSingleTest(unittest.TestCase):
             objs = [o for o in yaml.safe_load_all(r.stdout) if o]
             for o in objs:  # the image under test
                 if o["kind"] == "Deployment":
-                    for c in (o["spec"]["template"]["spec"]["containers"] +
-                              o["spec"]["template"]["spec"]["initContainers"]):
+                    for c in o["spec"]["template"]["spec"]["containers"]:
                         c["image"] = IMAGE
             manifest = os.path.join(tmp, "single.yaml")
             with open(manifest, "w") as f:
@@ -138,7 +158,10 @@ class PodmanSingleTest(unittest.TestCase):
                 for pod in podman("pod", "ps", "--format", "{{.Name}}", "--filter",
                                   f"name={prefix}", check=False).stdout.split():
                     podman("pod", "rm", "-f", pod, check=False)
-                podman("volume", "rm", "-f", f"sessiontoken-data{suffix}", check=False)
+                for volume in podman("volume", "ls", "--format", "{{.Name}}",
+                                     check=False).stdout.split():
+                    if volume.endswith(suffix):
+                        podman("volume", "rm", "-f", volume, check=False)
 
     def serve_and_drain(self, sessiontoken, ctr, port, secrets):
         target = f"127.0.0.1:{port}"
@@ -167,7 +190,7 @@ class PodmanSingleTest(unittest.TestCase):
         rc, out, err = harness.cli(target, f"--token_file={admin}", "keys", "list")
         self.assertEqual(rc, 0, err)
         # Drain: SIGTERM to the server (the container's PID 1) under load.
-        bearer = open(frontend).read().strip()
+        bearer = read(frontend).strip()
         load = drain.DrainLoad(target, metadata=[("authorization", f"Bearer {bearer}")])
         load.mark_sigterm()
         podman("kill", "--signal", "TERM", ctr)
