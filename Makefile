@@ -13,6 +13,7 @@ deps:
 	@sh scripts/install-deps.sh
 	@sh scripts/fetch-boringssl.sh
 	@sh client/node/install.sh
+	@sh tests/deploy/install.sh
 
 build: deps
 	@cmake --preset $(PRESET) >/dev/null

@@ -18,7 +18,8 @@ PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev bash
   golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev
   protoc-gen-go protoc-gen-go-grpc
   ruby ruby-grpc ruby-google-protobuf ruby-rack ruby-sinatra puma ruby-minitest ruby-railties
-  ruby-actionpack"
+  ruby-actionpack
+  yamllint python3-yaml"
 
 missing=""
 for p in $PACKAGES; do
@@ -31,6 +32,11 @@ done
 # Debian's (Node.js 18, npm 9: client/node supports and is tested on them).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   missing="$missing nodejs npm"
+fi
+# kubectl renders deploy/k8s (tests/deploy): any kubectl will do; otherwise Debian's
+# kubernetes-client (kubectl 1.20, whose kustomize the manifests are written for too).
+if ! command -v kubectl >/dev/null 2>&1; then
+  missing="$missing kubernetes-client"
 fi
 [ -z "$missing" ] && exit 0
 

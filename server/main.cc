@@ -8,7 +8,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +60,9 @@ ABSL_FLAG(bool, dev_kek, false,
           "is configured");
 ABSL_FLAG(absl::Duration, shutdown_grace, kDefaults.shutdown_grace,
           "On SIGTERM/SIGINT: how long in-flight calls may take before they are cancelled");
+ABSL_FLAG(absl::Duration, max_connection_age, kDefaults.max_connection_age,
+          "Close each client connection (GOAWAY) after this long so that clients re-resolve "
+          "DNS and spread over new replicas; in-flight calls get --shutdown_grace (0 = never)");
 ABSL_FLAG(int64_t, max_payload_bytes, kDefaults.limits.max_payload_bytes,
           "Largest native-token payload Sign accepts (at most 3000; Flask-format keyrings are "
           "limited by the compressed cookie's size, 4095 bytes)");
@@ -159,6 +164,8 @@ app::CommandLine GivenFlags() {
       [](v1::ServerConfig& x) { return x.mutable_scheduler_interval(); });
   dur(FLAGS_admin_deadline, "admin_deadline",
       [](v1::ServerConfig& x) { return x.mutable_admin_deadline(); });
+  dur(FLAGS_max_connection_age, "max_connection_age",
+      [](v1::ServerConfig& x) { return x.mutable_max_connection_age(); });
   dur(FLAGS_max_ttl, "max_ttl",
       [](v1::ServerConfig& x) { return x.mutable_limits()->mutable_max_ttl(); });
   dur(FLAGS_max_clock_skew, "max_clock_skew",
@@ -330,6 +337,15 @@ std::unique_ptr<grpc::Server> StartServer(const app::Settings& s,
   // No SO_REUSEPORT (gRPC's default on Linux): another process of the same user must not be
   // able to bind our port beside us and receive part of the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Settings keep the age within int milliseconds; the grace is clamped to them.
+  if (s.max_connection_age > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(absl::ToInt64Milliseconds(s.max_connection_age)));
+    builder.AddChannelArgument(
+        GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+        static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(s.shutdown_grace),
+                                           std::numeric_limits<int>::max())));
+  }
   for (grpc::Service* service : services) builder.RegisterService(service);
   return builder.BuildAndStart();
 }

@@ -42,6 +42,8 @@ export interface ClientOptions {
   channelOptions?: ChannelOptions;
   /** Directory holding sessiontoken/v1/*.proto. Default: the repository's proto/ (or $SESSIONTOKEN_PROTO_DIR). */
   protoDir?: string;
+  /** API token, sent as "authorization: Bearer <token>" on every call. */
+  token?: string;
 }
 
 /** Per-call options. */

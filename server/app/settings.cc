@@ -1,5 +1,6 @@
 #include "server/app/settings.h"
 
+#include <limits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -87,11 +88,15 @@ absl::Status CheckSettings(const Settings& s) {
   if (s.max_batch_items < 0 || s.max_message_bytes < 0 || s.max_concurrent_streams < 0) {
     return absl::InvalidArgumentError("limits: counts must not be negative");
   }
-  for (absl::Duration d :
-       {s.shutdown_grace, s.scheduler_interval, s.admin_deadline, s.tls.reload_interval}) {
+  for (absl::Duration d : {s.shutdown_grace, s.scheduler_interval, s.admin_deadline,
+                           s.tls.reload_interval, s.max_connection_age}) {
     if (d < absl::ZeroDuration()) {
       return absl::InvalidArgumentError("durations must not be negative");
     }
+  }
+  // gRPC takes the age as int milliseconds.
+  if (s.max_connection_age > absl::Milliseconds(std::numeric_limits<int>::max())) {
+    return absl::InvalidArgumentError("max_connection_age must be at most 24 days");
   }
   if (s.tls.cert_file.empty() != s.tls.key_file.empty()) {
     return absl::InvalidArgumentError("tls_cert and tls_key must be given together");
@@ -120,6 +125,7 @@ absl::StatusOr<Settings> ResolveSettings(const v1::ServerConfig& file,
   Set(&s.shutdown_grace, c.has_shutdown_grace(), c.shutdown_grace());
   Set(&s.scheduler_interval, c.has_scheduler_interval(), c.scheduler_interval());
   Set(&s.admin_deadline, c.has_admin_deadline(), c.admin_deadline());
+  Set(&s.max_connection_age, c.has_max_connection_age(), c.max_connection_age());
   Set(&s.default_keyring, c.default_keyring());
   if (command_line.no_default_keyring) s.default_keyring.clear();
   Set(&s.audit_log, c.audit_log());

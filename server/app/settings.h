@@ -47,6 +47,9 @@ struct Settings {
   absl::Duration shutdown_grace = absl::Seconds(10);
   absl::Duration scheduler_interval = absl::Seconds(1);
   absl::Duration admin_deadline = absl::Seconds(10);
+  // Connections are closed (GOAWAY) after this long; in-flight calls on them get
+  // shutdown_grace. Zero = never (gRPC's default).
+  absl::Duration max_connection_age = absl::ZeroDuration();
   std::string default_keyring = "default";
   std::string audit_log;  // "" = off, "-" = stdout
   engine::Limits limits;

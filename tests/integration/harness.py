@@ -11,7 +11,7 @@ import threading
 
 SERVER_BIN = os.environ.get("SESSIONTOKEN_SERVER", "")
 CLI_BIN = os.environ.get("SESSIONTOKEN_CLI", "")
-LISTEN_RE = re.compile(r"^sessiontoken-server listening on 127\.0\.0\.1:(\d+)$")
+LISTEN_RE = re.compile(r"^sessiontoken-server listening on (127\.\d+\.\d+\.\d+):(\d+)$")
 
 
 def require_binaries():
@@ -37,13 +37,15 @@ def write_kek(path):
 
 
 class Server:
-    """A running sessiontoken-server; `port` is read from its first stdout line."""
+    """A running sessiontoken-server; `port` is read from its first stdout line. `listen`:
+    a loopback address (127.x.y.z:port; port 0 lets the server pick)."""
 
-    def __init__(self, data_dir, kek_file, log_path, extra_args=(), timeout=10.0):
+    def __init__(self, data_dir, kek_file, log_path, extra_args=(), timeout=10.0,
+                 listen="127.0.0.1:0"):
         self.log_path = log_path
         self._log = open(log_path, "ab")
         self.proc = subprocess.Popen(
-            [SERVER_BIN, "--listen=127.0.0.1:0", f"--data_dir={data_dir}",
+            [SERVER_BIN, f"--listen={listen}", f"--data_dir={data_dir}",
              f"--kek_file={kek_file}", *extra_args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, env=child_env())
         lines = queue.Queue()
@@ -58,8 +60,8 @@ class Server:
         if not m:
             self.kill()
             raise RuntimeError(f"unexpected first line {first!r}; log:\n" + self.log())
-        self.port = int(m.group(1))
-        self.target = f"127.0.0.1:{self.port}"
+        self.port = int(m.group(2))
+        self.target = f"{m.group(1)}:{self.port}"
 
     def log(self):
         with open(self.log_path, "rb") as f:

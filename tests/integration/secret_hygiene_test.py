@@ -333,7 +333,7 @@ class ServerProc:
         if not m:
             raise AssertionError(f"first line {first!r}; stderr:\n" +
                                  self.err.decode("utf-8", "replace"))
-        self.target = f"127.0.0.1:{m.group(1)}"
+        self.target = f"{m.group(1)}:{m.group(2)}"
         return self
 
     def stop(self):

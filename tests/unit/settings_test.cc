@@ -166,5 +166,33 @@ TEST(SettingsTest, RefusesIncompleteEtcdSettings) {
               StatusIs(absl::StatusCode::kInvalidArgument, "presence_ttl"));
 }
 
+TEST(SettingsTest, MaxConnectionAgeOffByDefaultFromFileOrCommandLine) {
+  absl::StatusOr<Settings> s = ResolveSettings({}, {});
+  ASSERT_THAT(s, IsOk());
+  EXPECT_EQ(s->max_connection_age, absl::ZeroDuration());  // gRPC's default: never
+  const v1::ServerConfig file = Config("max_connection_age { seconds: 300 }");
+  s = ResolveSettings(file, {});
+  ASSERT_THAT(s, IsOk());
+  EXPECT_EQ(s->max_connection_age, absl::Minutes(5));
+  CommandLine cl;
+  cl.given = Config("max_connection_age { seconds: 60 }");
+  s = ResolveSettings(file, cl);
+  ASSERT_THAT(s, IsOk());
+  EXPECT_EQ(s->max_connection_age, absl::Minutes(1));  // the command line wins
+  cl.given = Config("max_connection_age { seconds: 0 }");
+  s = ResolveSettings(file, cl);
+  ASSERT_THAT(s, IsOk());
+  EXPECT_EQ(s->max_connection_age, absl::ZeroDuration());  // an explicit 0 turns it off
+}
+
+TEST(SettingsTest, RefusesMaxConnectionAgeGrpcCannotHold) {
+  EXPECT_THAT(ResolveSettings(Config("max_connection_age { seconds: -1 }"), {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "negative"));
+  // gRPC takes int milliseconds: 2^31 ms is about 24.9 days.
+  EXPECT_THAT(ResolveSettings(Config("max_connection_age { seconds: 2147484 }"), {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_connection_age"));
+  EXPECT_THAT(ResolveSettings(Config("max_connection_age { seconds: 2147483 }"), {}), IsOk());
+}
+
 }  // namespace
 }  // namespace sessiontoken::app

@@ -172,7 +172,9 @@ class Client {
    *   address ('127.0.0.1:50051'), credentials (grpc.ChannelCredentials; default insecure),
    *   keyring (default keyring of calls that name none), deadlineMs (of every call; default:
    *   the method's timeout in the service config), serviceConfig (JSON string replacing
-   *   proto/sessiontoken/v1/service_config.json), channelOptions, protoDir.
+   *   proto/sessiontoken/v1/service_config.json), channelOptions, protoDir, token (an API
+   *   token sent as "authorization: Bearer <token>" on every call). The address may be
+   *   host:port or dns:///name:port (calls balanced round_robin over every address).
    */
   constructor(options = {}) {
     if (typeof options === 'string') options = { address: options };
@@ -180,6 +182,7 @@ class Client {
     this.address = requireString(o.address, 'address');
     this.defaultKeyring = o.keyring === undefined ? undefined : requireString(o.keyring, 'keyring');
     this._deadlineMs = o.deadlineMs;
+    this._token = o.token === undefined ? undefined : requireString(o.token, 'token');
     const proto = load(o.protoDir);
     this._enums = proto.enums;
     const credentials = o.credentials || grpc.credentials.createInsecure();
@@ -218,7 +221,9 @@ class Client {
 
   _unary(service, rpc, request, deadline, signal) {
     return new Promise((resolve, reject) => {
-      const call = this._stubs[service][rpc](request, new grpc.Metadata(), { deadline },
+      const metadata = new grpc.Metadata();
+      if (this._token !== undefined) metadata.set('authorization', `Bearer ${this._token}`);
+      const call = this._stubs[service][rpc](request, metadata, { deadline },
         (err, response) => {
           if (signal) signal.removeEventListener('abort', onAbort);
           if (err) reject(err); else resolve(response);

@@ -332,14 +332,19 @@ class Client:
     service config; a call's own `timeout` comes first). `service_config`: JSON text replacing the shared service_config.json.
     `credentials`: grpc.ChannelCredentials for TLS (default: plaintext, for loopback or a
     sidecar). `channel`: use an existing grpc.Channel instead of creating one (it carries
-    its own service config).
+    its own service config). `token`: an API token, sent as "authorization: Bearer <token>"
+    on every call (servers that require authentication; read it from a file or Secret).
+    `target` may be "host:port" or "dns:///name:port": calls are balanced round_robin over
+    every address the name resolves to (a Kubernetes headless Service lists its pods).
     """
 
     def __init__(self, target: str = "127.0.0.1:50051", *, keyring: str = DEFAULT_KEYRING,
                  timeout: Optional[float] = None, service_config: Optional[str] = None,
                  credentials: Optional[grpc.ChannelCredentials] = None,
-                 channel: Optional[grpc.Channel] = None, options: Sequence = ()):
+                 channel: Optional[grpc.Channel] = None, options: Sequence = (),
+                 token: Optional[str] = None):
         pb = _stubs.load()
+        self._metadata = None if not token else (("authorization", f"Bearer {token}"),)
         _check_enums(pb)
         self._pb = pb
         self.target = target
@@ -395,7 +400,7 @@ class Client:
         if timeout is None:
             timeout = _method_timeout(self._timeouts, name.split(".")[-1])
         try:
-            return fn(request, timeout=timeout)
+            return fn(request, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as e:
             code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
             details = (e.details() if hasattr(e, "details") else "") or ""

@@ -1,0 +1,205 @@
+"""deploy_podman_single: the rendered `single` overlay's pod runs from the built image under
+`podman kube play`; the CLI calls health, Sign and Verify through the published port (bound
+to 127.0.0.1), KeyAdmin is refused to the frontend token and allowed to the admin token, the
+container runs as 65532 on a read-only root filesystem, and SIGTERM drains (tests/deploy/
+drain.py) before the process exits 0.
+
+The rendered manifest is changed only where podman 4.3 differs from a cluster, and each
+change is stated in transform(): Secret volumes become ConfigMap volumes with the same file
+names (podman 4.3.1 panics on Secret volumes) and the KEK's secretKeyRef its value; the init container's output (config + auth)
+is given as a ConfigMap on its path (4.3.1 fails to start pods with init containers here);
+names get a unique suffix, the gRPC port gets
+a hostPort on 127.0.0.1, and cluster-only objects (Services, NetworkPolicy, PDB,
+ServiceAccount) are left out.
+
+Skipped (exit 77, reason printed) where it cannot run: no podman, podman unusable (e.g. in a
+container without privileges), or the image not built (deploy/container/build.sh)."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+import drain  # noqa: E402
+import drain_test  # noqa: E402
+import harness  # noqa: E402
+
+IMAGE = os.environ.get("SESSIONTOKEN_IMAGE", "localhost/sessiontoken:0.1.0")
+SKIP = 77
+
+
+def skip(reason):
+    print(f"SKIPPED: {reason}")
+    sys.exit(SKIP)
+
+
+def podman(*args, check=True, timeout=120):
+    p = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"podman {' '.join(args)}: {p.stderr.strip()}")
+    return p
+
+
+def preconditions():
+    if shutil.which("podman") is None:
+        skip("podman is not installed (apt-get install podman runc catatonit)")
+    if not os.environ.get("CONTAINERS_CONF") and shutil.which("runc"):
+        os.environ["CONTAINERS_CONF"] = os.path.join(REPO, "deploy", "container", "containers.conf")
+    p = podman("info", "--format", "{{.Host.OCIRuntime.Name}}", check=False, timeout=60)
+    if p.returncode != 0:
+        skip(f"podman cannot run here: {p.stderr.strip()[:300]}")
+    if podman("image", "exists", IMAGE, check=False).returncode != 0:
+        skip(f"image {IMAGE} is not built (deploy/container/build.sh builds it offline)")
+    harness.require_binaries()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def transform(objs, suffix, port, secrets_dir):
+    """The rendered overlay, adapted to podman kube play (see the module comment)."""
+    out = []
+    secret_files = {"sessiontoken-auth": ["auth.textproto"]}
+    config = next(o for o in objs if o["kind"] == "ConfigMap")["data"]["server.textproto"]
+    for o in objs:
+        kind = o["kind"]
+        if kind in ("Service", "NetworkPolicy", "PodDisruptionBudget", "ServiceAccount"):
+            continue
+        if kind == "PersistentVolumeClaim":
+            o["metadata"]["name"] += suffix
+        if kind == "Deployment":
+            o["metadata"]["name"] += suffix
+            spec = o["spec"]["template"]["spec"]
+            spec.pop("serviceAccountName", None)
+            # podman 4.3.1 fails to start pods with init containers here ("failed to remove
+            # once init container ... as it is running"): the file the init container would
+            # write (the ConfigMap's server.textproto + the Secret's auth.textproto) is given
+            # as a ConfigMap on the same path instead.
+            spec.pop("initContainers")
+            for v in spec["volumes"]:
+                if v["name"] == "run":
+                    v.pop("emptyDir")
+                    v["configMap"] = {"name": "sessiontoken-run" + suffix}
+                    out.append({"apiVersion": "v1", "kind": "ConfigMap",
+                                "metadata": {"name": "sessiontoken-run" + suffix},
+                                "data": {"server.textproto": config + read(os.path.join(
+                                    secrets_dir, "auth.textproto"))}})
+                elif "secret" in v:
+                    name = v.pop("secret")["secretName"]
+                    v["configMap"] = {"name": name + suffix}
+                    out.append({"apiVersion": "v1", "kind": "ConfigMap",
+                                "metadata": {"name": name + suffix},
+                                "data": {f: read(os.path.join(secrets_dir, f))
+                                         for f in secret_files[name]}})
+                elif "configMap" in v:
+                    v["configMap"]["name"] += suffix
+                elif "persistentVolumeClaim" in v:
+                    v["persistentVolumeClaim"]["claimName"] += suffix
+            # The KEK's env var from the Secret: its value, as the kubelet would set it.
+            for e in spec["containers"][0]["env"]:
+                ref = e.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    e.pop("valueFrom")
+                    e["value"] = read(os.path.join(secrets_dir, ref["key"])).strip()
+            for p in spec["containers"][0]["ports"]:
+                if p["name"] == "grpc":
+                    p["hostPort"], p["hostIP"] = port, "127.0.0.1"
+        if kind == "ConfigMap":
+            o["metadata"]["name"] += suffix
+        out.append(o)
+    return out
+
+
+class PodmanSingleTest(unittest.TestCase):
+    def test_single_overlay_pod_serves_and_drains(self):
+        import yaml
+        import sessiontoken
+        suffix = f"-t{os.getpid()}"
+        port = free_port()
+        with tempfile.TemporaryDirectory(prefix="sessiontoken-podman-") as tmp:
+            secrets = os.path.join(tmp, "secrets")
+            subprocess.run(["sh", os.path.join(REPO, "deploy", "k8s", "make-secrets.sh"), secrets],
+                           check=True, capture_output=True)
+            r = subprocess.run(["kubectl", "kustomize",
+                                os.path.join(REPO, "deploy", "k8s", "overlays", "single")],
+                               capture_output=True, text=True, check=True)
+            objs = [o for o in yaml.safe_load_all(r.stdout) if o]
+            for o in objs:  # the image under test
+                if o["kind"] == "Deployment":
+                    for c in o["spec"]["template"]["spec"]["containers"]:
+                        c["image"] = IMAGE
+            manifest = os.path.join(tmp, "single.yaml")
+            with open(manifest, "w") as f:
+                yaml.safe_dump_all(transform(objs, suffix, port, secrets), f)
+            prefix = f"sessiontoken{suffix}-pod"
+            try:
+                podman("kube", "play", manifest, timeout=300)
+                pods = podman("pod", "ps", "--format", "{{.Name}}", "--filter",
+                              f"name={prefix}").stdout.split()
+                self.assertEqual(len(pods), 1, pods)
+                self.serve_and_drain(sessiontoken, f"{pods[0]}-sessiontoken", port, secrets)
+            finally:
+                for pod in podman("pod", "ps", "--format", "{{.Name}}", "--filter",
+                                  f"name={prefix}", check=False).stdout.split():
+                    podman("pod", "rm", "-f", pod, check=False)
+                for volume in podman("volume", "ls", "--format", "{{.Name}}",
+                                     check=False).stdout.split():
+                    if volume.endswith(suffix):
+                        podman("volume", "rm", "-f", volume, check=False)
+
+    def serve_and_drain(self, sessiontoken, ctr, port, secrets):
+        target = f"127.0.0.1:{port}"
+        frontend, admin = (os.path.join(secrets, f) for f in ("frontend.token", "admin.token"))
+        deadline = time.monotonic() + 120
+        while True:
+            rc, out, err = harness.cli(target, "health")
+            if rc == 0 and out.strip() == "SERVING":
+                break
+            if time.monotonic() > deadline:
+                self.fail(f"no healthy server: {out}{err}\n" + podman("logs", ctr, check=False).stderr)
+            time.sleep(1)
+        info = json.loads(podman("inspect", ctr).stdout)[0]
+        self.assertEqual(info["Config"]["User"].split(":")[0], "65532")
+        self.assertTrue(info["HostConfig"]["ReadonlyRootfs"])
+        rc, out, err = harness.cli(target, f"--token_file={frontend}", "--json", "sign",
+                                   "--payload=hello from a pod", "--ttl=10m")
+        self.assertEqual(rc, 0, err)
+        token = json.loads(out)["token"]
+        rc, out, err = harness.cli(target, f"--token_file={frontend}", "verify", token)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("payload: hello from a pod", out)
+        rc, out, err = harness.cli(target, f"--token_file={frontend}", "keys", "list")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("PERMISSION_DENIED", err)
+        rc, out, err = harness.cli(target, f"--token_file={admin}", "keys", "list")
+        self.assertEqual(rc, 0, err)
+        # Drain: SIGTERM to the server (the container's PID 1) under load.
+        bearer = read(frontend).strip()
+        load = drain.DrainLoad(target, metadata=[("authorization", f"Bearer {bearer}")])
+        load.mark_sigterm()
+        podman("kill", "--signal", "TERM", ctr)
+        load.join()
+        code = int(podman("wait", ctr, timeout=60).stdout.strip())
+        drain_test.check_drain(self, load, code)
+        self.assertIn("draining", podman("logs", ctr).stderr)
+
+
+if __name__ == "__main__":
+    preconditions()
+    unittest.main(verbosity=2)
