@@ -55,7 +55,11 @@ void Replica::Run() {
       return r->stop_ || r->resync_needed_ ||
              r->wanted_announce_ > r->announced_revision_.load();
     };
-    mu_.AwaitWithTimeout(absl::Condition(+wake, this), ok ? tick : options_.retry_interval);
+    if (ok) {
+      mu_.AwaitWithTimeout(absl::Condition(+wake, this), tick);
+    } else {  // the store failed: wait before retrying, even with a (re)load pending
+      mu_.AwaitWithTimeout(absl::Condition(&stop_), options_.retry_interval);
+    }
   }
 }
 
