@@ -75,7 +75,7 @@ def wait_for(what, predicate, timeout=LIVENESS, interval=0.05):
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
-        if value:
+        if value is not None and value is not False:  # 0 is an answer (a member index)
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
@@ -180,11 +180,14 @@ class Etcd:
         """Index of the member that leads, asked of every live member."""
         ids = {}
         leaders = set()
+        self.last_status = []
         for i in self.live():
             try:
-                st = self.call(i, "/v3/maintenance/status", {})
-            except OSError:
+                st = self.call(i, "/v3/maintenance/status", {}, timeout=5.0)
+            except (OSError, ValueError) as e:
+                self.last_status.append((i, repr(e)))
                 continue
+            self.last_status.append((i, st.get("header", {}).get("member_id"), st.get("leader")))
             ids[st["header"]["member_id"]] = i
             leaders.add(st.get("leader"))
         found = [ids[l] for l in leaders if l in ids]
@@ -458,7 +461,10 @@ class HaReplicasTest(unittest.TestCase):
         self.event(f"replica r{r} restarted, serving, caught up")
 
     def fault_kill_etcd_leader(self):
-        leader = wait_for("an etcd leader", self.etcd.leader)
+        try:
+            leader = wait_for("an etcd leader", self.etcd.leader, timeout=30, interval=0.5)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; members said {self.etcd.last_status}") from None
         start = time.monotonic_ns()
         self.etcd.kill(leader)
         self.event(f"SIGKILL etcd leader {Etcd.NAMES[leader]}")
