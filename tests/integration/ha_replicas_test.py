@@ -375,6 +375,10 @@ class HaReplicasTest(unittest.TestCase):
         self.disturbed = collections.defaultdict(list)  # replica -> [(start, end)]
         self.manual_keys = set()  # key ids created by admin calls (not the scheduler)
         self.aborted = 0          # concurrent admin calls that lost their races
+        # Wall-clock windows in which a committed scheduler transition may lack its audit
+        # line: its replica was SIGKILLed after the write, or etcd applied a write whose
+        # caller had given up (UNAVAILABLE) when etcd resumed.
+        self.unaudited_windows = []
 
     def tearDown(self):
         try:
@@ -449,6 +453,7 @@ class HaReplicasTest(unittest.TestCase):
                               lambda: self.new_key_staged_after(t0), timeout=10)
         self.replicas[r].kill()
         start = time.monotonic_ns()
+        self.unaudited_windows.append((time.time() - 3, time.time() + 1))
         with self.probe.cv:
             staged_state = {i: self.probe.state[i].get(key) for i in range(3)}
         self.event(f"SIGKILL replica r{r} while key {key} is staged (states seen: "
@@ -599,21 +604,28 @@ class HaReplicasTest(unittest.TestCase):
     def fault_etcd_stopped(self):
         start = time.monotonic_ns()
         before = dict(self.probe.stats)
+        frozen = time.time()
         for i in range(3):
             self.etcd.freeze(i)
         self.event("SIGSTOP every etcd member")
         time.sleep(PRESENCE_TTL + 2)  # every lease unconfirmed: all replicas "may be behind"
-        rc, _, err = cli(self.replicas[0].target, f"--keyring={KEYRING}", "keys", "rotate",
-                         timeout=30)
+        # The server's answer, however long it takes: the call may first wait for the
+        # scheduler's own attempt (the store's request timeout) before it makes its own.
+        called = time.monotonic()
+        rc, _, err = cli(self.replicas[0].target, f"--keyring={KEYRING}", "--timeout=40s",
+                         "keys", "rotate", timeout=60)
+        took = time.monotonic() - called
         self.assertEqual(rc, 3, err)
         self.assertIn("UNAVAILABLE", err)
         self.assertIn("etcd", err)
-        self.event(f"admin call while etcd is stopped: {err.strip()[:160]}")
+        self.event(f"admin call while etcd is stopped, answered after {took:.1f}s: "
+                   f"{err.strip()[:160]}")
         during = dict(self.probe.stats)
         self.assertGreater(during["tokens"], before["tokens"] + 20, "signing stopped")
         self.assertGreater(during["valid"], before["valid"] + 20, "verifying stopped")
         for i in range(3):
             self.etcd.thaw(i)
+        self.unaudited_windows.append((frozen - 2, time.time() + 1))
         self.event("SIGCONT every etcd member")
         t = time.monotonic_ns()
         key = self.probe.wait("a rotation after etcd resumed",
@@ -788,8 +800,11 @@ class HaReplicasTest(unittest.TestCase):
         self.assertFalse(doubles, f"scheduler transitions recorded twice: {doubles}")
         staged_audited = {k for (op, k) in audit if op == "stage"}
         self.assertLessEqual(staged_audited, {k for _, k in sched})
-        # A replica SIGKILLed between its write and its audit line may miss one line.
-        self.assertGreaterEqual(len(staged_audited), len(sched) - 1)
+        unaudited = [(t, k) for t, k in sched if k not in staged_audited]
+        for t, k in unaudited:
+            self.assertTrue(any(a - 1 <= t <= b for a, b in self.unaudited_windows),
+                            f"scheduler key {k} (created {t}) has no audit line, and no "
+                            f"fault explains it (windows {self.unaudited_windows})")
         # The figures.
         behind = s["behind"] + s["not_ready"]
         print("\nha replicas figures:"
@@ -798,7 +813,9 @@ class HaReplicasTest(unittest.TestCase):
               f"{len(sched)}, at most {expected_max} allowed by the policy; admin-created "
               f"{len(self.manual_keys)}, concurrent admin calls ABORTED {self.aborted}); "
               f"min gap between scheduler rotations {min(gaps):.0f}s; audit: {sum(audit.values())} scheduler transitions, "
-              f"none twice, {ticks_failed} failed ticks"
+              f"none twice, {ticks_failed} failed ticks, {len(unaudited)} staged keys "
+              "without an audit line (replica SIGKILLed after the write, or a write etcd "
+              "applied when it resumed after its caller had given up)"
               f"\n  tokens signed {s['tokens']}, verifications {s['verifications']} "
               f"(VALID {s['valid']}), false rejections {s['rejections']}, unverified "
               f"{s['unverified']}, UNAVAILABLE from a replica behind/not ready {behind}, "
