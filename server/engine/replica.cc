@@ -54,7 +54,11 @@ void Replica::Run() {
     auto wake = [](Replica* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) {
       return r->stop_ || r->resync_needed_ || r->wanted_announce_ > r->announced_revision_.load();
     };
-    mu_.AwaitWithTimeout(absl::Condition(+wake, this), ok ? tick : options_.retry_interval);
+    if (ok) {
+      mu_.AwaitWithTimeout(absl::Condition(+wake, this), tick);
+    } else {  // the store failed: wait before retrying, even with a (re)load pending
+      mu_.AwaitWithTimeout(absl::Condition(&stop_), options_.retry_interval);
+    }
   }
 }
 
