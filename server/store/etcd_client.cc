@@ -147,8 +147,11 @@ absl::Status EtcdClient::AddAuth(Endpoint& ep, grpc::ClientContext& ctx, absl::T
   return absl::OkStatus();
 }
 
-absl::Status EtcdClient::Call(absl::string_view what, const Attempt& attempt, bool* maybe_applied) {
-  const absl::Time deadline = absl::Now() + options_.request_timeout;
+absl::Status EtcdClient::Call(absl::string_view what, const Attempt& attempt, bool* maybe_applied,
+                              absl::Duration request_timeout, absl::Duration attempt_timeout) {
+  if (request_timeout <= absl::ZeroDuration()) request_timeout = options_.request_timeout;
+  if (attempt_timeout <= absl::ZeroDuration()) attempt_timeout = options_.attempt_timeout;
+  const absl::Time deadline = absl::Now() + request_timeout;
   const size_t n = endpoints_.size();
   const size_t start = preferred_endpoint();
   size_t i = start;
@@ -157,7 +160,7 @@ absl::Status EtcdClient::Call(absl::string_view what, const Attempt& attempt, bo
   for (int attempts = 0; attempts == 0 || absl::Now() < deadline; ++attempts) {
     Endpoint& ep = *endpoints_[i];
     grpc::ClientContext ctx;
-    const absl::Time attempt_deadline = std::min(deadline, absl::Now() + options_.attempt_timeout);
+    const absl::Time attempt_deadline = std::min(deadline, absl::Now() + attempt_timeout);
     ctx.set_deadline(absl::ToChronoTime(attempt_deadline));
     grpc::Status s;
     if (absl::Status a = AddAuth(ep, ctx, attempt_deadline); !a.ok()) {
@@ -184,9 +187,14 @@ absl::Status EtcdClient::Call(absl::string_view what, const Attempt& attempt, bo
           std::min(kRoundBackoff, std::max(absl::ZeroDuration(), deadline - absl::Now())));
     }
   }
+  // A write whose request may have reached etcd can still be applied after this answer.
+  const bool ambiguous = maybe_applied != nullptr && *maybe_applied;
   return absl::UnavailableError(absl::StrCat(
       "etcd unreachable at ", endpoint_list_, " (", what, " gave up after ",
-      absl::FormatDuration(options_.request_timeout), "; last error from ", last_error, ")"));
+      absl::FormatDuration(request_timeout), "; last error from ", last_error, ")",
+      ambiguous ? "; the change may still be applied once etcd answers: read it back "
+                  "(e.g. sessiontoken keyrings get) before retrying"
+                : ""));
 }
 
 absl::StatusOr<etcdserverpb::RangeResponse> EtcdClient::Range(
@@ -250,7 +258,7 @@ absl::Status EtcdClient::LeaseRevoke(int64_t lease_id) {
 }
 
 absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> EtcdClient::LeaseKeepAliveOnce(
-    int64_t lease_id) {
+    int64_t lease_id, absl::Duration within) {
   etcdserverpb::LeaseKeepAliveRequest req;
   req.set_id(lease_id);
   etcdserverpb::LeaseKeepAliveResponse resp;
@@ -268,7 +276,8 @@ absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> EtcdClient::LeaseKeepAliveO
         stream->Finish();
         return grpc::Status::OK;
       },
-      nullptr);
+      nullptr, within > absl::ZeroDuration() ? std::min(within, options_.request_timeout) : within,
+      within > absl::ZeroDuration() ? std::min(within / 3, options_.attempt_timeout) : within);
   if (!s.ok()) return s;
   return resp;
 }

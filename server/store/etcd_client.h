@@ -36,7 +36,11 @@ class EtcdClient {
   absl::StatusOr<etcdserverpb::LeaseGrantResponse> LeaseGrant(int64_t ttl_seconds);
   absl::Status LeaseRevoke(int64_t lease_id);
   // One keepalive round trip (a short stream). A response TTL <= 0 means the lease is gone.
-  absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> LeaseKeepAliveOnce(int64_t lease_id);
+  // `within` (> 0) bounds the whole call, every endpoint included, and each attempt to a
+  // third of it, below the options' bounds: a keepalive that took longer than its lease's
+  // renewal interval would be too late anyway.
+  absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> LeaseKeepAliveOnce(
+      int64_t lease_id, absl::Duration within = absl::ZeroDuration());
 
   // For long-lived streams (watch): a context carrying the auth token and etcd's
   // require-leader flag (no deadline), and
@@ -66,7 +70,11 @@ class EtcdClient {
   using Attempt = std::function<grpc::Status(Endpoint&, grpc::ClientContext&)>;
 
   explicit EtcdClient(EtcdOptions options) : options_(std::move(options)) {}
-  absl::Status Call(absl::string_view what, const Attempt& attempt, bool* maybe_applied);
+  // Runs `attempt` on each endpoint in turn until it succeeds or `request_timeout` (0: the
+  // options') passes, each attempt bounded by `attempt_timeout` (0: the options').
+  absl::Status Call(absl::string_view what, const Attempt& attempt, bool* maybe_applied,
+                    absl::Duration request_timeout = absl::ZeroDuration(),
+                    absl::Duration attempt_timeout = absl::ZeroDuration());
   // Adds the auth token to `ctx`, authenticating first when there is none yet.
   absl::Status AddAuth(Endpoint& ep, grpc::ClientContext& ctx, absl::Time deadline);
 

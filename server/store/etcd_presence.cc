@@ -101,7 +101,10 @@ void EtcdPresence::KeepAliveLoop() {
   while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), interval)) {
     mu_.Unlock();
     const absl::Time sent = absl::Now();
-    absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> r = client_->LeaseKeepAliveOnce(lease_id_);
+    // Bounded by the renewal interval: a member that hangs costs a third of it, and the
+    // next endpoint still renews the lease well within its TTL.
+    absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> r =
+        client_->LeaseKeepAliveOnce(lease_id_, interval);
     mu_.Lock();
     if (!r.ok()) {
       last_error_ = r.status();
