@@ -58,6 +58,9 @@ ABSL_FLAG(absl::Duration, destroy_after, absl::Seconds(-1),
           "policy set / keyrings create: DISABLED keys are destroyed after this long");
 ABSL_FLAG(absl::Duration, max_token_ttl, absl::Seconds(-1),
           "policy set / keyrings create: longest TTL Sign accepts for the keyring");
+ABSL_FLAG(absl::Duration, tombstone_retention, absl::Seconds(-1),
+          "policy set / keyrings create: DESTROYED keys' tombstones are removed after this "
+          "long (0 = the server's default, 720h)");
 
 namespace sessiontoken {
 namespace {
@@ -76,7 +79,8 @@ constexpr char kUsage[] =
     "  sessiontoken [--server=H:P] keyrings list | keyrings create NAME [policy flags]\n"
     "  sessiontoken [--server=H:P] [--keyring=K] keyrings get\n"
     "  sessiontoken [--server=H:P] [--keyring=K] policy set [--rotation_period=720h] "
-    "[--stage_lead_time=0s] [--verify_window=744h] [--destroy_after=0s] [--max_token_ttl=0s]\n"
+    "[--stage_lead_time=0s] [--verify_window=744h] [--destroy_after=0s] [--max_token_ttl=0s] "
+    "[--tombstone_retention=0s]\n"
     "  sessiontoken [--server=H:P] [--keyring=K] batch-sign < payloads (one per line)\n"
     "  sessiontoken [--server=H:P] [--keyring=K] batch-verify < tokens (one per line)\n"
     "  sessiontoken [--server=H:P] health\n"
@@ -280,9 +284,9 @@ void PrintKeyring(const v1::KeyringInfo& k) {
   const v1::KeyringPolicy& p = k.policy();
   std::cout << absl::StrFormat(
       "policy: rotation_period=%ds stage_lead_time=%ds verify_window=%ds destroy_after=%ds "
-      "max_token_ttl=%ds\n",
+      "max_token_ttl=%ds tombstone_retention=%ds\n",
       p.rotation_period().seconds(), p.stage_lead_time().seconds(), p.verify_window().seconds(),
-      p.destroy_after().seconds(), p.max_token_ttl().seconds());
+      p.destroy_after().seconds(), p.max_token_ttl().seconds(), p.tombstone_retention().seconds());
   std::cout << absl::StrFormat("%-12s %-10s %-16s %-21s %s\n", "KEY_ID", "STATE", "ALGORITHM",
                                "CREATED", "STATE_CHANGED");
   for (const v1::KeyInfo& key : k.keys()) {
@@ -323,7 +327,8 @@ void ApplyPolicyFlags(v1::KeyringPolicy* p) {
                 {&FLAGS_stage_lead_time, p->mutable_stage_lead_time()},
                 {&FLAGS_verify_window, p->mutable_verify_window()},
                 {&FLAGS_destroy_after, p->mutable_destroy_after()},
-                {&FLAGS_max_token_ttl, p->mutable_max_token_ttl()}};
+                {&FLAGS_max_token_ttl, p->mutable_max_token_ttl()},
+                {&FLAGS_tombstone_retention, p->mutable_tombstone_retention()}};
   for (const auto& f : fields) {
     absl::Duration d = absl::GetFlag(*f.flag);
     if (d >= absl::ZeroDuration()) f.field->set_seconds(absl::ToInt64Seconds(d));

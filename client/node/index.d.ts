@@ -115,13 +115,17 @@ export interface KeyInfo {
   stateChangedAt: Date | null;
 }
 
-/** Rotation policy; all values whole seconds, 0 disables the step. */
+/**
+ * Rotation policy; all values whole seconds, 0 disables the step, except
+ * tombstoneRetentionSeconds, where 0 means the server's default (30 days).
+ */
 export interface KeyringPolicy {
   rotationPeriodSeconds: number;
   stageLeadTimeSeconds: number;
   verifyWindowSeconds: number;
   destroyAfterSeconds: number;
   maxTokenTtlSeconds: number;
+  tombstoneRetentionSeconds: number;
 }
 
 export interface KeyringInfo {

@@ -4,6 +4,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -66,17 +67,59 @@ std::optional<absl::StatusOr<KeyringPtr>> NextDue(const Keyring& original, const
   return std::nullopt;
 }
 
+// The ids of the tombstones of `k` to prune at `now`: those past the retention, then the
+// oldest beyond kMaxTombstones.
+std::vector<uint32_t> DueTombstones(const Keyring& k, absl::Time now) {
+  const absl::Duration retention = TombstoneRetention(k.policy());
+  std::vector<uint32_t> due;
+  std::vector<const Key*> kept;
+  for (const auto& key : k.keys()) {
+    if (key->state() != v1::DESTROYED) continue;
+    if (key->metadata().state_changed_at + retention <= now) {
+      due.push_back(key->id());
+    } else {
+      kept.push_back(key.get());
+    }
+  }
+  if (kept.size() > kMaxTombstones) {
+    std::stable_sort(kept.begin(), kept.end(), [](const Key* a, const Key* b) {
+      return a->metadata().state_changed_at > b->metadata().state_changed_at;
+    });
+    for (size_t i = kMaxTombstones; i < kept.size(); ++i) due.push_back(kept[i]->id());
+  }
+  return due;
+}
+
+// `k` without the tombstones due at `now` (one "prune" each in *applied), or null when none.
+absl::StatusOr<KeyringPtr> PruneTombstones(const Keyring& k, absl::Time now,
+                                           std::vector<Transition>* applied) {
+  const std::vector<uint32_t> due = DueTombstones(k, now);
+  if (due.empty()) return KeyringPtr();
+  const absl::flat_hash_set<uint32_t> gone(due.begin(), due.end());
+  Keyring::Keys keys;
+  keys.reserve(k.keys().size() - due.size());
+  for (const auto& key : k.keys()) {
+    if (!gone.contains(key->id())) keys.push_back(key);
+  }
+  for (uint32_t id : due) applied->push_back({"prune", id});
+  return k.Next(std::move(keys));
+}
+
 }  // namespace
+
+absl::Duration TombstoneRetention(const v1::KeyringPolicy& policy) {
+  const absl::Duration d = D(policy.tombstone_retention());
+  return d > absl::ZeroDuration() ? d : kDefaultTombstoneRetention;
+}
 
 absl::Status ValidatePolicy(const v1::KeyringPolicy& p, absl::Duration server_max_ttl) {
   struct Field {
     const char* name;
     const google::protobuf::Duration& d;
-  } fields[] = {{"rotation_period", p.rotation_period()},
-                {"stage_lead_time", p.stage_lead_time()},
-                {"verify_window", p.verify_window()},
-                {"destroy_after", p.destroy_after()},
-                {"max_token_ttl", p.max_token_ttl()}};
+  } fields[] = {
+      {"rotation_period", p.rotation_period()}, {"stage_lead_time", p.stage_lead_time()},
+      {"verify_window", p.verify_window()},     {"destroy_after", p.destroy_after()},
+      {"max_token_ttl", p.max_token_ttl()},     {"tombstone_retention", p.tombstone_retention()}};
   for (const Field& f : fields) {
     if (f.d.seconds() < 0 || f.d.nanos() != 0) {
       return absl::InvalidArgumentError(
@@ -131,6 +174,9 @@ absl::StatusOr<KeyringPtr> ApplyDue(const Keyring& k, absl::Time now,
     cur = **std::move(next);
     applied->push_back(std::move(t));
   }
+  absl::StatusOr<KeyringPtr> pruned = PruneTombstones(cur ? *cur : k, now, applied);
+  if (!pruned.ok()) return pruned.status();
+  if (*pruned != nullptr) cur = *std::move(pruned);
   if (cur == nullptr) return KeyringPtr();
   // Collapse the intermediate revisions: one committed change.
   return Keyring::New(k.name(), k.revision() + 1, k.created_at(), cur->keys(), k.policy());

@@ -1,9 +1,11 @@
 // Policy: a keyring's rotation schedule and token limits (v1::KeyringPolicy): validation,
-// the longest TTL it allows, and the transitions it makes due at a given time. Pure
-// functions of a snapshot and a time; the scheduler (server/engine/scheduler.h) applies them.
+// the longest TTL it allows, and the transitions it makes due at a given time, tombstone
+// pruning included. Pure functions of a snapshot and a time; the scheduler
+// (server/engine/scheduler.h) applies them.
 #ifndef SESSIONTOKEN_SERVER_KEYRING_POLICY_H_
 #define SESSIONTOKEN_SERVER_KEYRING_POLICY_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,6 +16,18 @@
 #include "sessiontoken/v1/keyring.pb.h"
 
 namespace sessiontoken::keyring {
+
+// How long a DESTROYED key's tombstone stays when the policy's tombstone_retention is 0.
+// Every token of a pruned key has been rejected (KEY_DISABLED) for at least this long
+// (destroy_after + this long when the policy destroyed it), and the audit log keeps the
+// key's history: the tombstone only serves `keys list` and the KEY_DISABLED answer.
+inline constexpr absl::Duration kDefaultTombstoneRetention = absl::Hours(24 * 30);
+// Most tombstones one keyring keeps, whatever the retention: beyond it the oldest are pruned
+// early, so a keyring rotated every minute stays small too (about 25 bytes each when stored).
+inline constexpr size_t kMaxTombstones = 1000;
+
+// The policy's tombstone retention (kDefaultTombstoneRetention when it sets none).
+absl::Duration TombstoneRetention(const v1::KeyringPolicy& policy);
 
 // Checks a policy: whole non-negative seconds; stage lead time below the rotation period;
 // max_token_ttl not above `server_max_ttl`; the effective max token TTL (the policy's, or
@@ -31,15 +45,23 @@ absl::StatusOr<KeyringPtr> WithPolicy(const Keyring& k, const v1::KeyringPolicy&
 
 // One transition the policy made due.
 struct Transition {
-  std::string operation;  // "stage", "rotate", "promote", "disable", "destroy"
+  std::string operation;  // "stage", "rotate", "promote", "disable", "destroy", "prune"
   uint32_t key_id = 0;
 };
 
 // Applies every transition the policy makes due at `now`, in order: promote a staged key
 // after the lead time; stage (or rotate, when the lead time is 0) when the primary is older
 // than the rotation period minus the lead time and no key is staged; disable ACTIVE keys
-// after the verify window; destroy DISABLED keys after destroy-after. The result is one
-// change (revision + 1), or null when nothing is due; *applied lists what happened.
+// after the verify window; destroy DISABLED keys after destroy-after; last, prune (remove)
+// DESTROYED keys destroyed at least the tombstone retention ago, and the oldest tombstones
+// beyond kMaxTombstones. Only DESTROYED keys are ever pruned, and pruning applies to every
+// keyring, with or without a rotation schedule. The result is one change (revision + 1), or
+// null when nothing is due; *applied lists what happened (one "prune" per removed key).
+//
+// A pruned id may be drawn again by a later key (Keyring::NewKeyId): harmless, as the old
+// key's tokens then fail that key's MAC (BAD_SIGNATURE), and they had been rejected for at
+// least the retention already.
+//
 // `stage_only` (replicas sharing a store): a key is never created and promoted in one
 // change, so that a promotion only ever names a key other replicas can already have; a
 // lead time of 0 then stages, and a later pass promotes.

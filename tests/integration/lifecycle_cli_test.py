@@ -74,6 +74,12 @@ class LifecycleCliTest(unittest.TestCase):
         _, states = self.keys()
         self.assertEqual(states[first], "DESTROYED")
         self.assertEqual(cli_json(self.t, "verify", tok["token"])[1]["result"], "KEY_DISABLED")
+        # The tombstone's retention is a policy field (pruning is the scheduler's, off here).
+        rc, info, err = cli_json(self.t, "policy", "set", "--tombstone_retention=48h")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(info["policy"]["tombstone_retention"], "172800s")
+        self.assertEqual(info["policy"]["stage_lead_time"], "3600s")  # the rest kept
+        self.assertEqual(self.keys()[1][first], "DESTROYED")
         # Import reads the secret from stdin, never argv.
         rc, imp, err = cli_json(self.t, "keys", "import", "--algorithm=flask",
                                 stdin=b"legacy-flask-secret\n")

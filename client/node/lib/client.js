@@ -84,6 +84,7 @@ const POLICY_FIELDS = [
   ['verifyWindowSeconds', 'verify_window'],
   ['destroyAfterSeconds', 'destroy_after'],
   ['maxTokenTtlSeconds', 'max_token_ttl'],
+  ['tombstoneRetentionSeconds', 'tombstone_retention'],
 ];
 
 function policyToProto(policy) {

@@ -196,8 +196,10 @@ test('admin: keyrings, policy, rotation, key lifecycle', async () => {
   info = await client.destroyKey({ keyring: name, keyId: k2 });
   assert.equal(info.keys.find((k) => k.keyId === k2).state, 'DESTROYED');
 
-  info = await client.setPolicy({ keyring: name, policy: { maxTokenTtlSeconds: 60 } });
+  info = await client.setPolicy({ keyring: name, policy: { maxTokenTtlSeconds: 60, tombstoneRetentionSeconds: 86400 } });
   assert.equal(info.policy.maxTokenTtlSeconds, 60);
+  assert.equal(info.policy.tombstoneRetentionSeconds, 86400);
+  assert.equal(info.keys.find((k) => k.keyId === k2).state, 'DESTROYED', 'kept until the retention passes');
   assert.equal((await client.getKeyring({ keyring: name })).policy.maxTokenTtlSeconds, 60);
   await assert.rejects(client.sign({ keyring: name, payload: 'x', ttlSeconds: 61 }), (e) => e.codeName === 'INVALID_ARGUMENT');
 });

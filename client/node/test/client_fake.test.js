@@ -71,7 +71,7 @@ test('requests carry exactly the proto fields', async () => {
     await c.verify({ token: 't' });
     await c.rotate({ promoteNow: true, algorithm: 'HMAC_SHA1_FLASK' });
     await c.importKey({ algorithm: 'HMAC_SHA1_FLASK', secret: 'sekrit', state: 'PRIMARY' });
-    await c.createKeyring({ name: 'n', algorithm: 'HMAC_SHA256', policy: { rotationPeriodSeconds: 86400, stageLeadTimeSeconds: 60, destroyAfterSeconds: 7 } });
+    await c.createKeyring({ name: 'n', algorithm: 'HMAC_SHA256', policy: { rotationPeriodSeconds: 86400, stageLeadTimeSeconds: 60, destroyAfterSeconds: 7, tombstoneRetentionSeconds: 3600 } });
     await c.promoteKey({ keyId: 4294967295 });
     await c.setPolicy({ policy: {} });
   } finally {
@@ -95,6 +95,7 @@ test('requests carry exactly the proto fields', async () => {
   assert.deepEqual(req(5).policy.rotation_period, { seconds: '86400', nanos: 0 });
   assert.deepEqual(req(5).policy.stage_lead_time, { seconds: '60', nanos: 0 });
   assert.deepEqual(req(5).policy.destroy_after, { seconds: '7', nanos: 0 });
+  assert.deepEqual(req(5).policy.tombstone_retention, { seconds: '3600', nanos: 0 });
   assert.equal(req(5).policy.verify_window, null);
   assert.equal(req(6).key_id, 4294967295);
   assert.ok(req(7).policy, 'SetPolicy sends a policy message');

@@ -123,12 +123,14 @@ class BatchItem:
 
 @dataclasses.dataclass(frozen=True)
 class KeyringPolicy:
-    """Whole seconds; 0 disables the step (common.proto)."""
+    """Whole seconds; 0 disables the step, except tombstone_retention, where 0 means the
+    server's default of 30 days (common.proto)."""
     rotation_period: _dt.timedelta = _dt.timedelta(0)
     stage_lead_time: _dt.timedelta = _dt.timedelta(0)
     verify_window: _dt.timedelta = _dt.timedelta(0)
     destroy_after: _dt.timedelta = _dt.timedelta(0)
     max_token_ttl: _dt.timedelta = _dt.timedelta(0)
+    tombstone_retention: _dt.timedelta = _dt.timedelta(0)
 
 
 @dataclasses.dataclass(frozen=True)

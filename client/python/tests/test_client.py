@@ -76,6 +76,19 @@ class Typed(unittest.TestCase):
         self.assertIs(p.state, KeyState.PRIMARY)
         self.assertIs(p.algorithm, Algorithm.HMAC_SHA256)
 
+    def test_policy_round_trip(self):
+        day = datetime.timedelta(days=1)
+        policy = sessiontoken.KeyringPolicy(verify_window=31 * day, destroy_after=7 * day,
+                                            tombstone_retention=90 * day)
+        info = self.client.create_keyring("policy-typed", policy=policy)
+        self.assertEqual(info.policy, policy)
+        self.assertEqual(self.client.get_keyring("policy-typed").policy, policy)
+        with self.assertRaises(sessiontoken.ServiceError) as cm:
+            self.client.set_policy(sessiontoken.KeyringPolicy(
+                tombstone_retention=datetime.timedelta(seconds=-1)), "policy-typed")
+        self.assertEqual(cm.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("tombstone_retention", cm.exception.details)
+
     def test_errors(self):
         with self.assertRaises(sessiontoken.ServiceError) as cm:
             self.client.sign(b"x", 60, keyring="no-such-keyring")
