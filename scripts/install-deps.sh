@@ -7,9 +7,11 @@ PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev bash
   clang libclang-rt-14-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev openssl binutils zlib1g-dev
+  libcivetweb-dev
   etcd-server etcd-client
   python3 python3-grpcio python3-protobuf python3-flask python3-itsdangerous
-  python3-cryptography"
+  python3-cryptography
+  php-cli php-curl"
 
 missing=""
 for p in $PACKAGES; do
