@@ -76,10 +76,12 @@ template <typename Req>
 grpc::Status ParseBody(absl::string_view body, Req* req) {
   JsonParseOptions options;
   options.ignore_unknown_fields = false;  // a misspelt field is an error, not a default
-  absl::Status s = google::protobuf::util::JsonStringToMessage(body, req, options);
-  if (!s.ok())
-    return Invalid(
-        absl::StrCat("body: not a valid JSON ", Req::descriptor()->name(), ": ", s.message()));
+  const auto s = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(body.data(), body.size()), req, options);
+  if (!s.ok()) {
+    return Invalid(absl::StrCat("body: not a valid JSON ", Req::descriptor()->name(), ": ",
+                                absl::string_view(s.message().data(), s.message().size())));
+  }
   return grpc::Status::OK;
 }
 

@@ -9,6 +9,7 @@ import hashlib
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -255,7 +256,7 @@ auth {{
                                        raw=b'{"token": "x", "result": "VALID", "maxAge": 5}')
         self.assert_error(status, body, 400, "INVALID_ARGUMENT")
         status, body, _ = self.request("POST", "/v1/keyrings/default:batchVerify",
-                                       raw=b'{"items": {"token": "x"}}')
+                                       raw=b'{"items": "x"}')
         self.assert_error(status, body, 400, "INVALID_ARGUMENT")
         status, body, _ = self.request("POST", path, raw=b'{"payload": "", "ttl": "60s"}',
                                        content_type="text/plain")
@@ -266,16 +267,29 @@ auth {{
         big = {"payload": b64(os.urandom(MAX_MESSAGE_BYTES)), "ttl": "60s"}
         status, body, _ = self.request("POST", "/v1/keyrings/default:sign", big)
         self.assert_error(status, body, 413, "RESOURCE_EXHAUSTED", str(MAX_MESSAGE_BYTES))
-        # Chunked (no Content-Length) is bounded the same way.
-        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
-        conn.request("POST", "/v1/keyrings/default:sign",
-                     body=iter([b"{" + b" " * 40000, b" " * 40000 + b"}"]),
-                     headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked",
-                              "Authorization": f"Bearer {self.tokens['web']}"})
-        resp = conn.getresponse()
-        self.assertEqual(resp.status, 413)
-        self.assertEqual(json.loads(resp.read())["code"], "RESOURCE_EXHAUSTED")
-        conn.close()
+        # Chunked (no Content-Length) is bounded the same way. The unread rest of the body
+        # is discarded, never taken as the connection's next request (no smuggling).
+        smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        chunk = b"{" + b" " * MAX_MESSAGE_BYTES + smuggled
+        with socket.create_connection(("127.0.0.1", self.http_port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /v1/keyrings/default:sign HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                + f"Authorization: Bearer {self.tokens['web']}\r\n\r\n".encode()
+                + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n0\r\n\r\n")
+            resp = http.client.HTTPResponse(sock)
+            resp.begin()
+            self.assertEqual(resp.status, 413)
+            self.assertEqual(json.loads(resp.read())["code"], "RESOURCE_EXHAUSTED")
+            # The connection then serves exactly the next real request.
+            sock.sendall(b"POST /v1/keyrings/default:verify HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 15\r\n"
+                         + f"Authorization: Bearer {self.tokens['web']}\r\n\r\n".encode()
+                         + b'{"token": "x"}\n')
+            resp = http.client.HTTPResponse(sock)
+            resp.begin()
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(json.loads(resp.read())["result"], "MALFORMED")
         # The payload limit is the engine's, as over gRPC.
         status, body, _ = self.request("POST", "/v1/keyrings/default:sign",
                                        {"payload": b64(b"x" * 5000), "ttl": "60s"})

@@ -185,9 +185,12 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
     public function write(string $id, string $data): bool
     {
         $this->written = $data;
-        if ($this->emitted && !$this->unverified) {
+        // The cookie goes out with the headers: a change PHP asks to write after they were
+        // sent cannot reach the browser.
+        if (!$this->unverified && ($this->emitted || headers_sent())) {
             $json = $this->jsonOfSerialized($data, false);
-            if ($json !== null && $json !== $this->emittedJson) {
+            $sent = $this->emitted ? $this->emittedJson : $this->initial;
+            if ($json !== null && $json !== $sent) {
                 $this->log('warning', 'the session changed after the response headers were sent; change not saved');
             }
         }
