@@ -160,7 +160,10 @@ TEST(HttpStatusTest, UsualStatusPerCode) {
   EXPECT_EQ(HttpStatusOf(grpc::StatusCode::INTERNAL), 500);
   HttpResponse e = ErrorResponse(grpc::Status(grpc::StatusCode::NOT_FOUND, "keyring \"x\""));
   EXPECT_EQ(e.status, 404);
-  EXPECT_EQ(e.body, R"({"code":"NOT_FOUND","message":"keyring \"x\""})");
+  google::protobuf::Struct parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(e.body, &parsed).ok()) << e.body;
+  EXPECT_EQ(parsed.fields().at("code").string_value(), "NOT_FOUND");
+  EXPECT_EQ(parsed.fields().at("message").string_value(), "keyring \"x\"");
 }
 
 }  // namespace
