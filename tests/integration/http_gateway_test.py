@@ -9,6 +9,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -301,6 +302,29 @@ auth {{
         status, body, _ = self.request("POST", "/v1/keyrings/default:batchVerify",
                                        {"items": [{"token": "x"}] * 1001})
         self.assert_error(status, body, 400, "INVALID_ARGUMENT", "batch limit")
+
+    def test_garbage_never_crashes_the_server(self):
+        """Mutated JSON bodies, odd paths and raw bytes: every answer is a JSON reply with
+        a status, and the server keeps serving."""
+        rng = random.Random(1234)
+        seeds = [b'{"payload": "aGk=", "ttl": "60s", "audience": "web"}',
+                 b'{"items": [{"token": "st1.AAAA", "maxAge": "5s"}]}',
+                 b'{"token": "\\u0000\\ud800", "audience": 1e999}']
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
+        try:
+            for i in range(300):
+                body = bytearray(rng.choice(seeds))
+                for _ in range(rng.randint(1, 8)):
+                    body[rng.randrange(len(body))] = rng.randrange(256)
+                verb = rng.choice(["sign", "verify", "batchSign", "batchVerify", "x", ""])
+                keyring = rng.choice(["default", "other", "", "a%00b", "%ff", "d/../default"])
+                status, parsed, _ = self.request("POST", f"/v1/keyrings/{keyring}:{verb}",
+                                                 raw=bytes(body), who="all", conn=conn)
+                self.assertIn(status, (200, 400, 403, 404), parsed)
+        finally:
+            conn.close()
+        self.assertEqual(self.request("GET", "/healthz", who=None)[0], 200)
+        self.assertIsNone(self.server.proc.poll(), "the server exited")
 
     # --- one core, two doors ---------------------------------------------------------------
 
