@@ -1,11 +1,13 @@
 # Thin entry points. On a fresh Debian 12 machine use ./make.sh (it installs `make` itself):
-#   ./make.sh run    install deps, build, start the server on 127.0.0.1:50051 (dev KEK)
+#   ./make.sh run    install deps, build, start the server on 127.0.0.1:50051 (dev KEK),
+#                    with the HTTP/JSON gateway on 127.0.0.1:50080
 #   ./make.sh test   install deps, build, run the whole test suite: check + sanitize + fuzz
 # Quicker while developing: `make check` (release build, every test once).
 PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:50051
+HTTP_LISTEN ?= 127.0.0.1:50080
 
 .PHONY: deps build run check test sanitize bench fuzz clean
 
@@ -20,9 +22,9 @@ build: deps
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 run: build
-	@echo "Starting sessiontoken-server on $(LISTEN) (data in ./data, development KEK)."
+	@echo "Starting sessiontoken-server on $(LISTEN), HTTP/JSON gateway on $(HTTP_LISTEN) (data in ./data, development KEK)."
 	@echo "In another terminal:  $(BUILD_DIR)/client/cpp/sessiontoken --server=$(LISTEN) sign --payload=hello --ttl=1h"
-	@exec $(BUILD_DIR)/server/sessiontoken-server --listen=$(LISTEN) --data_dir=data --dev_kek
+	@exec $(BUILD_DIR)/server/sessiontoken-server --listen=$(LISTEN) --http_listen=$(HTTP_LISTEN) --data_dir=data --dev_kek
 
 check: build
 	@cd $(BUILD_DIR) && ctest -j 2 --output-on-failure

@@ -12,6 +12,7 @@ PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev bash
   clang libclang-rt-14-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev openssl binutils zlib1g-dev
+  libcivetweb-dev
   etcd-server etcd-client
   python3 python3-grpcio python3-protobuf python3-flask python3-itsdangerous
   python3-cryptography
@@ -19,7 +20,8 @@ PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev bash
   protoc-gen-go protoc-gen-go-grpc
   ruby ruby-grpc ruby-google-protobuf ruby-rack ruby-sinatra puma ruby-minitest ruby-railties
   ruby-actionpack
-  yamllint python3-yaml"
+  yamllint python3-yaml
+  php-cli php-curl"
 
 missing=""
 for p in $PACKAGES; do

@@ -35,6 +35,8 @@
 #include "server/engine/engine.h"
 #include "server/engine/replica.h"
 #include "server/engine/scheduler.h"
+#include "server/gateway/http_server.h"
+#include "server/gateway/json_gateway.h"
 #include "server/service/access_policy.h"
 #include "server/service/admin_service.h"
 #include "server/service/auth.h"
@@ -49,6 +51,8 @@ const sessiontoken::app::Settings kDefaults;
 
 ABSL_FLAG(std::string, listen, kDefaults.listen,
           "Address to listen on (host:port; port 0 picks a free port, printed at start-up)");
+ABSL_FLAG(std::string, http_listen, "",
+          "Serve the HTTP/JSON gateway on this host:port (empty: off; docs/http-gateway.md)");
 ABSL_FLAG(std::string, data_dir, kDefaults.data_dir,
           "Directory of the file keyring store (created 0700)");
 ABSL_FLAG(std::string, kek_file, "",
@@ -150,6 +154,7 @@ app::CommandLine GivenFlags() {
     if (Given(name)) SetDuration(field(c), absl::GetFlag(f));
   };
   str(FLAGS_listen, "listen", c.mutable_listen());
+  str(FLAGS_http_listen, "http_listen", c.mutable_http_listen());
   str(FLAGS_data_dir, "data_dir", c.mutable_data_dir());
   str(FLAGS_kek_file, "kek_file", c.mutable_kek_file());
   str(FLAGS_kek_env, "kek_env", c.mutable_kek_env());
@@ -350,6 +355,16 @@ std::unique_ptr<grpc::Server> StartServer(const app::Settings& s,
   return builder.BuildAndStart();
 }
 
+// The HTTP/JSON gateway on settings.http_listen (null when off), over the same calls.
+absl::StatusOr<std::unique_ptr<gateway::HttpServer>> StartHttpGateway(
+    const app::Settings& s, const gateway::JsonGateway* json) {
+  if (s.http_listen.empty()) return nullptr;
+  gateway::HttpServerOptions options;
+  options.listen = s.http_listen;
+  options.max_body_bytes = static_cast<size_t>(s.max_message_bytes);
+  return gateway::HttpServer::Start(options, json);
+}
+
 int Fail(const absl::Status& s) {
   Log("FATAL", s.message());
   return 1;
@@ -376,6 +391,9 @@ int Run(const sigset_t& signals) {
           app::CheckAuthenticationOffLoopback(s, (*access)->authentication_required());
       !st.ok())
     return Fail(st);
+  if (absl::Status st = app::CheckHttpGatewayAddress(s, (*access)->authentication_required());
+      !st.ok())
+    return Fail(st);
   std::unique_ptr<engine::JsonLinesAuditLog> audit;
   absl::StatusOr<Backend> backend = OpenBackend(s, &audit);
   if (!backend.ok()) return Fail(backend.status());
@@ -393,10 +411,18 @@ int Run(const sigset_t& signals) {
   std::unique_ptr<grpc::Server> server = StartServer(s, *creds, {&tokens, &admin}, &port);
   if (server == nullptr || port == 0)
     return Fail(absl::UnavailableError(absl::StrCat("cannot listen on ", s.listen)));
+  gateway::JsonGateway json(&tokens, &authorizer);
+  json.SetServing(backend->replica == nullptr);
+  absl::StatusOr<std::unique_ptr<gateway::HttpServer>> http = StartHttpGateway(s, &json);
+  if (!http.ok()) return Fail(http.status());
   server->GetHealthCheckService()->SetServingStatus(backend->replica == nullptr);
   const std::string host = s.listen.substr(0, s.listen.rfind(':'));
   // The first stdout line is machine-readable: tests and scripts read the port from it.
   std::printf("sessiontoken-server listening on %s:%d\n", host.c_str(), port);
+  if (*http != nullptr) {  // the second, when the gateway is on
+    std::printf("http gateway listening on %s:%d\n",
+                s.http_listen.substr(0, s.http_listen.rfind(':')).c_str(), (*http)->port());
+  }
   std::printf("try: sessiontoken --server=%s:%d sign --payload=hello --ttl=1h\n", host.c_str(),
               port);
   std::fflush(stdout);
@@ -408,6 +434,7 @@ int Run(const sigset_t& signals) {
     }
     if (!failure.ok()) return Fail(failure);
     server->GetHealthCheckService()->SetServingStatus(true);
+    json.SetServing(true);
     Log("INFO", "serving");
   }
 
@@ -421,6 +448,8 @@ int Run(const sigset_t& signals) {
   Log("INFO", absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ": draining (grace ",
                            absl::FormatDuration(s.shutdown_grace), ")"));
   server->GetHealthCheckService()->SetServingStatus(false);
+  json.SetServing(false);
+  if (*http != nullptr) (*http)->Stop();  // waits for the HTTP requests in progress
   server->Shutdown(absl::ToChronoTime(absl::Now() + s.shutdown_grace));
   server->Wait();
   Log("INFO", "stopped");

@@ -76,6 +76,26 @@ absl::Status CheckAuthenticationOffLoopback(const Settings& s, bool authenticati
   return absl::OkStatus();
 }
 
+absl::Status CheckHttpGatewayAddress(const Settings& s, bool authentication_required) {
+  if (s.http_listen.empty() || IsLoopback(s.http_listen)) return absl::OkStatus();
+  if (!s.insecure) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to serve the HTTP gateway on ", s.http_listen,
+        ": it speaks plaintext HTTP. Listen on loopback, or terminate TLS in a proxy in front "
+        "of it and pass --insecure (docs/http-gateway.md)"));
+  }
+  if (!authentication_required && !s.allow_unauthenticated) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to serve the HTTP gateway on ", s.http_listen,
+        " without authentication: configure auth.api_tokens and auth.rules in --config, or "
+        "pass --allow_unauthenticated if your own authenticating proxy is the only way in"));
+  }
+  Log("WARNING", absl::StrCat("--insecure: the HTTP gateway serves plaintext on ", s.http_listen,
+                              "; bearer tokens cross the network in the clear unless a "
+                              "TLS-terminating proxy is the only way in"));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const Settings& s) {
   const TlsSettings& tls = s.tls;
   if (tls.cert_file.empty()) {

@@ -28,6 +28,12 @@ bool IsLoopback(absl::string_view listen);
 // settings.allow_unauthenticated (then logs a loud warning). OK on loopback.
 absl::Status CheckAuthenticationOffLoopback(const Settings& settings, bool authentication_required);
 
+// The HTTP/JSON gateway (settings.http_listen, plaintext HTTP: the gateway does not speak
+// TLS): off loopback, refused unless settings.insecure (TLS terminated in front of it) and,
+// when `authentication_required` is false, settings.allow_unauthenticated (both logged
+// loudly). OK when the gateway is off or on loopback.
+absl::Status CheckHttpGatewayAddress(const Settings& settings, bool authentication_required);
+
 // TLS credentials from settings.tls (files re-read every reload_interval), or plaintext.
 // Refuses plaintext off loopback unless settings.insecure. Checks the files are readable.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(

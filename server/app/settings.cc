@@ -98,6 +98,16 @@ absl::Status CheckSettings(const Settings& s) {
   if (s.max_connection_age > absl::Milliseconds(std::numeric_limits<int>::max())) {
     return absl::InvalidArgumentError("max_connection_age must be at most 24 days");
   }
+  if (!s.http_listen.empty()) {
+    const size_t colon = s.http_listen.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == s.http_listen.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("http_listen: \"", s.http_listen, "\" is not host:port"));
+    }
+    if (s.http_listen == s.listen && s.http_listen.substr(colon + 1) != "0") {
+      return absl::InvalidArgumentError("http_listen: must differ from listen");
+    }
+  }
   if (s.tls.cert_file.empty() != s.tls.key_file.empty()) {
     return absl::InvalidArgumentError("tls_cert and tls_key must be given together");
   }
@@ -116,6 +126,7 @@ absl::StatusOr<Settings> ResolveSettings(const v1::ServerConfig& file,
   OverrideDurations(command_line.given, &c);
   Settings s;
   Set(&s.listen, c.listen());
+  Set(&s.http_listen, c.http_listen());
   Set(&s.data_dir, c.data_dir());
   Set(&s.kek_file, c.kek_file());
   Set(&s.kek_env, c.kek_env());

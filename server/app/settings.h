@@ -38,6 +38,7 @@ struct EtcdSettings {
 
 struct Settings {
   std::string listen = "127.0.0.1:50051";
+  std::string http_listen;  // the HTTP/JSON gateway's host:port; "" = off
   std::string data_dir = "data";
   std::string kek_file;
   std::string kek_env = "SESSIONTOKEN_KEK";

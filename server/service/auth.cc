@@ -17,6 +17,25 @@ std::string FirstProperty(const grpc::AuthContext& ctx, const char* name) {
 
 }  // namespace
 
+void Authorizer::ReadAuthorization(absl::string_view value, Caller* c) const {
+  if (absl::StartsWithIgnoreCase(value, "Bearer ")) {
+    std::optional<std::string> id = policy_->IdentityOfToken(value.substr(7));
+    if (id.has_value()) {
+      c->identity = *std::move(id);
+      return;
+    }
+  }
+  c->bad_credentials = true;
+}
+
+Caller Authorizer::IdentifyBearer(std::optional<absl::string_view> authorization,
+                                  std::string peer) const {
+  Caller c;
+  c.peer = std::move(peer);
+  if (enabled() && authorization.has_value()) ReadAuthorization(*authorization, &c);
+  return c;
+}
+
 Caller Authorizer::Identify(const grpc::ServerContextBase& ctx) const {
   Caller c;
   c.peer = ctx.peer();
@@ -24,17 +43,7 @@ Caller Authorizer::Identify(const grpc::ServerContextBase& ctx) const {
   const auto& md = ctx.client_metadata();
   auto it = md.find("authorization");
   if (it != md.end()) {
-    absl::string_view value(it->second.data(), it->second.size());
-    if (absl::StartsWithIgnoreCase(value, "Bearer ")) {
-      std::optional<std::string> id = policy_->IdentityOfToken(value.substr(7));
-      if (id.has_value()) {
-        c.identity = *std::move(id);
-      } else {
-        c.bad_credentials = true;
-      }
-      return c;
-    }
-    c.bad_credentials = true;
+    ReadAuthorization(absl::string_view(it->second.data(), it->second.size()), &c);
     return c;
   }
   std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();

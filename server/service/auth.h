@@ -8,6 +8,8 @@
 #include <grpcpp/server_context.h>
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "server/engine/audit.h"
 #include "server/keyring/clock.h"
@@ -26,6 +28,10 @@ class Authorizer {
 
   // Who is calling (cheap when access control is off: only the peer address).
   Caller Identify(const grpc::ServerContextBase& ctx) const;
+  // Who is calling through a door without client certificates (the HTTP gateway):
+  // `authorization` is the value of the Authorization header, or nullopt when absent; read
+  // exactly as the gRPC `authorization` metadata.
+  Caller IdentifyBearer(std::optional<absl::string_view> authorization, std::string peer) const;
 
   // OK, UNAUTHENTICATED (no or bad credentials) or PERMISSION_DENIED (audited, unless
   // `rpc` is empty: a probe such as filtering a listing).
@@ -33,6 +39,9 @@ class Authorizer {
                      absl::string_view rpc) const;
 
  private:
+  // Fills c->identity or c->bad_credentials from an `authorization` value.
+  void ReadAuthorization(absl::string_view value, Caller* c) const;
+
   std::unique_ptr<AccessPolicy> policy_;
   engine::AuditLog* audit_;
   const keyring::Clock* clock_;

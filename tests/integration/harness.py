@@ -12,6 +12,7 @@ import threading
 SERVER_BIN = os.environ.get("SESSIONTOKEN_SERVER", "")
 CLI_BIN = os.environ.get("SESSIONTOKEN_CLI", "")
 LISTEN_RE = re.compile(r"^sessiontoken-server listening on (127\.\d+\.\d+\.\d+):(\d+)$")
+HTTP_LISTEN_RE = re.compile(r"^http gateway listening on 127\.\d+\.\d+\.\d+:(\d+)$")
 
 
 def require_binaries():
@@ -62,6 +63,20 @@ class Server:
             raise RuntimeError(f"unexpected first line {first!r}; log:\n" + self.log())
         self.port = int(m.group(2))
         self.target = f"{m.group(1)}:{self.port}"
+        self._lines = lines
+
+    def next_line(self, timeout=10.0):
+        """The server's next stdout line (after the first), e.g. the HTTP gateway's."""
+        return self._lines.get(timeout=timeout).decode().strip()
+
+    def http_port(self, timeout=10.0):
+        """The HTTP gateway's port, from its line (the server was started with
+        --http_listen=127.0.0.1:0)."""
+        line = self.next_line(timeout)
+        m = HTTP_LISTEN_RE.match(line)
+        if not m:
+            raise RuntimeError(f"unexpected second line {line!r}; log:\n" + self.log())
+        return int(m.group(1))
 
     def log(self):
         with open(self.log_path, "rb") as f:

@@ -41,5 +41,25 @@ TEST(CredentialsTest, LoopbackAuthenticationOrTheExplicitFlagAreAccepted) {
   EXPECT_THAT(CheckAuthenticationOffLoopback(Listening("0.0.0.0:50051", true), false), IsOk());
 }
 
+// The HTTP gateway speaks plaintext: off loopback only behind TLS termination (--insecure),
+// and with authentication or --allow_unauthenticated.
+TEST(CredentialsTest, HttpGatewayOffLoopbackNeedsInsecureAndAuthentication) {
+  Settings s;
+  EXPECT_THAT(CheckHttpGatewayAddress(s, false), IsOk());  // off
+  for (const char* listen : {"127.0.0.1:0", "localhost:8080", "[::1]:8080"}) {
+    s.http_listen = listen;
+    EXPECT_THAT(CheckHttpGatewayAddress(s, false), IsOk()) << listen;
+  }
+  s.http_listen = "0.0.0.0:8080";
+  EXPECT_THAT(CheckHttpGatewayAddress(s, true),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "plaintext HTTP"));
+  s.insecure = true;
+  EXPECT_THAT(CheckHttpGatewayAddress(s, false),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "without authentication"));
+  EXPECT_THAT(CheckHttpGatewayAddress(s, true), IsOk());
+  s.allow_unauthenticated = true;
+  EXPECT_THAT(CheckHttpGatewayAddress(s, false), IsOk());
+}
+
 }  // namespace
 }  // namespace sessiontoken::app

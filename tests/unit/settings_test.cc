@@ -194,5 +194,32 @@ TEST(SettingsTest, RefusesMaxConnectionAgeGrpcCannotHold) {
   EXPECT_THAT(ResolveSettings(Config("max_connection_age { seconds: 2147483 }"), {}), IsOk());
 }
 
+TEST(SettingsTest, HttpGatewayIsOffByDefaultAndSetLikeListen) {
+  EXPECT_EQ(ResolveSettings({}, {})->http_listen, "");
+  EXPECT_EQ(ResolveSettings(Config("http_listen: \"127.0.0.1:8080\""), {})->http_listen,
+            "127.0.0.1:8080");
+  CommandLine cl;
+  cl.given = Config("http_listen: \"127.0.0.1:9090\"");
+  EXPECT_EQ(ResolveSettings(Config("http_listen: \"127.0.0.1:8080\""), cl)->http_listen,
+            "127.0.0.1:9090");
+  // Both on port 0 (tests): two different free ports.
+  cl.given = Config("listen: \"127.0.0.1:0\" http_listen: \"127.0.0.1:0\"");
+  EXPECT_THAT(ResolveSettings({}, cl), IsOk());
+}
+
+TEST(SettingsTest, RefusesABadHttpGatewayAddress) {
+  for (const char* bad : {"8080", "127.0.0.1:", ":8080", "127.0.0.1"}) {
+    CommandLine cl;
+    cl.given.set_http_listen(bad);
+    EXPECT_THAT(ResolveSettings({}, cl),
+                StatusIs(absl::StatusCode::kInvalidArgument, "http_listen"))
+        << bad;
+  }
+  CommandLine same;
+  same.given = Config("listen: \"127.0.0.1:7000\" http_listen: \"127.0.0.1:7000\"");
+  EXPECT_THAT(ResolveSettings({}, same),
+              StatusIs(absl::StatusCode::kInvalidArgument, "must differ from listen"));
+}
+
 }  // namespace
 }  // namespace sessiontoken::app
