@@ -796,6 +796,13 @@ def ha_rows(ha, row, targets):
             fmt_rate(median([(r.get(f"file:{mode}") or {}).get("qps") for r in rounds]),
                      " calls/s") + " file store", f"{rr * 100:.1f}%" if rr else "n/a",
             ">= 95%", res)
+        cpu = [r[f"file:{mode}"]["server_cpu_us_per_call"] /
+               r[f"etcd:{mode}"]["server_cpu_us_per_call"] for r in rounds
+               if (r.get(f"etcd:{mode}") or {}).get("server_cpu_us_per_call")
+               and (r.get(f"file:{mode}") or {}).get("server_cpu_us_per_call")]
+        cr = median(cpu)
+        row("replicas", "  server CPU per call: file store's over the replica's", "", "",
+            f"{cr * 100:.1f}%" if cr else "n/a", "(info)", "")
         targets.append((f"{label} QPS of a replica on etcd >= 95% of the file store", res,
                         f"{rr * 100:.1f}% (rounds: " + ", ".join(f"{x * 100:.1f}%" for x in xs)
                         + ")" if rr else "n/a"))
