@@ -475,6 +475,8 @@ def main():
     def on_term(signum, frame):
         raise Stop()
     signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C stops everything even where SIGINT came in ignored (a shell's background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.check:
         return check(args)
     if not 0 <= args.stage_lead_time < args.rotation_period:
