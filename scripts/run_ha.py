@@ -110,6 +110,7 @@ class LocalEtcd:
         names = ["a", "b", "c"][:members]
         self.members = [{"name": n, "client": free_port(), "peer": free_port()} for n in names]
         cluster = ",".join(f"{m['name']}=http://127.0.0.1:{m['peer']}" for m in self.members)
+        token = f"sessiontoken-{os.getpid()}-{self.members[0]['client']}"  # one per cluster
         self.procs = []
         for m in self.members:
             client, peer = f"http://127.0.0.1:{m['client']}", f"http://127.0.0.1:{m['peer']}"
@@ -118,7 +119,7 @@ class LocalEtcd:
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", cluster, "--initial-cluster-state", "new",
-                "--initial-cluster-token", f"sessiontoken-{os.getpid()}-{m['client']}",
+                "--initial-cluster-token", token,
                 "--listen-metrics-urls", f"http://127.0.0.1:{free_port()}",
                 "--logger", "zap", "--log-level", "warn"],
                 os.path.join(work_dir, f"etcd-{m['name']}.log")))
