@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:50051
 HTTP_LISTEN ?= 127.0.0.1:50080
 
-.PHONY: deps build run check test sanitize bench fuzz clean
+.PHONY: deps build run run-ha check test sanitize bench fuzz clean
 
 deps:
 	@sh scripts/install-deps.sh
@@ -25,6 +25,14 @@ run: build
 	@echo "Starting sessiontoken-server on $(LISTEN), HTTP/JSON gateway on $(HTTP_LISTEN) (data in ./data, development KEK)."
 	@echo "In another terminal:  $(BUILD_DIR)/client/cpp/sessiontoken --server=$(LISTEN) sign --payload=hello --ttl=1h"
 	@exec $(BUILD_DIR)/server/sessiontoken-server --listen=$(LISTEN) --http_listen=$(HTTP_LISTEN) --data_dir=data --dev_kek
+
+# Three replicas sharing one local etcd, rotating a keyring together (README: "Try three
+# replicas"); data and logs in ./.run-ha, Ctrl-C stops everything. HA_LISTEN is r1's address
+# (r2, r3 take the next ports); HA_ETCD_MEMBERS=3 starts a 3-member etcd.
+HA_LISTEN ?= 127.0.0.1:50061
+HA_ETCD_MEMBERS ?= 1
+run-ha: build
+	@exec /usr/bin/python3 scripts/run_ha.py --build_dir=$(BUILD_DIR) --listen=$(HA_LISTEN) --etcd_members=$(HA_ETCD_MEMBERS)
 
 check: build
 	@cd $(BUILD_DIR) && ctest -j 2 --output-on-failure

@@ -7,7 +7,11 @@ Runs, on this machine and in one go (standard library only):
   3. R rounds of gRPC load over loopback: sessiontoken-server and the do-nothing floor_server
      side by side, each measured by loadgen (closed loop = max QPS, then open loop at half
      of that QPS for latency), with server CPU per call and RSS sampled from /proc;
-  4. server RSS with 1 keyring and with BENCH_KEYRINGS keyrings of 3 keys (make_keyrings).
+  4. server RSS with 1 keyring and with BENCH_KEYRINGS keyrings of 3 keys (make_keyrings);
+  5. replicas: a 1-member etcd and 3 replicas on it; ha_probe times BENCH_HA_ROTATIONS
+     rotations until every replica lists and then serves the new key, and checks that a
+     token signed with a new primary verifies on the other replicas at once; then the
+     Sign/Verify QPS of one replica against a file-store server (alternating slices).
 Every figure is the median over rounds; every ratio is computed within a round, then the
 median is taken. Prints the table (and writes it, with the raw JSON, under BUILD/bench/).
 
@@ -22,9 +26,11 @@ Environment (all optional):
   BENCH_PIN=1           pin the server to CPU 0 and loadgen to CPU 1 (taskset); 0: don't
   BENCH_TMPDIR=         work directory (default /dev/shm when writable)
   BENCH_CORE_FILTER=    regex passed to core_bench --benchmark_filter
+  BENCH_HA_ROTATIONS=40 rotations timed across the replicas (--skip=ha skips part 5)
 """
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -40,6 +46,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PYTHON = "/usr/bin/python3"
+# The replicas' policy tick in the replica part: a staged key is promoted within one tick
+# of the last replica loading it (the default, 1s, would make 40 rotations take a minute).
+HA_SCHEDULER_INTERVAL = "100ms"
 
 
 def env_int(name, default):
@@ -248,6 +257,7 @@ class Bench:
             "loadgen": os.path.join(build_dir, "tests", "bench", "loadgen"),
             "floor": os.path.join(build_dir, "tests", "bench", "floor_server"),
             "make_keyrings": os.path.join(build_dir, "tests", "bench", "make_keyrings"),
+            "ha_probe": os.path.join(build_dir, "tests", "bench", "ha_probe"),
         }
         for k, p in self.bin.items():
             if not os.access(p, os.X_OK):
@@ -261,13 +271,23 @@ class Bench:
         self.n_data = 0
 
     # -- servers
-    def start_server(self, data_dir=None, **kw):
+    def start_server(self, data_dir=None, extra=(), **kw):
         if data_dir is None:
             self.n_data += 1
             data_dir = os.path.join(self.work, f"data-{self.n_data}")
         s = Server([self.bin["server"], "--listen=127.0.0.1:0", f"--data_dir={data_dir}",
-                    f"--kek_file={self.kek}"], "sessiontoken-server",
+                    f"--kek_file={self.kek}", *extra], "sessiontoken-server",
                    os.path.join(self.work, "server.log"), pin=0 if self.pin else None, **kw)
+        self.servers.append(s)
+        return s
+
+    def start_replica(self, endpoints, replica_id, pin, extra=()):
+        """sessiontoken-server on the etcd store (serves after its first load)."""
+        s = Server([self.bin["server"], "--listen=127.0.0.1:0", "--store=etcd",
+                    f"--etcd_endpoints={','.join(endpoints)}", f"--replica_id={replica_id}",
+                    f"--kek_file={self.kek}", *extra], "sessiontoken-server",
+                   os.path.join(self.work, f"replica-{replica_id}.log"),
+                   pin=0 if (pin and self.pin) else None)
         self.servers.append(s)
         return s
 
@@ -352,14 +372,14 @@ class Bench:
             return None
         return json.loads(r.stdout)
 
-    def pair(self, ours, floor, mode, rnd_index, qps=0.0, inflight=None):
-        """Measures `mode` on ours and floor_`mode` on the floor in alternating slices
-        (BENCH_SLICES of BENCH_DURATION/slices seconds each), so that a neighbour's burst
-        lands on both sides; returns the merged results (ours, floor)."""
+    def pair(self, ours, floor, mode, rnd_index, qps=0.0, inflight=None, ref_mode=None):
+        """Measures `mode` on ours and floor_`mode` (or `ref_mode`) on the floor in alternating
+        slices (BENCH_SLICES of BENCH_DURATION/slices seconds each), so that a neighbour's
+        burst lands on both sides; returns the merged results (ours, floor)."""
         sides = {"ours": [], "floor": []}
         per_slice = self.duration / self.slices
         for k in range(self.slices):
-            order = [("ours", ours, mode), ("floor", floor, "floor_" + mode)]
+            order = [("ours", ours, mode), ("floor", floor, ref_mode or "floor_" + mode)]
             if (rnd_index + k) % 2:
                 order.reverse()
             for who, srv, m in order:
@@ -397,6 +417,56 @@ class Bench:
                 self.stop(floor)
             rounds.append(rnd)
         return rounds
+
+    def ha(self):
+        """Replicas on one etcd: the QPS of one of them against a file-store server (same
+        load, alternating slices), then how fast rotations reach all three (ha_probe)."""
+        sys.path.insert(0, os.path.join(ROOT, "scripts"))
+        import run_ha  # LocalEtcd: etcd on loopback with free ports
+        rotations = env_int("BENCH_HA_ROTATIONS", 40)
+        log(f"replicas: 1-member etcd, 3 replicas; {rotations} rotations, then Sign/Verify QPS "
+            "of a replica vs the file store")
+        etcd_dir = os.path.join(self.work, "etcd")
+        os.makedirs(etcd_dir)
+        etcd = run_ha.LocalEtcd(etcd_dir, 1)
+        out = {"rounds": [], "probe": None, "scheduler_interval": HA_SCHEDULER_INTERVAL}
+        extra = [f"--scheduler_interval={HA_SCHEDULER_INTERVAL}"]
+        started = []
+        try:
+            etcd.wait_healthy()
+            # r1 takes the file server's place (CPU 0 when pinned); r2, r3 and etcd float.
+            for i in range(3):
+                started.append(self.start_replica(etcd.endpoints, f"r{i + 1}", pin=(i == 0),
+                                                  extra=extra))
+            reps = list(started)
+            out["probe"] = self.ha_probe(reps, rotations)
+            fileserver = self.start_server(extra=extra)
+            started.append(fileserver)
+            for i in range(self.runs):
+                log(f"replica vs file store, round {i + 1}/{self.runs}")
+                rnd = {}
+                for mode in ("sign", "verify"):
+                    rnd[f"etcd:{mode}"], rnd[f"file:{mode}"] = self.pair(
+                        reps[0], fileserver, mode, i, ref_mode=mode)
+                out["rounds"].append(rnd)
+        finally:
+            for s in started:
+                self.stop(s)
+            etcd.stop()
+        return out
+
+    def ha_probe(self, reps, rotations):
+        argv = [self.bin["ha_probe"], "--targets=" + ",".join(r.target for r in reps),
+                f"--rotations={rotations}"]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60 + 5 * rotations)
+        try:
+            res = json.loads(r.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            log(f"ha_probe failed ({r.returncode}): {r.stderr.strip()[-500:]}")
+            return None
+        if res.get("error") or res.get("cross_first_problem"):
+            log(f"ha_probe: {res.get('error') or res.get('cross_first_problem')}")
+        return res
 
     def keyring_rss(self):
         if self.keyrings <= 0:
@@ -464,7 +534,7 @@ def flt_set():
     return bool(os.environ.get("BENCH_CORE_FILTER", ""))
 
 
-def build_table(m, cfg, core, its, rounds, krss):
+def build_table(m, cfg, core, its, rounds, krss, ha=None):
     rows = []  # (area, measure, ours, reference, ratio, target, result)
 
     def row(area, measure, ours="", ref="", ratio="", target="", result=""):
@@ -493,7 +563,7 @@ def build_table(m, cfg, core, its, rounds, krss):
         ("sign Flask 1 KiB", "FlaskSign/1024", "FlaskSerializer.dumps/1024"),
         ("verify Flask 1 KiB", "FlaskVerify/1024", "FlaskSerializer.loads/1024"),
     ]
-    for label, ours_name, their_name in pairs:
+    for label, ours_name, their_name in pairs if core else []:  # --skip=core
         o = core_ops(ours_name)
         t = its.get(their_name) if its else None
         if core and o is None and ours_name.startswith("Flask"):
@@ -579,7 +649,7 @@ def build_table(m, cfg, core, its, rounds, krss):
 
     labels = {"sign": "Sign", "verify": "Verify", "mixed": "mixed 90% Verify / 10% Sign",
               "batch_verify": "BatchVerify (100 tokens/call)"}
-    for mode in ["sign", "verify", "mixed", "batch_verify"]:
+    for mode in ["sign", "verify", "mixed", "batch_verify"] if rounds else []:  # --skip=load
         unimpl = any((r.get(f"ours:{mode}") or {}).get("unimplemented") for r in rounds)
         if unimpl:
             row("service", f"{labels[mode]} QPS", "n/a (UNIMPLEMENTED)",
@@ -633,7 +703,7 @@ def build_table(m, cfg, core, its, rounds, krss):
                          f"from {sc / 100:.2f} us of server CPU per token"))
         row("service", "  server CPU per call", fmt_us(sc), f"{fmt_us(fc)} floor",
             f"{sc - fc:+.1f} us" if (sc and fc) else "", "(info)", "")
-    for mode in ["sign", "verify"]:
+    for mode in ["sign", "verify"] if rounds else []:
         q = agg(f"half:{mode}", "target_qps")
         if q is None:
             continue
@@ -675,10 +745,12 @@ def build_table(m, cfg, core, its, rounds, krss):
          for mo in ("sign", "verify", "mixed", "batch_verify")])) for r in rounds])
     fhwm = median([r.get("floor_hwm_kib") for r in rounds])
     ok = hwm <= 64 * 1024 if hwm else None
-    row("memory", "server RSS under load (max sampled / VmHWM)",
-        f"{fmt_mib(peak)} / {fmt_mib(hwm)}", f"{fmt_mib(fhwm)} floor VmHWM", "", "<= 64 MiB",
-        verdict(ok))
-    targets.append(("server RSS under load <= 64 MiB", verdict(ok), f"VmHWM {fmt_mib(hwm)}"))
+    if rounds:
+        row("memory", "server RSS under load (max sampled / VmHWM)",
+            f"{fmt_mib(peak)} / {fmt_mib(hwm)}", f"{fmt_mib(fhwm)} floor VmHWM", "",
+            "<= 64 MiB", verdict(ok))
+        targets.append(("server RSS under load <= 64 MiB", verdict(ok),
+                        f"VmHWM {fmt_mib(hwm)}"))
     if krss:
         d = median(krss["delta"])
         ok = d <= 20 * 1024 if d is not None else None
@@ -698,7 +770,70 @@ def build_table(m, cfg, core, its, rounds, krss):
         row("memory", f"  server start-up with {cfg['keyrings']} keyrings",
             f"{median(krss['start_s_many']):.2f} s",
             f"{median(krss['start_s_one']):.2f} s (1 keyring)", "", "(info)", "")
+    ha_rows(ha, row, targets)
     return rows, targets, diag
+
+
+def quantile(xs, q):
+    """Nearest rank (with 40 values, p99 is the largest)."""
+    xs = sorted(xs)
+    return xs[max(0, math.ceil(q * len(xs)) - 1)] if xs else None
+
+
+def ha_rows(ha, row, targets):
+    """The replica rows: a replica's QPS against the file store, rotation visibility."""
+    if not ha:
+        return
+    rounds = ha.get("rounds") or []
+    for mode, label in (("sign", "Sign"), ("verify", "Verify")):
+        xs = [r[f"etcd:{mode}"]["qps"] / r[f"file:{mode}"]["qps"] for r in rounds
+              if r.get(f"etcd:{mode}") and r.get(f"file:{mode}") and r[f"file:{mode}"]["qps"]]
+        rr = median(xs)
+        res = verdict(rr >= 0.95 if rr else None)
+        row("replicas", f"{label} QPS, a replica on etcd vs the file store (same run)",
+            fmt_rate(median([(r.get(f"etcd:{mode}") or {}).get("qps") for r in rounds]),
+                     " calls/s"),
+            fmt_rate(median([(r.get(f"file:{mode}") or {}).get("qps") for r in rounds]),
+                     " calls/s") + " file store", f"{rr * 100:.1f}%" if rr else "n/a",
+            ">= 95%", res)
+        cpu = [r[f"file:{mode}"]["server_cpu_us_per_call"] /
+               r[f"etcd:{mode}"]["server_cpu_us_per_call"] for r in rounds
+               if (r.get(f"etcd:{mode}") or {}).get("server_cpu_us_per_call")
+               and (r.get(f"file:{mode}") or {}).get("server_cpu_us_per_call")]
+        cr = median(cpu)
+        row("replicas", "  server CPU per call: file store's over the replica's", "", "",
+            f"{cr * 100:.1f}%" if cr else "n/a", "(info)", "")
+        targets.append((f"{label} QPS of a replica on etcd >= 95% of the file store", res,
+                        f"{rr * 100:.1f}% (rounds: " + ", ".join(f"{x * 100:.1f}%" for x in xs)
+                        + ")" if rr else "n/a"))
+    p = ha.get("probe")
+    if not p:
+        row("replicas", "rotation visibility (ha_probe)", "n/a (failed; see the log)")
+        targets.append(("new key visible on all replicas, p99 <= 100 ms", "n/a", "probe failed"))
+        return
+    n = p.get("rotations", 0)
+    fmt = lambda xs: (f"{quantile(xs, 0.5):.1f} / {quantile(xs, 0.99):.1f} ms" if xs else "n/a")
+    for key, label in (("stage_visible_ms", "new key listed by all 3 (from Rotate's return)"),
+                       ("primary_spread_ms", "new primary on all 3 (first replica -> last)")):
+        xs = p.get(key) or []
+        p99 = quantile(xs, 0.99)
+        res = verdict(p99 <= 100 if p99 is not None and n else None)
+        row("replicas", f"{label}, p50 / p99 of {n} rotations", fmt(xs), "", "",
+            "p99 <= 100 ms", res)
+        targets.append((f"{label}: p99 <= 100 ms", res,
+                        f"p50 {quantile(xs, 0.5):.1f} ms, p99 {p99:.1f} ms, max {max(xs):.1f} ms"
+                        if xs else "n/a"))
+    row("replicas", f"  Rotate -> every replica signs with it (scheduler every "
+        f"{ha['scheduler_interval']}), p50 / p99", fmt(p.get("rotate_to_primary_ms") or []),
+        "", "", "(info)", "")
+    checked, valid = p.get("cross_checked", 0), p.get("cross_valid", 0)
+    ok = checked > 0 and checked == valid and n > 0 and not p.get("error")
+    row("replicas", "  new primary's first token, verified at once on the 2 others",
+        f"{valid}/{checked} VALID", "", "", "0 rejections", verdict(ok))
+    targets.append(("no replica rejects a token another signed with a new primary", verdict(ok),
+                    f"{valid}/{checked} VALID" + (f"; {p['cross_first_problem']}"
+                                                  if p.get("cross_first_problem") else "")
+                    + (f"; probe error: {p['error']}" if p.get("error") else "")))
 
 
 def render(m, cfg, rows, targets, its, diag):
@@ -742,7 +877,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build_dir", default=os.path.join(ROOT, "build", "release"))
-    ap.add_argument("--skip", default="", help="comma list of: core,itsdangerous,load,keyrings")
+    ap.add_argument("--skip", default="", help="comma list of: core,itsdangerous,load,keyrings,ha")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     build_dir = os.path.abspath(args.build_dir)
@@ -759,7 +894,7 @@ def main():
            "pin": bench.pin}
     m = machine()
     busy0, ours0, wall0 = cpu_busy_seconds(), our_cpu_seconds(), time.time()
-    core = its = krss = None
+    core = its = krss = ha = None
     rounds = []
     try:
         if "core" not in skip:
@@ -770,12 +905,14 @@ def main():
             rounds = bench.service()
         if "keyrings" not in skip:
             krss = bench.keyring_rss()
+        if "ha" not in skip:
+            ha = bench.ha()
     finally:
         bench.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
     wall = time.time() - wall0
     m["others_cores"] = max(0.0, (cpu_busy_seconds() - busy0) - (our_cpu_seconds() - ours0)) / wall
-    rows, targets, diag = build_table(m, cfg, core, its, rounds, krss)
+    rows, targets, diag = build_table(m, cfg, core, its, rounds, krss, ha)
     text = render(m, cfg, rows, targets, its, diag)
     print(text)
     print(f"\n(bench took {time.time() - t_start:.0f} s)")
@@ -785,7 +922,7 @@ def main():
         f.write(text + "\n")
     with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump({"machine": m, "config": cfg, "core": core, "itsdangerous": its,
-                   "rounds": rounds, "keyring_rss": krss}, f, indent=1)
+                   "rounds": rounds, "keyring_rss": krss, "replicas": ha}, f, indent=1)
     log(f"raw results: {outdir}/results.json")
 
 
