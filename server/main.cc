@@ -370,39 +370,96 @@ int Fail(const absl::Status& s) {
   return 1;
 }
 
-int Run(const sigset_t& signals) {
-  absl::StatusOr<app::Settings> settings = LoadSettings();
-  if (!settings.ok()) return Fail(settings.status());
-  const app::Settings& s = *settings;
-  // Every check that can refuse the start comes before anything touches the disk.
+// The access policy the settings describe, after every check that can refuse the start
+// on its account (plaintext or unauthenticated front doors off loopback).
+absl::StatusOr<std::unique_ptr<service::AccessPolicy>> CheckAccess(const app::Settings& s) {
   absl::StatusOr<std::unique_ptr<service::AccessPolicy>> access =
       service::AccessPolicy::New(s.auth, !s.tls.client_ca_file.empty());
-  if (!access.ok())
-    return Fail(absl::InvalidArgumentError(absl::StrCat("config: ", access.status().message())));
+  if (!access.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("config: ", access.status().message()));
+  }
   for (const std::string& note : (*access)->legacy_notes()) Log("WARNING", "config: " + note);
-  if ((*access)->authentication_required()) {
+  const bool required = (*access)->authentication_required();
+  if (required) {
     Log("INFO", absl::StrCat("authentication required; ", (*access)->authorization_enabled()
                                                               ? "access rules enforced"
                                                               : "no access rules"));
   }
+  if (absl::Status st = app::CheckAuthenticationOffLoopback(s, required); !st.ok()) return st;
+  if (absl::Status st = app::CheckHttpGatewayAddress(s, required); !st.ok()) return st;
+  return access;
+}
+
+// The first stdout line is machine-readable: tests and scripts read the port from it (and
+// the gateway's from the second, when it is on).
+void PrintListening(const app::Settings& s, int port, const gateway::HttpServer* http) {
+  const std::string host = s.listen.substr(0, s.listen.rfind(':'));
+  std::printf("sessiontoken-server listening on %s:%d\n", host.c_str(), port);
+  if (http != nullptr) {
+    std::printf("http gateway listening on %s:%d\n",
+                s.http_listen.substr(0, s.http_listen.rfind(':')).c_str(), http->port());
+  }
+  std::printf("try: sessiontoken --server=%s:%d sign --payload=hello --ttl=1h\n", host.c_str(),
+              port);
+  std::fflush(stdout);
+}
+
+// Both front doors' health: gRPC's health service and the gateway's /healthz.
+void SetServing(grpc::Server& server, gateway::JsonGateway& json, bool serving) {
+  server.GetHealthCheckService()->SetServingStatus(serving);
+  json.SetServing(serving);
+}
+
+// Serves (a replica first waits for its first load) with the scheduler running until
+// SIGTERM/SIGINT, then drains. Returns the exit code.
+int ServeUntilSignal(const app::Settings& s, Backend& backend, grpc::Server& server,
+                     gateway::JsonGateway& json, gateway::HttpServer* http,
+                     const sigset_t& signals) {
+  if (backend.replica != nullptr) {  // NOT_SERVING until the first full load
+    absl::Status failure;
+    if (!AwaitReplicaReady(s, *backend.engine, signals, &failure)) {
+      if (http != nullptr) http->Stop();
+      server.Shutdown(absl::ToChronoTime(absl::Now()));
+      return 0;
+    }
+    if (!failure.ok()) return Fail(failure);
+    SetServing(server, json, true);
+    Log("INFO", "serving");
+  }
+  int sig = 0;
+  {
+    engine::Scheduler scheduler(backend.engine.get(), s.scheduler_interval, [](int n) {
+      Log("INFO", absl::StrCat("scheduler applied ", n, " transition(s)"));
+    });
+    sigwait(&signals, &sig);
+  }  // the scheduler stops before the drain
+  Log("INFO", absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ": draining (grace ",
+                           absl::FormatDuration(s.shutdown_grace), ")"));
+  SetServing(server, json, false);
+  if (http != nullptr) http->Stop();  // waits for the HTTP requests in progress
+  server.Shutdown(absl::ToChronoTime(absl::Now() + s.shutdown_grace));
+  server.Wait();
+  Log("INFO", "stopped");
+  return 0;
+}
+
+int Run(const sigset_t& signals) {
+  absl::StatusOr<app::Settings> settings = LoadSettings();
+  if (!settings.ok()) return Fail(settings.status());
+  const app::Settings& s = *settings;
+  // Every check that can refuse the start comes before anything touches the store.
+  absl::StatusOr<std::unique_ptr<service::AccessPolicy>> access = CheckAccess(s);
+  if (!access.ok()) return Fail(access.status());
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = app::ServerCredentials(s);
   if (!creds.ok()) return Fail(creds.status());
-  if (absl::Status st =
-          app::CheckAuthenticationOffLoopback(s, (*access)->authentication_required());
-      !st.ok())
-    return Fail(st);
-  if (absl::Status st = app::CheckHttpGatewayAddress(s, (*access)->authentication_required());
-      !st.ok())
-    return Fail(st);
   std::unique_ptr<engine::JsonLinesAuditLog> audit;
   absl::StatusOr<Backend> backend = OpenBackend(s, &audit);
   if (!backend.ok()) return Fail(backend.status());
   engine::Engine* engine = backend->engine.get();
-  if (backend->replica == nullptr) {
+  if (backend->replica == nullptr) {  // a replica applies them once loaded
     if (absl::Status st = app::ApplyConfiguredKeyrings(*engine, s.keyrings); !st.ok())
       return Fail(st);
   }
-
   service::Authorizer authorizer(*std::move(access), audit.get());
   service::SessionTokensService tokens(engine, s.max_batch_items, &authorizer);
   service::KeyAdminService admin(engine, &authorizer);
@@ -412,48 +469,11 @@ int Run(const sigset_t& signals) {
   if (server == nullptr || port == 0)
     return Fail(absl::UnavailableError(absl::StrCat("cannot listen on ", s.listen)));
   gateway::JsonGateway json(&tokens, &authorizer);
-  json.SetServing(backend->replica == nullptr);
   absl::StatusOr<std::unique_ptr<gateway::HttpServer>> http = StartHttpGateway(s, &json);
   if (!http.ok()) return Fail(http.status());
-  server->GetHealthCheckService()->SetServingStatus(backend->replica == nullptr);
-  const std::string host = s.listen.substr(0, s.listen.rfind(':'));
-  // The first stdout line is machine-readable: tests and scripts read the port from it.
-  std::printf("sessiontoken-server listening on %s:%d\n", host.c_str(), port);
-  if (*http != nullptr) {  // the second, when the gateway is on
-    std::printf("http gateway listening on %s:%d\n",
-                s.http_listen.substr(0, s.http_listen.rfind(':')).c_str(), (*http)->port());
-  }
-  std::printf("try: sessiontoken --server=%s:%d sign --payload=hello --ttl=1h\n", host.c_str(),
-              port);
-  std::fflush(stdout);
-  if (backend->replica != nullptr) {  // NOT_SERVING until the first full load
-    absl::Status failure;
-    if (!AwaitReplicaReady(s, *engine, signals, &failure)) {
-      server->Shutdown(absl::ToChronoTime(absl::Now()));
-      return 0;
-    }
-    if (!failure.ok()) return Fail(failure);
-    server->GetHealthCheckService()->SetServingStatus(true);
-    json.SetServing(true);
-    Log("INFO", "serving");
-  }
-
-  int sig = 0;
-  {
-    engine::Scheduler scheduler(engine, s.scheduler_interval, [](int n) {
-      Log("INFO", absl::StrCat("scheduler applied ", n, " transition(s)"));
-    });
-    sigwait(&signals, &sig);
-  }  // the scheduler stops before the drain
-  Log("INFO", absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ": draining (grace ",
-                           absl::FormatDuration(s.shutdown_grace), ")"));
-  server->GetHealthCheckService()->SetServingStatus(false);
-  json.SetServing(false);
-  if (*http != nullptr) (*http)->Stop();  // waits for the HTTP requests in progress
-  server->Shutdown(absl::ToChronoTime(absl::Now() + s.shutdown_grace));
-  server->Wait();
-  Log("INFO", "stopped");
-  return 0;
+  SetServing(*server, json, backend->replica == nullptr);
+  PrintListening(s, port, http->get());
+  return ServeUntilSignal(s, *backend, *server, json, http->get(), signals);
 }
 
 }  // namespace

@@ -257,7 +257,7 @@ class Bench:
             "loadgen": os.path.join(build_dir, "tests", "bench", "loadgen"),
             "floor": os.path.join(build_dir, "tests", "bench", "floor_server"),
             "make_keyrings": os.path.join(build_dir, "tests", "bench", "make_keyrings"),
-            "ha_probe": os.path.join(build_dir, "tests", "bench", "ha_probe"),
+            "ha_probe": os.path.join(build_dir, "tests", "bench", "ha_bench_probe"),
         }
         for k, p in self.bin.items():
             if not os.access(p, os.X_OK):
