@@ -8,6 +8,7 @@ PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev bash
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev openssl binutils zlib1g-dev
   etcd-server etcd-client
+  prometheus-cpp-dev prometheus
   python3 python3-grpcio python3-protobuf python3-flask python3-itsdangerous
   python3-cryptography"
 

@@ -1,6 +1,7 @@
 // sessiontoken-server: flags, wiring, signals and graceful shutdown. Settings are resolved
 // by server/app/settings.h, credentials by server/app/credentials.h; this file only wires the
 // engine, the services and the scheduler together, in the style of gRPC's examples.
+#include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
@@ -25,11 +27,13 @@
 #include "server/app/configured_keyrings.h"
 #include "server/app/credentials.h"
 #include "server/app/log.h"
+#include "server/app/observability.h"
 #include "server/app/settings.h"
 #include "server/config/config.h"
 #include "server/engine/audit.h"
 #include "server/engine/engine.h"
 #include "server/engine/scheduler.h"
+#include "server/metrics/collector.h"
 #include "server/service/access_policy.h"
 #include "server/service/admin_service.h"
 #include "server/service/auth.h"
@@ -89,6 +93,15 @@ ABSL_FLAG(std::vector<std::string>, accept_rollback, {},
           "an operator restoring a backup on purpose (keys destroyed since come back)");
 ABSL_FLAG(bool, insecure, false,
           "Allow plaintext (no TLS) on a non-loopback --listen address. Never in production");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Serve Prometheus metrics at http://HOST:PORT/metrics (host:port; empty = off). Binds "
+          "exactly this address; metrics carry no token, payload or key");
+ABSL_FLAG(std::string, log_format, "text",
+          "Server log lines on stderr: text, or json (one object per line)");
+ABSL_FLAG(bool, log_calls, false,
+          "Log one line per finished RPC (method, status code, latency; never a request)");
+ABSL_FLAG(bool, print_metric_names, false,
+          "Print the name of every metric family the server can export, and exit");
 ABSL_FLAG(bool, allow_unauthenticated, false,
           "Serve a non-loopback --listen address without authentication (no API tokens, rules "
           "or mTLS configured): only behind your own authenticating proxy. Logged loudly");
@@ -128,6 +141,8 @@ app::CommandLine GivenFlags() {
   str(FLAGS_kek_env, "kek_env", c.mutable_kek_env());
   str(FLAGS_default_keyring, "default_keyring", c.mutable_default_keyring());
   str(FLAGS_audit_log, "audit_log", c.mutable_audit_log());
+  str(FLAGS_metrics_listen, "metrics_listen", c.mutable_metrics_listen());
+  str(FLAGS_log_format, "log_format", c.mutable_log_format());
   str(FLAGS_tls_cert, "tls_cert", c.mutable_tls()->mutable_cert_file());
   str(FLAGS_tls_key, "tls_key", c.mutable_tls()->mutable_key_file());
   str(FLAGS_tls_client_ca, "tls_client_ca", c.mutable_tls()->mutable_client_ca_file());
@@ -155,6 +170,7 @@ app::CommandLine GivenFlags() {
   c.set_allow_unauthenticated(absl::GetFlag(FLAGS_allow_unauthenticated));
   cl.dev_kek = absl::GetFlag(FLAGS_dev_kek);
   cl.accept_rollback = absl::GetFlag(FLAGS_accept_rollback);
+  cl.log_calls = absl::GetFlag(FLAGS_log_calls);
   cl.no_default_keyring = Given("default_keyring") && absl::GetFlag(FLAGS_default_keyring).empty();
   return cl;
 }
@@ -176,7 +192,8 @@ absl::StatusOr<app::Settings> LoadSettings() {
 // Everything that can refuse the start, before anything touches the disk: the engine over
 // the file store, with the audit log. `audit` receives the log (it must outlive the engine).
 absl::StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(
-    const app::Settings& s, std::unique_ptr<engine::JsonLinesAuditLog>* audit) {
+    const app::Settings& s, std::unique_ptr<engine::JsonLinesAuditLog>* audit,
+    std::unique_ptr<app::Observability>* observability) {
   absl::StatusOr<crypto::SecretBytes> kek = app::ResolveKek(s);
   if (!kek.ok()) return kek.status();
   absl::StatusOr<std::unique_ptr<store::Sealer>> sealer = store::Sealer::New(*std::move(kek));
@@ -198,7 +215,9 @@ absl::StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(
   engine::EngineOptions options;
   options.limits = s.limits;
   options.default_keyring = s.default_keyring;
-  options.audit_log = audit->get();
+  *observability = std::make_unique<app::Observability>(s, audit->get());
+  options.audit_log = (*observability)->audit_log();
+  options.observer = (*observability)->observer();
   options.admin_wait = s.admin_deadline;
   options.accept_rollback.insert(s.accept_rollback.begin(), s.accept_rollback.end());
   for (const std::string& name : s.accept_rollback) {
@@ -222,7 +241,7 @@ absl::StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(
 std::unique_ptr<grpc::Server> StartServer(const app::Settings& s,
                                           std::shared_ptr<grpc::ServerCredentials> creds,
                                           std::initializer_list<grpc::Service*> services,
-                                          int* port) {
+                                          app::Observability* observability, int* port) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -233,6 +252,7 @@ std::unique_ptr<grpc::Server> StartServer(const app::Settings& s,
   // able to bind our port beside us and receive part of the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   for (grpc::Service* service : services) builder.RegisterService(service);
+  builder.experimental().SetInterceptorCreators(observability->Interceptors());
   return builder.BuildAndStart();
 }
 
@@ -241,10 +261,20 @@ int Fail(const absl::Status& s) {
   return 1;
 }
 
+// gRPC's own log lines, in the server's format (so that JSON logs stay one object a line).
+void GrpcLog(gpr_log_func_args* args) {
+  const char* level = args->severity == GPR_LOG_SEVERITY_ERROR  ? "ERROR"
+                      : args->severity == GPR_LOG_SEVERITY_INFO ? "INFO"
+                                                                : "DEBUG";
+  Log(level, args->message, {{"source", "grpc"}});
+}
+
 int Run(const sigset_t& signals) {
   absl::StatusOr<app::Settings> settings = LoadSettings();
   if (!settings.ok()) return Fail(settings.status());
   const app::Settings& s = *settings;
+  app::SetLogFormat(s.log_format);
+  gpr_set_log_function(GrpcLog);
   // Every check that can refuse the start comes before anything touches the disk.
   absl::StatusOr<std::unique_ptr<service::AccessPolicy>> access =
       service::AccessPolicy::New(s.auth, !s.tls.client_ca_file.empty());
@@ -263,22 +293,33 @@ int Run(const sigset_t& signals) {
       !st.ok())
     return Fail(st);
   std::unique_ptr<engine::JsonLinesAuditLog> audit;
-  absl::StatusOr<std::unique_ptr<engine::Engine>> engine = OpenEngine(s, &audit);
+  std::unique_ptr<app::Observability> observability;
+  absl::StatusOr<std::unique_ptr<engine::Engine>> engine = OpenEngine(s, &audit, &observability);
   if (!engine.ok()) return Fail(engine.status());
   if (absl::Status st = app::ApplyConfiguredKeyrings(**engine, s.keyrings); !st.ok())
     return Fail(st);
 
   service::Authorizer authorizer(*std::move(access), audit.get());
   service::SessionTokensService tokens(engine->get(), s.max_batch_items, &authorizer);
-  service::KeyAdminService admin(engine->get(), &authorizer);
+  service::KeyAdminService admin(engine->get(), &authorizer, observability->usage());
+  absl::StatusOr<int> metrics_port = observability->StartListener(engine->get());
+  if (!metrics_port.ok()) return Fail(metrics_port.status());
+  // The listener reads the engine: it stops first, whatever way Run returns.
+  absl::Cleanup stop_metrics = [&observability] { observability->StopListener(); };
   int port = 0;
-  std::unique_ptr<grpc::Server> server = StartServer(s, *creds, {&tokens, &admin}, &port);
+  std::unique_ptr<grpc::Server> server =
+      StartServer(s, *creds, {&tokens, &admin}, observability.get(), &port);
   if (server == nullptr || port == 0)
     return Fail(absl::UnavailableError(absl::StrCat("cannot listen on ", s.listen)));
   server->GetHealthCheckService()->SetServingStatus(true);
   const std::string host = s.listen.substr(0, s.listen.rfind(':'));
   // The first stdout line is machine-readable: tests and scripts read the port from it.
   std::printf("sessiontoken-server listening on %s:%d\n", host.c_str(), port);
+  if (*metrics_port != 0) {
+    const std::string mhost = s.metrics_listen.substr(0, s.metrics_listen.rfind(':'));
+    std::printf("sessiontoken-server metrics on http://%s:%d/metrics\n", mhost.c_str(),
+                *metrics_port);
+  }
   std::printf("try: sessiontoken --server=%s:%d sign --payload=hello --ttl=1h\n", host.c_str(),
               port);
   std::fflush(stdout);
@@ -311,6 +352,12 @@ int main(int argc, char** argv) {
       "sessiontoken-server: holds the secret keys of web session cookies.\n"
       "  sessiontoken-server --listen=127.0.0.1:50051 --data_dir=data --kek_file=kek.hex");
   absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_print_metric_names)) {
+    for (const std::string& name : sessiontoken::metrics::ExportedFamilyNames()) {
+      std::printf("%s\n", name.c_str());
+    }
+    return 0;
+  }
   // Debian's Abseil checks every mutex acquisition for lock-order cycles (gRPC's included):
   // ~16% of a call's instructions (docs/performance.md), and a false positive would abort
   // the server. Our own locks nest in one fixed order (Engine: busy_mu_ is released before

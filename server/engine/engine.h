@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "server/engine/audit.h"
 #include "server/engine/limits.h"
+#include "server/engine/observer.h"
 #include "server/format/keyring_signer.h"
 #include "server/keyring/clock.h"
 #include "server/keyring/keyring.h"
@@ -42,6 +43,9 @@ struct EngineOptions {
   // The server-side default deadline of an admin change: how long (real time) it may wait
   // for other changes (each one fsync'ed write) before it gives up.
   absl::Duration admin_wait = absl::Seconds(10);
+  // Hears every Sign and Verify result (key usage, metrics); may be null. Not owned; must
+  // outlive the engine.
+  EngineObserver* observer = nullptr;
 };
 
 // Who asks for an admin change (recorded in the audit log) and until when it may wait for

@@ -4,6 +4,7 @@
 #define SESSIONTOKEN_SERVER_SERVICE_ADMIN_SERVICE_H_
 
 #include "server/engine/engine.h"
+#include "server/metrics/key_usage.h"
 #include "server/service/auth.h"
 #include "sessiontoken/v1/admin.grpc.pb.h"
 
@@ -16,9 +17,11 @@ void ToKeyringInfo(const keyring::Keyring& kr, v1::KeyringInfo* out);
 
 class KeyAdminService final : public v1::KeyAdmin::Service {
  public:
-  // `auth` (may be null: no access control) must outlive the service.
-  explicit KeyAdminService(engine::Engine* engine, const Authorizer* auth = nullptr)
-      : engine_(engine), auth_(auth) {}
+  // `auth` (may be null: no access control) and `usage` (may be null: GetKeyUsage answers
+  // FAILED_PRECONDITION) must outlive the service.
+  explicit KeyAdminService(engine::Engine* engine, const Authorizer* auth = nullptr,
+                           const metrics::KeyUsageRecorder* usage = nullptr)
+      : engine_(engine), auth_(auth), usage_(usage) {}
 
   grpc::Status Rotate(grpc::ServerContext* ctx, const v1::RotateRequest* req,
                       v1::RotateResponse* resp) override;
@@ -42,6 +45,8 @@ class KeyAdminService final : public v1::KeyAdmin::Service {
                           v1::KeyringInfo* resp) override;
   grpc::Status SetPolicy(grpc::ServerContext* ctx, const v1::SetPolicyRequest* req,
                          v1::KeyringInfo* resp) override;
+  grpc::Status GetKeyUsage(grpc::ServerContext* ctx, const v1::GetKeyUsageRequest* req,
+                           v1::GetKeyUsageResponse* resp) override;
 
  private:
   // Checks the keyring name (request field `field`), identifies the caller and checks the
@@ -52,6 +57,7 @@ class KeyAdminService final : public v1::KeyAdmin::Service {
 
   engine::Engine* engine_;
   const Authorizer* auth_;
+  const metrics::KeyUsageRecorder* usage_;
 };
 
 }  // namespace sessiontoken::service

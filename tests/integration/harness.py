@@ -8,10 +8,19 @@ import re
 import signal
 import subprocess
 import threading
+import urllib.request
 
 SERVER_BIN = os.environ.get("SESSIONTOKEN_SERVER", "")
 CLI_BIN = os.environ.get("SESSIONTOKEN_CLI", "")
 LISTEN_RE = re.compile(r"^sessiontoken-server listening on 127\.0\.0\.1:(\d+)$")
+METRICS_RE = re.compile(r"^sessiontoken-server metrics on (http://127\.0\.0\.1:\d+/metrics)$")
+
+
+def http_get(url, timeout=10.0):
+    """GET `url` directly (never through a proxy); returns the body as bytes."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=timeout) as r:
+        return r.read()
 
 
 def require_binaries():
@@ -60,6 +69,21 @@ class Server:
             raise RuntimeError(f"unexpected first line {first!r}; log:\n" + self.log())
         self.port = int(m.group(1))
         self.target = f"127.0.0.1:{self.port}"
+        self.metrics_url = None
+        if any(a.startswith("--metrics_listen=") for a in extra_args):
+            try:
+                second = lines.get(timeout=timeout).decode().strip()
+            except queue.Empty:
+                second = ""
+            m = METRICS_RE.match(second)
+            if not m:
+                self.kill()
+                raise RuntimeError(f"unexpected second line {second!r}; log:\n" + self.log())
+            self.metrics_url = m.group(1)
+
+    def scrape(self):
+        """The text of /metrics (the server must run with --metrics_listen)."""
+        return http_get(self.metrics_url).decode()
 
     def log(self):
         with open(self.log_path, "rb") as f:
