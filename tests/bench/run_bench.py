@@ -261,12 +261,12 @@ class Bench:
         self.n_data = 0
 
     # -- servers
-    def start_server(self, data_dir=None, **kw):
+    def start_server(self, data_dir=None, extra_args=(), **kw):
         if data_dir is None:
             self.n_data += 1
             data_dir = os.path.join(self.work, f"data-{self.n_data}")
         s = Server([self.bin["server"], "--listen=127.0.0.1:0", f"--data_dir={data_dir}",
-                    f"--kek_file={self.kek}"], "sessiontoken-server",
+                    f"--kek_file={self.kek}", *extra_args], "sessiontoken-server",
                    os.path.join(self.work, "server.log"), pin=0 if self.pin else None, **kw)
         self.servers.append(s)
         return s
@@ -352,14 +352,14 @@ class Bench:
             return None
         return json.loads(r.stdout)
 
-    def pair(self, ours, floor, mode, rnd_index, qps=0.0, inflight=None):
+    def pair(self, ours, floor, mode, rnd_index, qps=0.0, inflight=None, floor_mode=None):
         """Measures `mode` on ours and floor_`mode` on the floor in alternating slices
         (BENCH_SLICES of BENCH_DURATION/slices seconds each), so that a neighbour's burst
         lands on both sides; returns the merged results (ours, floor)."""
         sides = {"ours": [], "floor": []}
         per_slice = self.duration / self.slices
         for k in range(self.slices):
-            order = [("ours", ours, mode), ("floor", floor, "floor_" + mode)]
+            order = [("ours", ours, mode), ("floor", floor, floor_mode or "floor_" + mode)]
             if (rnd_index + k) % 2:
                 order.reverse()
             for who, srv, m in order:
@@ -395,6 +395,16 @@ class Bench:
             finally:
                 self.stop(ours)
                 self.stop(floor)
+            # Metrics on (--metrics_listen: RPC interceptor + exposer) vs off, same run,
+            # alternating slices: the cost of observability on the Verify path.
+            off = self.start_server()
+            on = self.start_server(extra_args=["--metrics_listen=127.0.0.1:0"])
+            try:
+                rnd["metrics_on:verify"], rnd["metrics_off:verify"] = self.pair(
+                    on, off, "verify", i, floor_mode="verify")
+            finally:
+                self.stop(on)
+                self.stop(off)
             rounds.append(rnd)
         return rounds
 
@@ -633,6 +643,16 @@ def build_table(m, cfg, core, its, rounds, krss):
                          f"from {sc / 100:.2f} us of server CPU per token"))
         row("service", "  server CPU per call", fmt_us(sc), f"{fmt_us(fc)} floor",
             f"{sc - fc:+.1f} us" if (sc and fc) else "", "(info)", "")
+    if any(r.get("metrics_on:verify") for r in rounds):
+        q_on = agg("metrics_on:verify", "qps")
+        q_off = agg("metrics_off:verify", "qps")
+        mr = ratio_med("metrics_on:verify", "metrics_off:verify")
+        res = verdict(mr >= 0.97 if mr else None)
+        row("service", "Verify QPS, metrics on vs off (--metrics_listen, same run)",
+            fmt_rate(q_on, " calls/s"), f"{fmt_rate(q_off, ' calls/s')} metrics off",
+            f"{mr * 100:.1f}%" if mr else "n/a", ">= 97%", res)
+        targets.append(("Verify QPS with metrics on >= 97% of metrics off", res,
+                        f"{mr * 100:.1f}%" if mr else "n/a"))
     for mode in ["sign", "verify"]:
         q = agg(f"half:{mode}", "target_qps")
         if q is None:
