@@ -275,6 +275,7 @@ int Run(const sigset_t& signals) {
   const app::Settings& s = *settings;
   app::SetLogFormat(s.log_format);
   gpr_set_log_function(GrpcLog);
+  store::FileStore::SetWarningLog([](absl::string_view m) { Log("WARNING", m); });
   // Every check that can refuse the start comes before anything touches the disk.
   absl::StatusOr<std::unique_ptr<service::AccessPolicy>> access =
       service::AccessPolicy::New(s.auth, !s.tls.client_ca_file.empty());

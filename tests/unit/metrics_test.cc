@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/crypto/random.h"
@@ -111,8 +112,10 @@ TEST_F(MetricsTest, CountsEveryResultPerKeyringAndPerExistingKey) {
 TEST_F(MetricsTest, TenThousandGarbageTokensAddNoLabelValues) {
   const std::string good = Sign("payload-marker");
   EXPECT_EQ(Verify(good), VerifyStatus::kValid);
-  const std::string before = Serialize(
-      MetricsCollector({.engine = nullptr, .usage = &usage_, .process = false}).Collect());
+  CollectorSources sources;
+  sources.usage = &usage_;
+  sources.process = false;
+  const std::string before = Serialize(MetricsCollector(sources).Collect());
   std::vector<std::string> garbage;
   for (int i = 0; i < 10000; ++i) {
     // Shaped like native tokens naming key ids that do not exist, and plain junk.
@@ -120,8 +123,7 @@ TEST_F(MetricsTest, TenThousandGarbageTokensAddNoLabelValues) {
                             : absl::StrCat("junk-token-", i));
     Verify(garbage.back());
   }
-  const std::string after = Serialize(
-      MetricsCollector({.engine = nullptr, .usage = &usage_, .process = false}).Collect());
+  const std::string after = Serialize(MetricsCollector(sources).Collect());
   // The same series (only the counts moved).
   auto series = [](const std::string& text) {
     std::set<std::string> out;
@@ -235,7 +237,12 @@ TEST_F(MetricsTest, EveryFamilyIsInTheCatalogAndCarriesNoSecret) {
   rpcs.Record(0, 0, absl::Microseconds(90));
   const std::string token = Sign("secret-payload-xyz");
   Verify(token);
+  const uint32_t old_key = Primary();
   ASSERT_THAT(engine_->Rotate("op", "default", true), IsOk());
+  v1::KeyringPolicy policy;  // the former primary (ACTIVE) is disabled in a week
+  policy.mutable_verify_window()->set_seconds(7 * 86400);
+  policy.mutable_max_token_ttl()->set_seconds(3600);
+  ASSERT_THAT(engine_->SetPolicy("op", "default", policy), IsOk());
   CollectorSources s;
   s.engine = engine_.get();
   s.usage = &usage_;
@@ -261,8 +268,11 @@ TEST_F(MetricsTest, EveryFamilyIsInTheCatalogAndCarriesNoSecret) {
   EXPECT_THAT(text, HasSubstr("sessiontoken_store_watch_restarts_total 3"));
   EXPECT_THAT(text, HasSubstr(absl::StrCat(
                         "sessiontoken_keyring_primary_key_id{keyring=\"default\"} ", Primary())));
-  EXPECT_THAT(text, HasSubstr("sessiontoken_rpc_duration_seconds_bucket{method=\"Verify\","
-                              "service=\"sessiontoken.v1.SessionTokens\",le=\"0.0001\"} 1"));
+  EXPECT_THAT(text, HasSubstr("sessiontoken_rpc_duration_seconds_bucket{service=\"sessiontoken."
+                              "v1.SessionTokens\",method=\"Verify\",le=\"0.0001\"} 1"));
+  EXPECT_THAT(text, HasSubstr("sessiontoken_key_next_transition_seconds{keyring=\"default\","
+                              "key_id=\"" +
+                              std::to_string(old_key) + "\",operation=\"disable\"} 604800"));
   EXPECT_FALSE(absl::StrContains(text, token));
   EXPECT_FALSE(absl::StrContains(text, "secret-payload-xyz"));
 }
