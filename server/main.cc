@@ -302,6 +302,7 @@ int Run(const sigset_t& signals) {
 
   service::Authorizer authorizer(*std::move(access), audit.get());
   service::SessionTokensService tokens(engine->get(), s.max_batch_items, &authorizer);
+  observability->Observe(&tokens);
   service::KeyAdminService admin(engine->get(), &authorizer, observability->usage());
   absl::StatusOr<int> metrics_port = observability->StartListener(engine->get());
   if (!metrics_port.ok()) return Fail(metrics_port.status());

@@ -22,16 +22,22 @@ std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterfac
 Observability::Interceptors() {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> out;
   if (settings_.metrics_listen.empty() && !settings_.log_calls) return out;
-  service::CallLogger log;
-  if (settings_.log_calls) {
-    log = [](absl::string_view method, int code, absl::Duration latency) {
-      const std::string us = absl::StrCat(absl::ToInt64Microseconds(latency));
-      Log("INFO", "call",
-          {{"method", method}, {"code", metrics::StatusCodeName(code)}, {"latency_us", us}});
-    };
-  }
-  out.push_back(std::make_unique<service::RpcMetricsInterceptorFactory>(&rpcs_, std::move(log)));
+  out.push_back(std::make_unique<service::RpcMetricsInterceptorFactory>(&rpcs_, CallLog()));
   return out;
+}
+
+void Observability::Observe(service::SessionTokensService* tokens) {
+  if (settings_.metrics_listen.empty() && !settings_.log_calls) return;
+  tokens->EnableRpcMetrics(&rpcs_, CallLog());
+}
+
+service::CallLogger Observability::CallLog() const {
+  if (!settings_.log_calls) return nullptr;
+  return [](absl::string_view method, int code, absl::Duration latency) {
+    const std::string us = absl::StrCat(absl::ToInt64Microseconds(latency));
+    Log("INFO", "call",
+        {{"method", method}, {"code", metrics::StatusCodeName(code)}, {"latency_us", us}});
+  };
 }
 
 absl::StatusOr<int> Observability::StartListener(const engine::Engine* engine,

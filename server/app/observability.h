@@ -19,6 +19,7 @@
 #include "server/metrics/rpc_stats.h"
 #include "server/metrics/sampler.h"
 #include "server/metrics/usage_audit.h"
+#include "server/service/tokens_service.h"
 
 namespace sessiontoken::app {
 
@@ -36,6 +37,8 @@ class Observability {
   // The gRPC server's interceptors: RPC metrics and per-call logs, when either is on.
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
   Interceptors();
+  // The same for the hot-path service, which records its own calls.
+  void Observe(service::SessionTokensService* tokens);
 
   // Starts the metrics listener over `engine` when --metrics_listen is set; returns its
   // port (0: metrics off). `store_health` (optional) feeds the store_* metrics.
@@ -50,6 +53,7 @@ class Observability {
   metrics::UsageAuditLog audit_;
   metrics::RpcStats rpcs_;
   metrics::UsageSampler sampler_;
+  service::CallLogger CallLog() const;
   std::unique_ptr<metrics::MetricsListener> listener_;
 };
 

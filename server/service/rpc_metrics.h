@@ -1,7 +1,9 @@
 // RPC metrics at the gRPC edge: a server interceptor that records every finished call's
 // service, method, status code and latency in metrics::RpcStats, and optionally hands it
-// to a per-call log. One interceptor covers every service (tokens, admin, health,
-// reflection) with no code in the handlers; it sees only the method path and the status.
+// to a per-call log, for the admin, health and reflection services (no code in their
+// handlers; it sees only the method path and the status). The hot path (SessionTokens)
+// is left out: its handlers record their own calls (SessionTokensService::EnableRpcMetrics),
+// because a gRPC interceptor costs about a fifth of a Verify call's instructions.
 #ifndef SESSIONTOKEN_SERVER_SERVICE_RPC_METRICS_H_
 #define SESSIONTOKEN_SERVER_SERVICE_RPC_METRICS_H_
 
