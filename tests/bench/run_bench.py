@@ -653,6 +653,11 @@ def build_table(m, cfg, core, its, rounds, krss):
             f"{mr * 100:.1f}%" if mr else "n/a", ">= 97%", res)
         targets.append(("Verify QPS with metrics on >= 97% of metrics off", res,
                         f"{mr * 100:.1f}%" if mr else "n/a"))
+        # Server CPU per call is steadier than QPS on a shared machine.
+        cr = ratio_med("metrics_off:verify", "metrics_on:verify", "server_cpu_us_per_call")
+        if cr:
+            diag.append(("Verify: server CPU/call, metrics off over on", f"{cr * 100:.1f}%",
+                         "the QPS ratio a CPU-bound server would show"))
     for mode in ["sign", "verify"]:
         q = agg(f"half:{mode}", "target_qps")
         if q is None:
