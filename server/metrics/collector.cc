@@ -138,9 +138,11 @@ void MetricsCollector::CollectUsage(std::vector<MetricFamily>* out) const {
 void MetricsCollector::CollectRpcs(std::vector<MetricFamily>* out) const {
   MetricFamily calls = Family(kRpcCalls, "Finished RPCs by service, method and gRPC status code.",
                               MetricType::Counter);
-  MetricFamily latency =
-      Family(kRpcDuration, "RPC latency in the server (call start to status sent), by method.",
-             MetricType::Histogram);
+  MetricFamily latency = Family(
+      kRpcDuration,
+      "Server-side RPC latency by method (SessionTokens: handler start to status; others: call "
+      "start to status sent).",
+      MetricType::Histogram);
   for (const MethodTotals& m : s_.rpcs->Totals()) {
     for (int code = 0; code < kStatusCodeCount; ++code) {
       if (m.calls[code] == 0) continue;
