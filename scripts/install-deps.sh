@@ -14,6 +14,7 @@ PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev bash
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev openssl binutils zlib1g-dev
   libcivetweb-dev
   etcd-server etcd-client
+  prometheus-cpp-dev prometheus
   python3 python3-grpcio python3-protobuf python3-flask python3-itsdangerous
   python3-cryptography
   golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev

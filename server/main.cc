@@ -1,6 +1,7 @@
 // sessiontoken-server: flags, wiring, signals and graceful shutdown. Settings are resolved
 // by server/app/settings.h, credentials by server/app/credentials.h; this file only wires the
 // engine, the services and the scheduler together, in the style of gRPC's examples.
+#include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
@@ -28,6 +30,7 @@
 #include "server/app/configured_keyrings.h"
 #include "server/app/credentials.h"
 #include "server/app/log.h"
+#include "server/app/observability.h"
 #include "server/app/open_store.h"
 #include "server/app/settings.h"
 #include "server/config/config.h"
@@ -37,6 +40,7 @@
 #include "server/engine/scheduler.h"
 #include "server/gateway/http_server.h"
 #include "server/gateway/json_gateway.h"
+#include "server/metrics/collector.h"
 #include "server/service/access_policy.h"
 #include "server/service/admin_service.h"
 #include "server/service/auth.h"
@@ -120,6 +124,15 @@ ABSL_FLAG(absl::Duration, presence_ttl, kDefaults.etcd.presence_ttl,
           "answering holds up promotions)");
 ABSL_FLAG(absl::Duration, resync_interval, kDefaults.etcd.resync_interval,
           "etcd store: full reload every this often, besides the watch (0 = never)");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Serve Prometheus metrics at http://HOST:PORT/metrics (host:port; empty = off). Binds "
+          "exactly this address; metrics carry no token, payload or key");
+ABSL_FLAG(std::string, log_format, "text",
+          "Server log lines on stderr: text, or json (one object per line)");
+ABSL_FLAG(bool, log_calls, false,
+          "Log one line per finished RPC (method, status code, latency; never a request)");
+ABSL_FLAG(bool, print_metric_names, false,
+          "Print the name of every metric family the server can export, and exit");
 ABSL_FLAG(bool, allow_unauthenticated, false,
           "Serve a non-loopback --listen address without authentication (no API tokens, rules "
           "or mTLS configured): only behind your own authenticating proxy. Logged loudly");
@@ -160,6 +173,8 @@ app::CommandLine GivenFlags() {
   str(FLAGS_kek_env, "kek_env", c.mutable_kek_env());
   str(FLAGS_default_keyring, "default_keyring", c.mutable_default_keyring());
   str(FLAGS_audit_log, "audit_log", c.mutable_audit_log());
+  str(FLAGS_metrics_listen, "metrics_listen", c.mutable_metrics_listen());
+  str(FLAGS_log_format, "log_format", c.mutable_log_format());
   str(FLAGS_tls_cert, "tls_cert", c.mutable_tls()->mutable_cert_file());
   str(FLAGS_tls_key, "tls_key", c.mutable_tls()->mutable_key_file());
   str(FLAGS_tls_client_ca, "tls_client_ca", c.mutable_tls()->mutable_client_ca_file());
@@ -204,6 +219,7 @@ app::CommandLine GivenFlags() {
   c.set_allow_unauthenticated(absl::GetFlag(FLAGS_allow_unauthenticated));
   cl.dev_kek = absl::GetFlag(FLAGS_dev_kek);
   cl.accept_rollback = absl::GetFlag(FLAGS_accept_rollback);
+  cl.log_calls = absl::GetFlag(FLAGS_log_calls);
   cl.no_default_keyring = Given("default_keyring") && absl::GetFlag(FLAGS_default_keyring).empty();
   return cl;
 }
@@ -228,11 +244,12 @@ struct Backend {
   std::unique_ptr<engine::Replica> replica;
 };
 
-engine::EngineOptions EngineOptionsFor(const app::Settings& s, engine::AuditLog* audit) {
+engine::EngineOptions EngineOptionsFor(const app::Settings& s, app::Observability* observability) {
   engine::EngineOptions options;
   options.limits = s.limits;
   options.default_keyring = s.default_keyring;
-  options.audit_log = audit;
+  options.audit_log = observability->audit_log();
+  options.observer = observability->observer();
   options.admin_wait = s.admin_deadline;
   options.accept_rollback.insert(s.accept_rollback.begin(), s.accept_rollback.end());
   for (const std::string& name : s.accept_rollback) {
@@ -245,7 +262,7 @@ engine::EngineOptions EngineOptionsFor(const app::Settings& s, engine::AuditLog*
 // The engine over the file store in data_dir (loaded now: any problem refuses the start).
 absl::StatusOr<Backend> OpenFileEngine(const app::Settings& s,
                                        std::unique_ptr<store::Sealer> sealer,
-                                       engine::AuditLog* audit) {
+                                       app::Observability* observability) {
   absl::StatusOr<std::unique_ptr<store::FileStore>> file_store = store::FileStore::Open(s.data_dir);
   if (!file_store.ok()) {
     return absl::Status(file_store.status().code(),
@@ -255,7 +272,7 @@ absl::StatusOr<Backend> OpenFileEngine(const app::Settings& s,
   Log("INFO", absl::StrCat("KEK fingerprint ", sealer->fingerprint(), "; data dir ", s.data_dir));
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
       engine::Engine::New(*std::move(file_store), std::move(sealer), &keyring::Clock::Real(),
-                          EngineOptionsFor(s, audit));
+                          EngineOptionsFor(s, observability));
   if (!engine.ok()) {
     return absl::Status(engine.status().code(),
                         absl::StrCat("cannot load keyrings from ", s.data_dir, ": ",
@@ -270,7 +287,7 @@ absl::StatusOr<Backend> OpenFileEngine(const app::Settings& s,
 // A replica's engine over etcd: it loads in the background (NOT_SERVING until then).
 absl::StatusOr<Backend> OpenReplicaEngine(const app::Settings& s,
                                           std::unique_ptr<store::Sealer> sealer,
-                                          engine::AuditLog* audit) {
+                                          app::Observability* observability) {
   absl::StatusOr<store::EtcdOptions> etcd = app::EtcdOptionsFor(s.etcd);
   if (!etcd.ok()) return etcd.status();
   absl::StatusOr<std::unique_ptr<store::EtcdStore>> store = store::EtcdStore::New(*std::move(etcd));
@@ -279,7 +296,7 @@ absl::StatusOr<Backend> OpenReplicaEngine(const app::Settings& s,
   Log("INFO", absl::StrCat("KEK fingerprint ", sealer->fingerprint(), "; etcd store at ",
                            absl::StrJoin(s.etcd.endpoints, ","), " prefix ", s.etcd.prefix,
                            "; replica ", id));
-  engine::EngineOptions options = EngineOptionsFor(s, audit);
+  engine::EngineOptions options = EngineOptionsFor(s, observability);
   options.replica_id = id;
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine = engine::Engine::NewReplica(
       *std::move(store), std::move(sealer), &keyring::Clock::Real(), std::move(options));
@@ -296,9 +313,11 @@ absl::StatusOr<Backend> OpenReplicaEngine(const app::Settings& s,
 }
 
 // Everything that can refuse the start, before anything touches the store: the KEK, the
-// audit log, then the engine. `audit` receives the log (it must outlive the engine).
+// audit log, then the engine. `audit` and `observability` receive what the engine writes
+// to (they must outlive it).
 absl::StatusOr<Backend> OpenBackend(const app::Settings& s,
-                                    std::unique_ptr<engine::JsonLinesAuditLog>* audit) {
+                                    std::unique_ptr<engine::JsonLinesAuditLog>* audit,
+                                    std::unique_ptr<app::Observability>* observability) {
   absl::StatusOr<crypto::SecretBytes> kek = app::ResolveKek(s);
   if (!kek.ok()) return kek.status();
   absl::StatusOr<std::unique_ptr<store::Sealer>> sealer = store::Sealer::New(*std::move(kek));
@@ -309,8 +328,9 @@ absl::StatusOr<Backend> OpenBackend(const app::Settings& s,
     if (!a.ok()) return a.status();
     *audit = *std::move(a);
   }
-  if (s.store == "etcd") return OpenReplicaEngine(s, *std::move(sealer), audit->get());
-  return OpenFileEngine(s, *std::move(sealer), audit->get());
+  *observability = std::make_unique<app::Observability>(s, audit->get());
+  if (s.store == "etcd") return OpenReplicaEngine(s, *std::move(sealer), observability->get());
+  return OpenFileEngine(s, *std::move(sealer), observability->get());
 }
 
 // A replica: waits for its first full load (or a shutdown signal: false), then creates
@@ -332,7 +352,7 @@ bool AwaitReplicaReady(const app::Settings& s, engine::Engine& engine, const sig
 std::unique_ptr<grpc::Server> StartServer(const app::Settings& s,
                                           std::shared_ptr<grpc::ServerCredentials> creds,
                                           std::initializer_list<grpc::Service*> services,
-                                          int* port) {
+                                          app::Observability* observability, int* port) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -352,6 +372,7 @@ std::unique_ptr<grpc::Server> StartServer(const app::Settings& s,
                                            std::numeric_limits<int>::max())));
   }
   for (grpc::Service* service : services) builder.RegisterService(service);
+  builder.experimental().SetInterceptorCreators(observability->Interceptors());
   return builder.BuildAndStart();
 }
 
@@ -368,6 +389,14 @@ absl::StatusOr<std::unique_ptr<gateway::HttpServer>> StartHttpGateway(
 int Fail(const absl::Status& s) {
   Log("FATAL", s.message());
   return 1;
+}
+
+// gRPC's own log lines, in the server's format (so that JSON logs stay one object a line).
+void GrpcLog(gpr_log_func_args* args) {
+  const char* level = args->severity == GPR_LOG_SEVERITY_ERROR  ? "ERROR"
+                      : args->severity == GPR_LOG_SEVERITY_INFO ? "INFO"
+                                                                : "DEBUG";
+  Log(level, args->message, {{"source", "grpc"}});
 }
 
 // The access policy the settings describe, after every check that can refuse the start
@@ -392,16 +421,37 @@ absl::StatusOr<std::unique_ptr<service::AccessPolicy>> CheckAccess(const app::Se
 
 // The first stdout line is machine-readable: tests and scripts read the port from it (and
 // the gateway's from the second, when it is on).
-void PrintListening(const app::Settings& s, int port, const gateway::HttpServer* http) {
+void PrintListening(const app::Settings& s, int port, const gateway::HttpServer* http,
+                    int metrics_port) {
   const std::string host = s.listen.substr(0, s.listen.rfind(':'));
   std::printf("sessiontoken-server listening on %s:%d\n", host.c_str(), port);
   if (http != nullptr) {
     std::printf("http gateway listening on %s:%d\n",
                 s.http_listen.substr(0, s.http_listen.rfind(':')).c_str(), http->port());
   }
+  if (metrics_port != 0) {
+    const std::string mhost = s.metrics_listen.substr(0, s.metrics_listen.rfind(':'));
+    std::printf("sessiontoken-server metrics on http://%s:%d/metrics\n", mhost.c_str(),
+                metrics_port);
+  }
   std::printf("try: sessiontoken --server=%s:%d sign --payload=hello --ttl=1h\n", host.c_str(),
               port);
   std::fflush(stdout);
+}
+
+// The store_* metrics from the replica (none on the file store).
+metrics::StoreHealthSource StoreHealthOf(const engine::Replica* replica) {
+  if (replica == nullptr) return nullptr;
+  return [replica] {
+    const engine::ReplicaStatus st = replica->Status();
+    metrics::StoreHealth h;
+    h.loaded_revision = st.loaded_revision;
+    h.staleness_seconds = st.staleness == absl::InfiniteDuration()
+                              ? std::numeric_limits<double>::infinity()  // not loaded yet
+                              : absl::ToDoubleSeconds(st.staleness);
+    h.watch_restarts = st.watch_restarts;
+    return h;
+  };
 }
 
 // Both front doors' health: gRPC's health service and the gateway's /healthz.
@@ -447,13 +497,17 @@ int Run(const sigset_t& signals) {
   absl::StatusOr<app::Settings> settings = LoadSettings();
   if (!settings.ok()) return Fail(settings.status());
   const app::Settings& s = *settings;
+  app::SetLogFormat(s.log_format);
+  gpr_set_log_function(GrpcLog);
+  store::FileStore::SetWarningLog([](absl::string_view m) { Log("WARNING", m); });
   // Every check that can refuse the start comes before anything touches the store.
   absl::StatusOr<std::unique_ptr<service::AccessPolicy>> access = CheckAccess(s);
   if (!access.ok()) return Fail(access.status());
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = app::ServerCredentials(s);
   if (!creds.ok()) return Fail(creds.status());
   std::unique_ptr<engine::JsonLinesAuditLog> audit;
-  absl::StatusOr<Backend> backend = OpenBackend(s, &audit);
+  std::unique_ptr<app::Observability> observability;
+  absl::StatusOr<Backend> backend = OpenBackend(s, &audit, &observability);
   if (!backend.ok()) return Fail(backend.status());
   engine::Engine* engine = backend->engine.get();
   if (backend->replica == nullptr) {  // a replica applies them once loaded
@@ -462,17 +516,24 @@ int Run(const sigset_t& signals) {
   }
   service::Authorizer authorizer(*std::move(access), audit.get());
   service::SessionTokensService tokens(engine, s.max_batch_items, &authorizer);
-  service::KeyAdminService admin(engine, &authorizer);
+  observability->Observe(&tokens);
+  service::KeyAdminService admin(engine, &authorizer, observability->usage());
   admin.set_replica(backend->replica.get());
+  absl::StatusOr<int> metrics_port =
+      observability->StartListener(engine, StoreHealthOf(backend->replica.get()));
+  if (!metrics_port.ok()) return Fail(metrics_port.status());
+  // The listener reads the engine: it stops first, whatever way Run returns.
+  absl::Cleanup stop_metrics = [&observability] { observability->StopListener(); };
   int port = 0;
-  std::unique_ptr<grpc::Server> server = StartServer(s, *creds, {&tokens, &admin}, &port);
+  std::unique_ptr<grpc::Server> server =
+      StartServer(s, *creds, {&tokens, &admin}, observability.get(), &port);
   if (server == nullptr || port == 0)
     return Fail(absl::UnavailableError(absl::StrCat("cannot listen on ", s.listen)));
   gateway::JsonGateway json(&tokens, &authorizer);
   absl::StatusOr<std::unique_ptr<gateway::HttpServer>> http = StartHttpGateway(s, &json);
   if (!http.ok()) return Fail(http.status());
   SetServing(*server, json, backend->replica == nullptr);
-  PrintListening(s, port, http->get());
+  PrintListening(s, port, http->get(), *metrics_port);
   return ServeUntilSignal(s, *backend, *server, json, http->get(), signals);
 }
 
@@ -488,6 +549,12 @@ int main(int argc, char** argv) {
       "sessiontoken-server: holds the secret keys of web session cookies.\n"
       "  sessiontoken-server --listen=127.0.0.1:50051 --data_dir=data --kek_file=kek.hex");
   absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_print_metric_names)) {
+    for (const std::string& name : sessiontoken::metrics::ExportedFamilyNames()) {
+      std::printf("%s\n", name.c_str());
+    }
+    return 0;
+  }
   // Debian's Abseil checks every mutex acquisition for lock-order cycles (gRPC's included):
   // ~16% of a call's instructions (docs/performance.md), and a false positive would abort
   // the server. Our own locks nest in one fixed order (Engine: busy_mu_ is released before

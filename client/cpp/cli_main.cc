@@ -1,4 +1,4 @@
-// sessiontoken: the command-line client (sign, verify, keys list, keys rotate, health).
+// sessiontoken: the command-line client (sign, verify, keys list/usage/rotate..., health).
 // Exit codes: 0 success / token VALID, 1 token not valid or server not serving,
 // 2 usage error, 3 RPC or connection error.
 #include <unistd.h>
@@ -72,6 +72,7 @@ constexpr char kUsage[] =
     "  sessiontoken [--server=H:P] [--keyring=K] sign --payload=TEXT [--ttl=1h] [--audience=A]\n"
     "  sessiontoken [--server=H:P] [--keyring=K] verify TOKEN [--audience=A]\n"
     "  sessiontoken [--server=H:P] [--keyring=K] keys list\n"
+    "  sessiontoken [--server=H:P] [--keyring=K] keys usage\n"
     "  sessiontoken [--server=H:P] [--keyring=K] keys rotate [--promote_now]\n"
     "  sessiontoken [--server=H:P] [--keyring=K] keys promote|disable|enable|destroy KEY_ID\n"
     "  sessiontoken [--server=H:P] [--keyring=K] keys import --algorithm=flask "
@@ -205,6 +206,32 @@ int KeysList(client::Client& c) {
   for (const v1::KeyInfo& k : r->keys()) {
     std::cout << absl::StrFormat("%-12u %-10s %-12s %s\n", k.key_id(), v1::KeyState_Name(k.state()),
                                  v1::Algorithm_Name(k.algorithm()), FormatTs(k.created_at()));
+  }
+  std::cout << std::flush;
+  return kExitOk;
+}
+
+// Per key: tokens verified in the last hour / day and when last, on the replica that answers.
+int KeysUsage(client::Client& c) {
+  v1::GetKeyUsageRequest req;
+  req.set_keyring(absl::GetFlag(FLAGS_keyring));
+  absl::StatusOr<v1::GetKeyUsageResponse> r = c.GetKeyUsage(req);
+  if (!r.ok()) return RpcError(r.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(*r);
+    return kExitOk;
+  }
+  std::cout << "keyring " << r->keyring() << " (revision " << r->revision()
+            << "), counted by the answering replica since " << FormatTs(r->counting_since())
+            << "\n";
+  std::cout << absl::StrFormat("%-12s %-10s %12s %12s %-20s %16s\n", "KEY_ID", "STATE",
+                               "VERIFIED_1H", "VERIFIED_24H", "LAST_VERIFIED", "DISABLED_HITS_24H");
+  for (const v1::KeyUsage& k : r->keys()) {
+    std::cout << absl::StrFormat("%-12u %-10s %12u %12u %-20s %16u\n", k.key_id(),
+                                 v1::KeyState_Name(k.state()), k.verified_last_hour(),
+                                 k.verified_last_day(),
+                                 k.has_last_verified_at() ? FormatTs(k.last_verified_at()) : "-",
+                                 k.rejected_disabled_last_day());
   }
   std::cout << std::flush;
   return kExitOk;
@@ -533,6 +560,7 @@ int Main(int argc, char** argv) {
   if (cmd == "keys" && args.size() >= 2) {
     const std::string sub = args[1];
     if (sub == "list" && args.size() == 2) return KeysList(**c);
+    if (sub == "usage" && args.size() == 2) return KeysUsage(**c);
     if (sub == "rotate" && args.size() == 2) return KeysRotate(**c);
     if (sub == "import" && args.size() == 2) return KeysImport(**c);
     if (sub == "promote" || sub == "disable" || sub == "enable" || sub == "destroy") {

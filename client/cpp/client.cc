@@ -111,6 +111,10 @@ absl::StatusOr<v1::BatchVerifyResponse> Client::BatchVerify(const v1::BatchVerif
 absl::StatusOr<v1::RotateResponse> Client::Rotate(const v1::RotateRequest& req) {
   return Unary(admin_.get(), kAdmin, "Rotate", &v1::KeyAdmin::Stub::Rotate, req);
 }
+absl::StatusOr<v1::GetKeyUsageResponse> Client::GetKeyUsage(const v1::GetKeyUsageRequest& req) {
+  return Unary(admin_.get(), kAdmin, "GetKeyUsage", &v1::KeyAdmin::Stub::GetKeyUsage, req);
+}
+
 absl::StatusOr<v1::ListKeysResponse> Client::ListKeys(const v1::ListKeysRequest& req) {
   return Unary(admin_.get(), kAdmin, "ListKeys", &v1::KeyAdmin::Stub::ListKeys, req);
 }

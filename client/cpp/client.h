@@ -41,6 +41,7 @@ class Client {
   absl::StatusOr<v1::VerifyResponse> Verify(const v1::VerifyRequest& req);
   absl::StatusOr<v1::RotateResponse> Rotate(const v1::RotateRequest& req);
   absl::StatusOr<v1::ListKeysResponse> ListKeys(const v1::ListKeysRequest& req);
+  absl::StatusOr<v1::GetKeyUsageResponse> GetKeyUsage(const v1::GetKeyUsageRequest& req);
   absl::StatusOr<v1::BatchSignResponse> BatchSign(const v1::BatchSignRequest& req);
   absl::StatusOr<v1::BatchVerifyResponse> BatchVerify(const v1::BatchVerifyRequest& req);
   absl::StatusOr<v1::KeyringInfo> PromoteKey(const v1::KeyRequest& req);

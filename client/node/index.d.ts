@@ -152,6 +152,25 @@ export interface ListKeysResult {
   revision: number;
 }
 
+/** One key's recent use, counted by the replica that answered (getKeyUsage). */
+export interface KeyUsage {
+  keyId: number;
+  state: KeyState;
+  verifiedLastHour: number;
+  verifiedLastDay: number;
+  /** null: not since the replica started */
+  lastVerifiedAt: Date | null;
+  rejectedDisabledLastDay: number;
+  signedLastDay: number;
+}
+
+export interface KeyUsageResult {
+  keyring: string;
+  revision: number;
+  countingSince: Date | null;
+  keys: KeyUsage[];
+}
+
 export interface KeyringEntry {
   name: string;
   revision: number;
@@ -180,6 +199,7 @@ export class Client {
 
   rotate(options?: { keyring?: string; promoteNow?: boolean; algorithm?: Algorithm }, callOptions?: CallOptions): Promise<RotateResult>;
   listKeys(options?: { keyring?: string }, callOptions?: CallOptions): Promise<ListKeysResult>;
+  getKeyUsage(options?: { keyring?: string }, callOptions?: CallOptions): Promise<KeyUsageResult>;
   promoteKey(options: KeyOptions, callOptions?: CallOptions): Promise<KeyringInfo>;
   disableKey(options: KeyOptions, callOptions?: CallOptions): Promise<KeyringInfo>;
   enableKey(options: KeyOptions, callOptions?: CallOptions): Promise<KeyringInfo>;

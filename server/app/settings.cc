@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/config/config.h"
+#include "server/metrics/listener.h"
 
 namespace sessiontoken::app {
 namespace {
@@ -157,6 +158,14 @@ absl::StatusOr<Settings> ResolveSettings(const v1::ServerConfig& file,
     c.mutable_etcd()->mutable_endpoints()->CopyFrom(command_line.given.etcd().endpoints());
   }
   ResolveEtcd(c.etcd(), &s.etcd);
+  Set(&s.metrics_listen, c.metrics_listen());
+  if (!s.metrics_listen.empty()) {
+    if (absl::Status st = metrics::ValidateListenAddress(s.metrics_listen); !st.ok()) return st;
+  }
+  absl::StatusOr<LogFormat> format = ParseLogFormat(c.log_format());
+  if (!format.ok()) return format.status();
+  s.log_format = *format;
+  s.log_calls = command_line.log_calls;
   if (absl::Status st = CheckSettings(s); !st.ok()) return st;
   return s;
 }

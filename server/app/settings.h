@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/app/log.h"
 #include "server/engine/limits.h"
 #include "sessiontoken/v1/config.pb.h"
 
@@ -65,6 +66,11 @@ struct Settings {
   // Keyrings that may load below their high-water mark (a backup restored on purpose);
   // command line only, for one start.
   std::vector<std::string> accept_rollback;
+  // Prometheus metrics listener, host:port ("" = off).
+  std::string metrics_listen;
+  LogFormat log_format = LogFormat::kText;
+  // One log line per finished RPC (method, code, latency); command line only, off by default.
+  bool log_calls = false;
 };
 
 // What the command line said, beyond the config file's fields.
@@ -73,6 +79,7 @@ struct CommandLine {
   bool dev_kek = false;
   bool no_default_keyring = false;  // --default_keyring="" was given
   std::vector<std::string> accept_rollback;
+  bool log_calls = false;
 };
 
 // Resolves `file` (the parsed config file; empty when none) overridden by the command line.

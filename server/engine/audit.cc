@@ -40,6 +40,8 @@ void AppendEscaped(unsigned char c, std::string* out) {
   }
 }
 
+}  // namespace
+
 // `s` as a JSON string of at most `max_chars` characters between the quotes, plus a
 // "...(N more bytes)" marker when it had to be cut.
 void AppendJsonString(absl::string_view s, size_t max_chars, std::string* out) {
@@ -57,8 +59,6 @@ void AppendJsonString(absl::string_view s, size_t max_chars, std::string* out) {
   if (i < s.size()) absl::StrAppend(out, "...(", s.size() - i, " more bytes)");
   out->push_back('"');
 }
-
-}  // namespace
 
 std::string AuditEventToJson(const AuditEvent& e) {
   std::string out = "{\"time\":";

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -33,6 +34,10 @@ struct AuditEvent {
 // than the names.
 inline constexpr size_t kMaxAuditFieldChars = 256;
 inline constexpr size_t kMaxAuditMessageChars = 512;
+
+// Appends `s` as a JSON string (quotes included) of at most `max_chars` characters between
+// the quotes, non-ASCII bytes as \u00XX, plus a "...(N more bytes)" marker when cut.
+void AppendJsonString(absl::string_view s, size_t max_chars, std::string* out);
 
 // The JSON line for an event (no trailing newline); "warning" only when set.
 std::string AuditEventToJson(const AuditEvent& e);

@@ -187,7 +187,10 @@ absl::StatusOr<format::SignResult> Engine::Sign(absl::string_view name, absl::st
                                                    " exceeds keyring ", name, "'s max_token_ttl ",
                                                    absl::FormatDuration(keyring_max)));
   }
-  return (*found)->signer->Sign(payload, audience, clock_->Now(), ttl);
+  const absl::Time now = clock_->Now();
+  absl::StatusOr<format::SignResult> r = (*found)->signer->Sign(payload, audience, now, ttl);
+  if (options_.observer != nullptr && r.ok()) options_.observer->OnSign(name, kr, r->key_id, now);
+  return r;
 }
 
 absl::StatusOr<format::VerifyResult> Engine::Verify(absl::string_view name, absl::string_view token,
@@ -209,13 +212,17 @@ absl::StatusOr<format::VerifyResult> Engine::Verify(absl::string_view name, absl
     // that junk cookies are just invalid sessions for the frontend.
     format::VerifyResult malformed;
     malformed.status = format::VerifyStatus::kMalformed;
+    if (options_.observer != nullptr) {
+      options_.observer->OnVerify(name, (*found)->keyring(), malformed, clock_->Now());
+    }
     return malformed;
   }
   format::VerifyOptions vopts;
   vopts.max_clock_skew = options_.limits.max_clock_skew;
   vopts.max_age =
       max_age.value_or(keyring::MaxTtl((*found)->keyring().policy(), options_.limits.max_ttl));
-  format::VerifyResult result = (*found)->signer->Verify(token, audience, clock_->Now(), vopts);
+  const absl::Time now = clock_->Now();
+  format::VerifyResult result = (*found)->signer->Verify(token, audience, now, vopts);
   // A replica that may be behind does not know every key the others sign with: "unknown"
   // is then a question for another replica, not a rejection (which would log a user out).
   // Flask-format tokens name no key, so a bad signature is the same question there.
@@ -225,6 +232,9 @@ absl::StatusOr<format::VerifyResult> Engine::Verify(absl::string_view name, absl
   if (unknown) {
     const ReplicaState* replica = replica_state_.load(std::memory_order_acquire);
     if (replica != nullptr && replica->MayBeBehind()) return BehindError(result);
+  }
+  if (options_.observer != nullptr) {
+    options_.observer->OnVerify(name, (*found)->keyring(), result, now);
   }
   return result;
 }

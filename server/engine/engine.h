@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "server/engine/audit.h"
 #include "server/engine/limits.h"
+#include "server/engine/observer.h"
 #include "server/format/keyring_signer.h"
 #include "server/keyring/clock.h"
 #include "server/keyring/keyring.h"
@@ -46,6 +47,9 @@ struct EngineOptions {
   // Replicas (NewReplica): this replica's presence id. The promotion gate trusts this
   // replica's own snapshot for its own entry.
   std::string replica_id;
+  // Hears every Sign and Verify result (key usage, metrics); may be null. Not owned; must
+  // outlive the engine.
+  EngineObserver* observer = nullptr;
 };
 
 // True for the FailedPrecondition of a promotion that waits for replicas to load its key

@@ -160,6 +160,39 @@ absl::StatusOr<KeyringPtr> WithPolicy(const Keyring& k, const v1::KeyringPolicy&
   return k.Next(k.keys(), policy);
 }
 
+std::vector<ScheduledTransition> Scheduled(const Keyring& k) {
+  const Schedule s(k.policy());
+  const bool staged = std::any_of(k.keys().begin(), k.keys().end(),
+                                  [](const auto& x) { return x->state() == v1::STAGED; });
+  std::vector<ScheduledTransition> out;
+  for (const auto& key : k.keys()) {
+    const absl::Time since = key->metadata().state_changed_at;
+    switch (key->state()) {
+      case v1::STAGED:
+        out.push_back({"promote", key->id(), since + s.lead});
+        break;
+      case v1::PRIMARY:
+        if (s.period > absl::ZeroDuration() && !staged) {
+          out.push_back({s.lead == absl::ZeroDuration() ? "rotate" : "stage", key->id(),
+                         since + s.period - s.lead});
+        }
+        break;
+      case v1::ACTIVE:
+        if (s.window > absl::ZeroDuration())
+          out.push_back({"disable", key->id(), since + s.window});
+        break;
+      case v1::DISABLED:
+        if (s.destroy_after > absl::ZeroDuration()) {
+          out.push_back({"destroy", key->id(), since + s.destroy_after});
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<KeyringPtr> ApplyDue(const Keyring& k, absl::Time now,
                                     std::vector<Transition>* applied, bool stage_only) {
   const Schedule schedule(k.policy());

@@ -49,6 +49,18 @@ struct Transition {
   uint32_t key_id = 0;
 };
 
+// A transition the policy has scheduled, and when it becomes due.
+struct ScheduledTransition {
+  std::string operation;  // "promote", "stage" (or "rotate" when the lead time is 0),
+                          // "disable", "destroy"
+  uint32_t key_id = 0;    // the key it acts on (for "stage"/"rotate": the current primary)
+  absl::Time due;         // may be in the past: overdue (the scheduler has not run it yet)
+};
+
+// Every transition `k`'s policy schedules for its keys as they are now, one at most per
+// key (what ApplyDue would apply once `due` is reached), in key order.
+std::vector<ScheduledTransition> Scheduled(const Keyring& k);
+
 // Applies every transition the policy makes due at `now`, in order: promote a staged key
 // after the lead time; stage (or rotate, when the lead time is 0) when the primary is older
 // than the rotation period minus the lead time and no key is staged; disable ACTIVE keys

@@ -214,6 +214,38 @@ grpc::Status KeyAdminService::SetPolicy(grpc::ServerContext* ctx, const v1::SetP
   return Reply(engine_->SetPolicy(ActorOf(ctx, who), req->keyring(), req->policy()), resp);
 }
 
+grpc::Status KeyAdminService::GetKeyUsage(grpc::ServerContext* ctx,
+                                          const v1::GetKeyUsageRequest* req,
+                                          v1::GetKeyUsageResponse* resp) {
+  if (req->keyring().empty()) return Required("keyring");
+  std::string who;
+  if (grpc::Status s = Admit(ctx, req->keyring(), "GetKeyUsage", &who); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr = engine_->Get(req->keyring());
+  if (!kr.ok()) return ToGrpc(kr.status());
+  if (usage_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "key usage is not counted by this server");
+  }
+  const absl::Time now = absl::Now();
+  resp->set_keyring((*kr)->name());
+  resp->set_revision((*kr)->revision());
+  resp->mutable_counting_since()->set_seconds(absl::ToUnixSeconds(usage_->counting_since()));
+  for (const auto& k : (*kr)->keys()) {
+    const metrics::KeyUsage u = usage_->Usage((*kr)->name(), k->id(), now);
+    v1::KeyUsage* out = resp->add_keys();
+    out->set_key_id(k->id());
+    out->set_state(k->state());
+    out->set_verified_last_hour(u.verified_last_hour);
+    out->set_verified_last_day(u.verified_last_day);
+    out->set_rejected_disabled_last_day(u.rejected_disabled_last_day);
+    out->set_signed_last_day(u.signed_last_day);
+    if (u.last_verified != absl::InfinitePast()) {
+      out->mutable_last_verified_at()->set_seconds(absl::ToUnixSeconds(u.last_verified));
+    }
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace sessiontoken::service
 
 namespace sessiontoken::service {

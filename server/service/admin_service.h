@@ -5,6 +5,7 @@
 
 #include "server/engine/engine.h"
 #include "server/engine/replica.h"
+#include "server/metrics/key_usage.h"
 #include "server/service/auth.h"
 #include "sessiontoken/v1/admin.grpc.pb.h"
 
@@ -17,9 +18,11 @@ void ToKeyringInfo(const keyring::Keyring& kr, v1::KeyringInfo* out);
 
 class KeyAdminService final : public v1::KeyAdmin::Service {
  public:
-  // `auth` (may be null: no access control) must outlive the service.
-  explicit KeyAdminService(engine::Engine* engine, const Authorizer* auth = nullptr)
-      : engine_(engine), auth_(auth) {}
+  // `auth` (may be null: no access control) and `usage` (may be null: GetKeyUsage answers
+  // FAILED_PRECONDITION) must outlive the service.
+  explicit KeyAdminService(engine::Engine* engine, const Authorizer* auth = nullptr,
+                           const metrics::KeyUsageRecorder* usage = nullptr)
+      : engine_(engine), auth_(auth), usage_(usage) {}
 
   grpc::Status Rotate(grpc::ServerContext* ctx, const v1::RotateRequest* req,
                       v1::RotateResponse* resp) override;
@@ -48,6 +51,8 @@ class KeyAdminService final : public v1::KeyAdmin::Service {
 
   // The replica feeding the engine, on the etcd store (not owned; must outlive the service).
   void set_replica(const engine::Replica* replica) { replica_ = replica; }
+  grpc::Status GetKeyUsage(grpc::ServerContext* ctx, const v1::GetKeyUsageRequest* req,
+                           v1::GetKeyUsageResponse* resp) override;
 
  private:
   // Checks the keyring name (request field `field`), identifies the caller and checks the
@@ -59,6 +64,7 @@ class KeyAdminService final : public v1::KeyAdmin::Service {
   engine::Engine* engine_;
   const Authorizer* auth_;
   const engine::Replica* replica_ = nullptr;
+  const metrics::KeyUsageRecorder* usage_;
 };
 
 }  // namespace sessiontoken::service

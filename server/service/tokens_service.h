@@ -5,6 +5,7 @@
 
 #include "server/engine/engine.h"
 #include "server/service/auth.h"
+#include "server/service/rpc_metrics.h"
 #include "sessiontoken/v1/tokens.grpc.pb.h"
 
 namespace sessiontoken::service {
@@ -16,6 +17,11 @@ class SessionTokensService final : public v1::SessionTokens::CallbackService {
   explicit SessionTokensService(const engine::Engine* engine, int max_batch_items = 1000,
                                 const Authorizer* auth = nullptr)
       : engine_(engine), max_batch_items_(max_batch_items), auth_(auth) {}
+
+  // Records every call's status code and latency in `stats` (and hands it to `log` when
+  // set): the hot path's RPC metrics, without a gRPC interceptor (RpcMetricsInterceptorFactory
+  // leaves this service's calls to it). Call before serving; `stats` must outlive the service.
+  void EnableRpcMetrics(metrics::RpcStats* stats, CallLogger log);
 
   grpc::ServerUnaryReactor* Sign(grpc::CallbackServerContext* ctx, const v1::SignRequest* req,
                                  v1::SignResponse* resp) override;
@@ -53,8 +59,15 @@ class SessionTokensService final : public v1::SessionTokens::CallbackService {
     return auth_ == nullptr || !auth_->enabled() ? Caller{} : auth_->Identify(ctx);
   }
 
+  // Records one finished call of method `m` (a kMethod* index) that started at `start`.
+  enum Method { kSign, kVerify, kBatchSign, kBatchVerify, kMethodCount };
+  grpc::Status Observe(Method m, absl::Time start, grpc::Status status) const;
+
   const engine::Engine* engine_;
   const int max_batch_items_;
+  metrics::RpcStats* stats_ = nullptr;
+  CallLogger log_;
+  int stats_index_[kMethodCount] = {};
   const Authorizer* auth_;
 };
 

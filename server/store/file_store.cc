@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 
@@ -57,7 +58,11 @@ absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
   return absl::OkStatus();
 }
 
+std::atomic<void (*)(absl::string_view)> warning_log{nullptr};
+
 }  // namespace
+
+void FileStore::SetWarningLog(void (*log)(absl::string_view message)) { warning_log.store(log); }
 
 absl::StatusOr<std::unique_ptr<FileStore>> FileStore::Open(const std::string& data_dir) {
   if (data_dir.empty()) return absl::InvalidArgumentError("data_dir: must not be empty");
@@ -93,11 +98,17 @@ void FileStore::SyncDirAfterRename(absl::string_view name, uint64_t version) {
   // The rename happened: the new file is what every reader (and a restart) sees, so the
   // change is reported as done. Only its survival of a power loss is in doubt.
   pending_sync_error_ = s;
-  const std::string line = absl::StrCat(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()),
-      " WARNING file store: ", s.message(), ". Keyring ", name, " version ", version,
+  const std::string message = absl::StrCat(
+      "file store: ", s.message(), ". Keyring ", name, " version ", version,
       " is in place but may not survive a power loss until a later write's directory fsync "
-      "succeeds; check the disk.\n");
+      "succeeds; check the disk.");
+  if (auto* log = warning_log.load(); log != nullptr) {
+    log(message);
+    return;
+  }
+  const std::string line =
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()),
+                   " WARNING ", message, "\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
 }

@@ -21,6 +21,9 @@ class FileStore final : public Store {
   // Creates the directory (0700) if needed and takes the lock. FailedPrecondition when
   // another process holds it.
   static absl::StatusOr<std::unique_ptr<FileStore>> Open(const std::string& data_dir);
+  // Where every FileStore's warnings go (process-wide; default: a text line on stderr).
+  // The server routes them into its own log format.
+  static void SetWarningLog(void (*log)(absl::string_view message));
   ~FileStore() override;
 
   absl::StatusOr<std::vector<std::string>> List() override;

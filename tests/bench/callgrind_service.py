@@ -123,7 +123,7 @@ def main():
     ap.add_argument("--warmup", type=float, default=3)
     # floor_*_dd: the floor with absl's mutex deadlock detection left on (the library
     # default; sessiontoken-server and the floor turn it off).
-    ap.add_argument("--cases", default="floor_verify,floor_verify_dd,verify,sign,"
+    ap.add_argument("--cases", default="floor_verify,floor_verify_dd,verify,verify_metrics,sign,"
                     "floor_batch_verify,batch_verify")
     args = ap.parse_args()
     bd = os.path.abspath(args.build_dir)
@@ -147,6 +147,9 @@ def main():
             argv = [b["server"], "--listen=127.0.0.1:0", f"--data_dir={work}/data-{case}",
                     f"--kek_file={kek}"]
             mode, banner = case, "sessiontoken-server"
+            if case.endswith("_metrics"):  # the same with --metrics_listen (interceptor on)
+                argv.append("--metrics_listen=127.0.0.1:0")
+                mode = case[: -len("_metrics")]
         qps = args.qps // 4 if "batch" in case else args.qps
         print(f"[callgrind] {case} at {qps} calls/s ...", file=sys.stderr, flush=True)
         results.append(run_case(b, case, argv, banner, mode, qps, args.seconds, args.warmup,

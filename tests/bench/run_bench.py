@@ -415,6 +415,16 @@ class Bench:
             finally:
                 self.stop(ours)
                 self.stop(floor)
+            # Metrics on (--metrics_listen: RPC interceptor + exposer) vs off, same run,
+            # alternating slices: the cost of observability on the Verify path.
+            off = self.start_server()
+            on = self.start_server(extra_args=["--metrics_listen=127.0.0.1:0"])
+            try:
+                rnd["metrics_on:verify"], rnd["metrics_off:verify"] = self.pair(
+                    on, off, "verify", i, floor_mode="verify")
+            finally:
+                self.stop(on)
+                self.stop(off)
             rounds.append(rnd)
         return rounds
 
@@ -703,6 +713,21 @@ def build_table(m, cfg, core, its, rounds, krss, ha=None):
                          f"from {sc / 100:.2f} us of server CPU per token"))
         row("service", "  server CPU per call", fmt_us(sc), f"{fmt_us(fc)} floor",
             f"{sc - fc:+.1f} us" if (sc and fc) else "", "(info)", "")
+    if any(r.get("metrics_on:verify") for r in rounds):
+        q_on = agg("metrics_on:verify", "qps")
+        q_off = agg("metrics_off:verify", "qps")
+        mr = ratio_med("metrics_on:verify", "metrics_off:verify")
+        res = verdict(mr >= 0.97 if mr else None)
+        row("service", "Verify QPS, metrics on vs off (--metrics_listen, same run)",
+            fmt_rate(q_on, " calls/s"), f"{fmt_rate(q_off, ' calls/s')} metrics off",
+            f"{mr * 100:.1f}%" if mr else "n/a", ">= 97%", res)
+        targets.append(("Verify QPS with metrics on >= 97% of metrics off", res,
+                        f"{mr * 100:.1f}%" if mr else "n/a"))
+        # Server CPU per call is steadier than QPS on a shared machine.
+        cr = ratio_med("metrics_off:verify", "metrics_on:verify", "server_cpu_us_per_call")
+        if cr:
+            diag.append(("Verify: server CPU/call, metrics off over on", f"{cr * 100:.1f}%",
+                         "the QPS ratio a CPU-bound server would show"))
     for mode in ["sign", "verify"] if rounds else []:
         q = agg(f"half:{mode}", "target_qps")
         if q is None:

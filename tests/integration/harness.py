@@ -8,11 +8,20 @@ import re
 import signal
 import subprocess
 import threading
+import urllib.request
 
 SERVER_BIN = os.environ.get("SESSIONTOKEN_SERVER", "")
 CLI_BIN = os.environ.get("SESSIONTOKEN_CLI", "")
 LISTEN_RE = re.compile(r"^sessiontoken-server listening on (127\.\d+\.\d+\.\d+):(\d+)$")
 HTTP_LISTEN_RE = re.compile(r"^http gateway listening on 127\.\d+\.\d+\.\d+:(\d+)$")
+METRICS_RE = re.compile(r"^sessiontoken-server metrics on (http://127\.\d+\.\d+\.\d+:\d+/metrics)$")
+
+
+def http_get(url, timeout=10.0):
+    """GET `url` directly (never through a proxy); returns the body as bytes."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=timeout) as r:
+        return r.read()
 
 
 def require_binaries():
@@ -64,9 +73,31 @@ class Server:
         self.port = int(m.group(2))
         self.target = f"{m.group(1)}:{self.port}"
         self._lines = lines
+        self._pending = []  # lines read ahead while looking for the metrics line
+        self.metrics_url = None
+        if any(a.startswith("--metrics_listen=") for a in extra_args):
+            for _ in range(3):  # after the gateway's line, when that is on too
+                try:
+                    line = lines.get(timeout=timeout).decode().strip()
+                except queue.Empty:
+                    line = ""
+                mm = METRICS_RE.match(line)
+                if mm:
+                    self.metrics_url = mm.group(1)
+                    break
+                self._pending.append(line)
+            if self.metrics_url is None:
+                self.kill()
+                raise RuntimeError(f"no metrics line in {self._pending!r}; log:\n" + self.log())
+
+    def scrape(self):
+        """The text of /metrics (the server must run with --metrics_listen)."""
+        return http_get(self.metrics_url).decode()
 
     def next_line(self, timeout=10.0):
         """The server's next stdout line (after the first), e.g. the HTTP gateway's."""
+        if self._pending:
+            return self._pending.pop(0)
         return self._lines.get(timeout=timeout).decode().strip()
 
     def http_port(self, timeout=10.0):

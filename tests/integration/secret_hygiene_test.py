@@ -336,6 +336,13 @@ class ServerProc:
         self.target = f"{m.group(1)}:{m.group(2)}"
         return self
 
+    def scrape_metrics(self):
+        """GET /metrics from the listener announced on stdout (--metrics_listen)."""
+        m = re.search(rb"metrics on (http://127\.0\.0\.1:\d+/metrics)", bytes(self.out))
+        if not m:
+            raise AssertionError("no metrics line on stdout: " + bytes(self.out).decode())
+        return harness.http_get(m.group(1).decode())
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -496,10 +503,12 @@ class SecretHygieneTest(unittest.TestCase):
         with open(native_secret_file, "wb") as f:
             f.write(native_secret)
 
-        # ---- server 1: KEK file, audit log file, scheduler every second.
+        # ---- server 1: KEK file, audit log file, scheduler every second; metrics listener,
+        # JSON logs and per-call logs on (their output is captured and scanned too).
         s = self.start("main", ["--listen=127.0.0.1:0", f"--data_dir={self.data}",
                                 f"--kek_file={kek_file}", f"--audit_log={audit}",
-                                "--scheduler_interval=1s"])
+                                "--scheduler_interval=1s", "--metrics_listen=127.0.0.1:0",
+                                "--log_format=json", "--log_calls"])
         T = s.target
         self.snapshot(self.data)
         self.cli(T, "health", expect=0)
@@ -718,8 +727,32 @@ class SecretHygieneTest(unittest.TestCase):
                      ["keyrings", "create"], ["verify", "a", "b"]):
             self.cli(T, *args, expect=2)
         self.cli(T, "--json", "health", expect=0)
+        for kr_name in ("default", "legacy", "shop", "sched"):
+            self.cli(T, f"--keyring={kr_name}", "keys", "usage", expect=0)
+            self.cli_json(T, f"--keyring={kr_name}", "keys", "usage", expect=0)
+        metrics_text = s.scrape_metrics()
+        self.capture("metrics[main]", metrics_text)
         self.stop(s)
         self.snapshot(self.data)
+        # Metrics and server logs carry no token and no payload either; the JSON log is one
+        # object per line.
+        main_err_bytes = dict(self.captures)["server[main] stderr"]
+        self.assertIn(b"sessiontoken_verify_results_total", metrics_text)
+        for _, _, tok, _ in signed:
+            self.assertNotIn(tok.encode(), metrics_text)
+            self.assertNotIn(tok.encode(), main_err_bytes)
+            for part in tok.split("."):
+                if len(part) >= 16:
+                    self.assertNotIn(part.encode(), metrics_text, tok)
+                    self.assertNotIn(part.encode(), main_err_bytes, tok)
+        self.assertNotIn(b"user=42", metrics_text)
+        self.assertNotIn(b"user=42", main_err_bytes)
+        calls = 0
+        for line in main_err_bytes.decode("utf-8").splitlines():
+            obj = json.loads(line)
+            self.assertEqual(sorted(obj), ["fields", "level", "message", "time"], line)
+            calls += obj["message"] == "call"
+        self.assertGreater(calls, 100)
         with open(audit, "rb") as f:
             audit_bytes = f.read()
         self.capture("audit log (file)", audit_bytes)

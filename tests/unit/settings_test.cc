@@ -221,5 +221,49 @@ TEST(SettingsTest, RefusesABadHttpGatewayAddress) {
               StatusIs(absl::StatusCode::kInvalidArgument, "must differ from listen"));
 }
 
+TEST(SettingsTest, MetricsListenerIsOffByDefaultAndFromFileOrCommandLine) {
+  absl::StatusOr<Settings> s = ResolveSettings({}, {});
+  ASSERT_THAT(s, IsOk());
+  EXPECT_EQ(s->metrics_listen, "");  // off: nothing binds
+  EXPECT_EQ(s->log_format, LogFormat::kText);
+  EXPECT_FALSE(s->log_calls);
+  CommandLine cl;
+  cl.given = Config(R"pb(metrics_listen: "127.0.0.1:9100")pb");
+  cl.log_calls = true;
+  s = ResolveSettings(Config(R"pb(metrics_listen: "127.0.0.1:9464" log_format: "json")pb"), cl);
+  ASSERT_THAT(s, IsOk());
+  EXPECT_EQ(s->metrics_listen, "127.0.0.1:9100");  // command line wins
+  EXPECT_EQ(s->log_format, LogFormat::kJson);      // file
+  EXPECT_TRUE(s->log_calls);
+}
+
+TEST(SettingsTest, RefusesAMetricsAddressWithoutHostAndAnUnknownLogFormat) {
+  for (const char* bad :
+       {"metrics_listen: \"9464\"", "metrics_listen: \":9464\"", "metrics_listen: \"127.0.0.1\""}) {
+    EXPECT_THAT(ResolveSettings(Config(bad), {}),
+                StatusIs(absl::StatusCode::kInvalidArgument, "metrics_listen"))
+        << bad;
+  }
+  EXPECT_THAT(ResolveSettings(Config(R"pb(log_format: "xml")pb"), {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "log_format"));
+}
+
+TEST(LogTest, JsonLinesAreOneEscapedObjectWithFields) {
+  const absl::Time t = absl::FromUnixMillis(1800000000123);
+  EXPECT_EQ(FormatLogLine(LogFormat::kJson, t, "INFO", "say \"hi\"\n", {{"k", "v\\"}}),
+            R"({"time":"2027-01-15T08:00:00.123Z","level":"INFO","message":"say \"hi\"\n",)"
+            R"("fields":{"k":"v\\"}})");
+  EXPECT_EQ(FormatLogLine(LogFormat::kJson, t, "WARNING", "x"),
+            R"({"time":"2027-01-15T08:00:00.123Z","level":"WARNING","message":"x","fields":{}})");
+  // Bytes that are not ASCII are escaped one by one: the line stays valid JSON.
+  EXPECT_EQ(FormatLogLine(LogFormat::kJson, t, "INFO", "\xff"),
+            R"({"time":"2027-01-15T08:00:00.123Z","level":"INFO","message":"\u00ff","fields":{}})");
+  EXPECT_EQ(FormatLogLine(LogFormat::kText, t, "INFO", "call", {{"method", "m"}, {"code", "OK"}}),
+            "2027-01-15T08:00:00Z INFO call method=m code=OK");
+  EXPECT_THAT(ParseLogFormat("json"), IsOk());
+  EXPECT_THAT(ParseLogFormat(""), IsOk());
+  EXPECT_THAT(ParseLogFormat("JSON"), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace sessiontoken::app

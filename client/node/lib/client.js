@@ -330,6 +330,25 @@ class Client {
     };
   }
 
+  // How much each key is in use, counted by the replica that answers (docs/operations.md).
+  async getKeyUsage(options = {}, callOptions) {
+    const r = await this._call(ADMIN, 'GetKeyUsage', { keyring: this._keyring(options.keyring) }, callOptions);
+    return {
+      keyring: r.keyring,
+      revision: toNumber(r.revision),
+      countingSince: toDate(r.counting_since),
+      keys: (r.keys || []).map((k) => ({
+        keyId: k.key_id,
+        state: k.state,
+        verifiedLastHour: toNumber(k.verified_last_hour),
+        verifiedLastDay: toNumber(k.verified_last_day),
+        lastVerifiedAt: toDate(k.last_verified_at),
+        rejectedDisabledLastDay: toNumber(k.rejected_disabled_last_day),
+        signedLastDay: toNumber(k.signed_last_day),
+      })),
+    };
+  }
+
   async _keyCall(rpc, options = {}, callOptions) {
     if (!Number.isInteger(options.keyId) || options.keyId <= 0 || options.keyId > 0xffffffff) {
       throw new TypeError('keyId must be a key id (1 .. 2^32-1)');

@@ -47,6 +47,20 @@ test('sign and verify: typed results, Buffer and string payloads', async () => {
   assert.equal(uv.payload.toString('utf8'), 'héllo');
 });
 
+test('getKeyUsage counts the verifications of each key on this replica', async () => {
+  const s = await client.sign({ payload: 'u', ttlSeconds: 60, audience: 'web' });
+  const before = (await client.getKeyUsage()).keys.find((k) => k.keyId === s.keyId);
+  await client.verify({ token: s.token, audience: 'web' });
+  await client.verify({ token: s.token, audience: 'web' });
+  const u = await client.getKeyUsage();
+  assert.equal(u.keyring, 'default');
+  assert.ok(u.countingSince instanceof Date);
+  const k = u.keys.find((x) => x.keyId === s.keyId);
+  assert.equal(k.state, 'PRIMARY');
+  assert.equal(k.verifiedLastHour, before.verifiedLastHour + 2);
+  assert.ok(k.lastVerifiedAt instanceof Date);
+});
+
 test('waitForReady resolves on a live server; a closed client refuses calls', async () => {
   const c = new sessiontoken.Client({ address: server.address, keyring: 'default' });
   await c.waitForReady(5000);

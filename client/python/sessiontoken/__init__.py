@@ -30,7 +30,9 @@ from .client import (  # noqa: E402,F401
     KeyringInfo,
     KeyringPolicy,
     KeyringSummary,
+    KeyringUsage,
     KeyState,
+    KeyUsage,
     Result,
     RotateResult,
     ServiceError,
@@ -46,7 +48,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_KEYRING", "Algorithm", "BatchItem", "Client", "ImportResult", "KeyInfo",
-    "KeyringInfo", "KeyringPolicy", "KeyringSummary", "KeyState", "MalformedToken",
+    "KeyringInfo", "KeyringPolicy", "KeyringSummary", "KeyringUsage", "KeyUsage", "KeyState", "MalformedToken",
     "NativeHeader", "Result", "RotateResult", "ServiceError", "SignItem", "SignResult",
     "VerifyItem", "VerifyResult", "WeakSecretWarning", "parse_native_header",
 ]

@@ -156,6 +156,29 @@ class KeyringInfo:
 
 
 @dataclasses.dataclass(frozen=True)
+class KeyUsage:
+    """One key's recent use, counted by the replica that answered (GetKeyUsage)."""
+    key_id: int
+    state: KeyState
+    verified_last_hour: int      # tokens verified as VALID
+    verified_last_day: int
+    last_verified_at: Optional[_dt.datetime]   # None: not since the replica started
+    rejected_disabled_last_day: int            # tokens refused as KEY_DISABLED
+    signed_last_day: int
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyringUsage:
+    keyring: str
+    revision: int
+    counting_since: Optional[_dt.datetime]   # the answering replica's counts start here
+    keys: tuple                              # of KeyUsage, newest key first
+
+    def key(self, key_id: int) -> Optional[KeyUsage]:
+        return next((k for k in self.keys if k.key_id == key_id), None)
+
+
+@dataclasses.dataclass(frozen=True)
 class KeyringSummary:
     name: str
     revision: int
@@ -484,6 +507,17 @@ class Client:
         r = self._call("ListKeys", self._admin.ListKeys, req, timeout)
         return KeyringInfo(name=r.keyring, keys=tuple(_key_info(k) for k in r.keys),
                            primary_key_id=r.primary_key_id, revision=r.revision)
+
+    def get_key_usage(self, keyring: Optional[str] = None, *,
+                      timeout: Optional[float] = None) -> KeyringUsage:
+        """How much each key is in use, on the replica that answers (docs/operations.md)."""
+        req = self._pb.admin_pb2.GetKeyUsageRequest(keyring=self._kr(keyring))
+        r = self._call("GetKeyUsage", self._admin.GetKeyUsage, req, timeout)
+        keys = tuple(KeyUsage(k.key_id, _enum(KeyState, k.state), k.verified_last_hour,
+                              k.verified_last_day, _ts(k, "last_verified_at"),
+                              k.rejected_disabled_last_day, k.signed_last_day)
+                     for k in r.keys)
+        return KeyringUsage(r.keyring, r.revision, _ts(r, "counting_since"), keys)
 
     def get_keyring(self, keyring: Optional[str] = None, *,
                     timeout: Optional[float] = None) -> KeyringInfo:

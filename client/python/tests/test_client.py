@@ -89,6 +89,21 @@ class Typed(unittest.TestCase):
         self.assertEqual(cm.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("tombstone_retention", cm.exception.details)
 
+    def test_key_usage_typed(self):
+        c = self.client
+        before = c.get_key_usage().key(c.list_keys().primary_key_id)
+        s = c.sign(b"u", ttl=60, audience="web")
+        c.verify(s.token, audience="web")
+        c.verify(s.token, audience="web")
+        u = c.get_key_usage()
+        self.assertEqual(u.keyring, "default")
+        self.assertIsNotNone(u.counting_since)
+        k = u.key(s.key_id)
+        self.assertIs(k.state, KeyState.PRIMARY)
+        self.assertEqual(k.verified_last_hour, before.verified_last_hour + 2)
+        self.assertEqual(k.signed_last_day, before.signed_last_day + 1)
+        self.assertIsNotNone(k.last_verified_at)
+
     def test_errors(self):
         with self.assertRaises(sessiontoken.ServiceError) as cm:
             self.client.sign(b"x", 60, keyring="no-such-keyring")
