@@ -501,10 +501,10 @@ int Run(const sigset_t& signals) {
   gpr_set_log_function(GrpcLog);
   store::FileStore::SetWarningLog([](absl::string_view m) { Log("WARNING", m); });
   // Every check that can refuse the start comes before anything touches the store.
-  absl::StatusOr<std::unique_ptr<service::AccessPolicy>> access = CheckAccess(s);
-  if (!access.ok()) return Fail(access.status());
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = app::ServerCredentials(s);
   if (!creds.ok()) return Fail(creds.status());
+  absl::StatusOr<std::unique_ptr<service::AccessPolicy>> access = CheckAccess(s);
+  if (!access.ok()) return Fail(access.status());
   std::unique_ptr<engine::JsonLinesAuditLog> audit;
   std::unique_ptr<app::Observability> observability;
   absl::StatusOr<Backend> backend = OpenBackend(s, &audit, &observability);
