@@ -2,9 +2,6 @@
 
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -19,17 +16,11 @@ absl::StatusOr<store::EtcdOptions> EtcdOptionsFor(const EtcdSettings& etcd) {
   o.key_file = etcd.key_file;
   o.username = etcd.username;
   if (!etcd.password_file.empty()) {
-    std::ifstream in(etcd.password_file, std::ios::binary);
-    if (!in) {
+    absl::StatusOr<crypto::SecretBytes> pw = store::ReadEtcdPassword(etcd.password_file);
+    if (!pw.ok())
       return absl::InvalidArgumentError(
-          absl::StrCat("etcd_password_file: cannot read ", etcd.password_file));
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string pw = ss.str();
-    while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
-    o.password = crypto::SecretBytes::CopyFrom(pw);
-    pw.assign(pw.size(), '\0');
+          absl::StrCat("etcd_password_file: ", pw.status().message()));
+    o.password = *std::move(pw);
   }
   return o;
 }

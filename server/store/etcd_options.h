@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/crypto/secret_bytes.h"
 
@@ -35,6 +36,10 @@ struct EtcdOptions {
   std::string username;
   crypto::SecretBytes password;
 };
+
+// The etcd password from `path` (one line; a trailing newline is not part of it), read
+// straight into SecretBytes. InvalidArgument naming the file when it cannot be read.
+absl::StatusOr<crypto::SecretBytes> ReadEtcdPassword(const std::string& path);
 
 }  // namespace sessiontoken::store
 

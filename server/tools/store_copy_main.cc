@@ -4,9 +4,7 @@
 //   sessiontoken-store-copy --from=file:/var/lib/sessiontoken --to=etcd
 //       --etcd_endpoints=10.0.0.1:2379,10.0.0.2:2379 [--etcd_prefix=/sessiontoken/]
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -43,14 +41,9 @@ absl::StatusOr<EtcdOptions> EtcdOptionsFromFlags() {
   o.username = absl::GetFlag(FLAGS_etcd_user);
   const std::string password_file = absl::GetFlag(FLAGS_etcd_password_file);
   if (!password_file.empty()) {
-    std::ifstream in(password_file, std::ios::binary);
-    if (!in) return absl::InvalidArgumentError("cannot read " + password_file);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string pw = ss.str();
-    while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
-    o.password = crypto::SecretBytes::CopyFrom(pw);
-    pw.assign(pw.size(), '\0');
+    absl::StatusOr<crypto::SecretBytes> pw = ReadEtcdPassword(password_file);
+    if (!pw.ok()) return pw.status();
+    o.password = *std::move(pw);
   }
   return o;
 }
