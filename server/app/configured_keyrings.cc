@@ -11,7 +11,14 @@ absl::Status ApplyConfiguredKeyrings(engine::Engine& engine,
     absl::Status s;
     if (!existing.ok()) {
       s = engine.CreateKeyring("config", k.name(), k.policy(), k.algorithm()).status();
-    } else if ((*existing)->policy().SerializeAsString() != k.policy().SerializeAsString()) {
+      // Another replica created it first: apply the policy to theirs as to any existing one.
+      if (absl::IsAlreadyExists(s)) {
+        existing = engine.Get(k.name());
+        s = existing.status();
+      }
+    }
+    if (existing.ok() &&
+        (*existing)->policy().SerializeAsString() != k.policy().SerializeAsString()) {
       s = engine.SetPolicy("config", k.name(), k.policy()).status();
     }
     if (!s.ok())

@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/app/configured_keyrings.h"
 #include "server/crypto/random.h"
 #include "server/engine/scheduler.h"
 #include "server/store/etcd_store.h"
@@ -323,6 +324,30 @@ TEST_F(ReplicaTest, DamagedOrRolledBackValuesNeverReplaceTheLastGoodCopy) {
   EXPECT_TRUE(c->engine->Get("other").ok());
   EXPECT_THAT(c->engine->Get("shop"), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(c->Logs(), HasSubstr("shop"));
+}
+
+// Replicas starting together apply the config file's keyrings: whoever creates one first,
+// every start succeeds and the keyring ends with the configured policy.
+TEST_F(ReplicaTest, ReplicasStartingTogetherApplyTheConfiguredKeyrings) {
+  std::unique_ptr<Node> a = Start("a");
+  std::unique_ptr<Node> b = Start("b");
+  std::unique_ptr<Node> c = Start("c");
+  v1::KeyringConfig shop;
+  shop.set_name("shop");
+  shop.mutable_policy()->mutable_max_token_ttl()->set_seconds(600);
+  std::vector<absl::Status> results(3);
+  std::vector<std::thread> starts;
+  Node* nodes[3] = {a.get(), b.get(), c.get()};
+  for (int i = 0; i < 3; ++i) {
+    starts.emplace_back(
+        [&, i] { results[i] = app::ApplyConfiguredKeyrings(*nodes[i]->engine, {shop}); });
+  }
+  for (auto& t : starts) t.join();
+  for (const absl::Status& s : results) EXPECT_THAT(s, IsOk());
+  for (Node* n : nodes) {
+    ASSERT_TRUE(WaitFor([&] { return n->engine->Get("shop").ok(); }));
+    EXPECT_EQ((*n->engine->Get("shop"))->policy().max_token_ttl().seconds(), 600);
+  }
 }
 
 // A replica whose lease cannot be proven (its etcd is gone) answers UNAVAILABLE for keys
