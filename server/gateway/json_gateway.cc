@@ -166,7 +166,11 @@ HttpResponse ErrorResponse(const grpc::Status& status) {
 }
 
 service::Caller JsonGateway::Identify(const HttpRequest& request) const {
-  if (auth_ == nullptr || !auth_->enabled()) return service::Caller{.peer = request.peer};
+  if (auth_ == nullptr || !auth_->enabled()) {
+    service::Caller anonymous;
+    anonymous.peer = request.peer;
+    return anonymous;
+  }
   return auth_->IdentifyBearer(request.authorization, request.peer);
 }
 

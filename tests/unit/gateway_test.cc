@@ -126,13 +126,16 @@ TEST_F(GatewayTest, RoutesMethodsAndContentType) {
   EXPECT_EQ(Post("/v1/keyrings/shop:rotate", "{}").status, 404);
   EXPECT_EQ(Post("/v1/keyrings/shop", "{}").status, 404);
   EXPECT_EQ(Post("/v2/keyrings/shop:sign", "{}").status, 404);
-  HttpRequest get{.method = "GET", .path = "/v1/keyrings/shop:sign"};
+  HttpRequest get;
+  get.method = "GET";
+  get.path = "/v1/keyrings/shop:sign";
   EXPECT_EQ(gateway_->Handle(get).status, 405);
-  HttpRequest text{.method = "POST",
-                   .path = "/v1/keyrings/shop:sign",
-                   .body = R"({"ttl": "60s"})",
-                   .authorization = "Bearer tok-web",
-                   .content_type = "text/plain"};
+  HttpRequest text;
+  text.method = "POST";
+  text.path = "/v1/keyrings/shop:sign";
+  text.body = R"({"ttl": "60s"})";
+  text.authorization = "Bearer tok-web";
+  text.content_type = "text/plain";
   EXPECT_EQ(gateway_->Handle(text).status, 415);
   HttpResponse unknown = Post("/v1/keyrings/shop\xff:sign", "{}");
   EXPECT_EQ(unknown.status, 400);  // the name is checked; the message stays valid UTF-8
@@ -140,7 +143,9 @@ TEST_F(GatewayTest, RoutesMethodsAndContentType) {
 }
 
 TEST_F(GatewayTest, HealthTurnsNotServingWhenDraining) {
-  HttpRequest h{.method = "GET", .path = "/healthz"};
+  HttpRequest h;
+  h.method = "GET";
+  h.path = "/healthz";
   HttpResponse r = gateway_->Handle(h);
   EXPECT_EQ(r.status, 200);
   EXPECT_THAT(r.body, HasSubstr("SERVING"));
