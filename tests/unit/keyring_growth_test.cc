@@ -7,6 +7,7 @@
 // Both stores keep their data on tmpfs (/dev/shm) when the machine has one: the test is
 // about size, not durability, and its 20,000 fsync'ed writes (keyring and high-water mark
 // per rotation) take minutes on a disk. Without /dev/shm it runs on TEST_TMPDIR or /tmp.
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,9 +68,15 @@ v1::KeyringPolicy HourlyPolicy() {
   return p;
 }
 
-// Where the stores keep their data: tmpfs when there is one, else the usual temp base.
+// Where the stores keep their data: tmpfs when there is one with room for both stores
+// (etcd alone preallocates 64 MiB of WAL; a container's /dev/shm is often just 64 MiB),
+// else the usual temp base.
 std::string DataBase() {
-  if (::access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm";
+  struct statvfs fs;
+  if (::access("/dev/shm", W_OK | X_OK) == 0 && ::statvfs("/dev/shm", &fs) == 0 &&
+      static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize >= (uint64_t{1} << 30)) {
+    return "/dev/shm";
+  }
   const char* base = std::getenv("TEST_TMPDIR");
   return base != nullptr ? base : "/tmp";
 }

@@ -15,6 +15,8 @@ class RackClusterTest < Minitest::Test
     env = { 'SESSIONTOKEN_ADDRESS' => @server.address,
             'RUBYLIB' => [File.expand_path('../lib', __dir__), ENV['SESSIONTOKEN_RB_STUBS']].compact.join(':') }
     @out_r, out_w = IO.pipe
+    # Puma's banner is UTF-8; under the POSIX locale Ruby would read it as US-ASCII.
+    @out_r.set_encoding(Encoding::UTF_8)
     @pid = Process.spawn(env, 'puma', '-w', '2', '-t', '1:2', '-b', 'tcp://127.0.0.1:0',
                          File.expand_path('cluster.ru', __dir__), out: out_w, err: out_w, pgroup: true)
     out_w.close
@@ -22,7 +24,7 @@ class RackClusterTest < Minitest::Test
     port = nil
     Timeout.timeout(60) do
       until port
-        line = @out_r.gets or raise "puma exited:\n#{@output}"
+        line = (@out_r.gets or raise "puma exited:\n#{@output}").scrub
         @output << line
         port = line[%r{Listening on http://127\.0\.0\.1:(\d+)}, 1]
       end
