@@ -120,7 +120,6 @@ bool Replica::FullLoad() {
     resync_needed_ = false;
   }
   if (restart) {
-    const bool again = watch_ != nullptr;
     watch_.reset();  // not under mu_: its callbacks take mu_
     absl::StatusOr<std::unique_ptr<store::WatchHandle>> w = store_->Watch(snap->revision + 1, this);
     if (!w.ok()) {
@@ -128,7 +127,7 @@ bool Replica::FullLoad() {
       return false;
     }
     watch_ = *std::move(w);
-    if (again) watch_restarts_.fetch_add(1);
+    if (watches_started_++ > 0) watch_restarts_.fetch_add(1);  // every watch after the first
     absl::MutexLock lock(&mu_);
     watch_stopped_ = false;
   }

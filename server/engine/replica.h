@@ -101,6 +101,7 @@ class Replica final : public store::WatchListener, public ReplicaState {
   std::unique_ptr<store::WatchHandle> watch_;
   std::shared_ptr<store::PresenceLease> lease_;
   absl::Time next_resync_ = absl::InfinitePast();
+  int64_t watches_started_ = 0;
   bool stale_logged_ = false;
 
   // The lease this replica serves under: set only after a full load that followed the
