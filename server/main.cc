@@ -154,6 +154,32 @@ void SetDuration(google::protobuf::Duration* out, absl::Duration d) {
   out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d % absl::Seconds(1))));
 }
 
+// The etcd store's flags given on the command line, as config fields.
+void GivenEtcdFlags(v1::ServerConfig* config) {
+  v1::ServerConfig& c = *config;
+  auto str = [&](const absl::Flag<std::string>& f, absl::string_view name, std::string* out) {
+    if (Given(name)) *out = absl::GetFlag(f);
+  };
+  str(FLAGS_store, "store", c.mutable_store());
+  str(FLAGS_etcd_prefix, "etcd_prefix", c.mutable_etcd()->mutable_prefix());
+  str(FLAGS_etcd_ca_file, "etcd_ca_file", c.mutable_etcd()->mutable_ca_file());
+  str(FLAGS_etcd_cert_file, "etcd_cert_file", c.mutable_etcd()->mutable_cert_file());
+  str(FLAGS_etcd_key_file, "etcd_key_file", c.mutable_etcd()->mutable_key_file());
+  str(FLAGS_etcd_user, "etcd_user", c.mutable_etcd()->mutable_username());
+  str(FLAGS_etcd_password_file, "etcd_password_file", c.mutable_etcd()->mutable_password_file());
+  str(FLAGS_replica_id, "replica_id", c.mutable_etcd()->mutable_replica_id());
+  // Only flags given touch the config: a message created empty would read as "set to 0".
+  if (Given("presence_ttl")) {
+    SetDuration(c.mutable_etcd()->mutable_presence_ttl(), absl::GetFlag(FLAGS_presence_ttl));
+  }
+  if (Given("resync_interval")) {
+    SetDuration(c.mutable_etcd()->mutable_resync_interval(), absl::GetFlag(FLAGS_resync_interval));
+  }
+  for (const std::string& e : absl::GetFlag(FLAGS_etcd_endpoints)) {
+    if (!e.empty()) c.mutable_etcd()->add_endpoints(e);
+  }
+}
+
 // The flags given on the command line, as config fields (app::ResolveSettings merges them
 // over the config file).
 app::CommandLine GivenFlags() {
@@ -200,21 +226,7 @@ app::CommandLine GivenFlags() {
     c.mutable_limits()->set_max_message_bytes(absl::GetFlag(FLAGS_max_message_bytes));
   if (Given("max_concurrent_streams"))
     c.mutable_limits()->set_max_concurrent_streams(absl::GetFlag(FLAGS_max_concurrent_streams));
-  str(FLAGS_store, "store", c.mutable_store());
-  str(FLAGS_etcd_prefix, "etcd_prefix", c.mutable_etcd()->mutable_prefix());
-  str(FLAGS_etcd_ca_file, "etcd_ca_file", c.mutable_etcd()->mutable_ca_file());
-  str(FLAGS_etcd_cert_file, "etcd_cert_file", c.mutable_etcd()->mutable_cert_file());
-  str(FLAGS_etcd_key_file, "etcd_key_file", c.mutable_etcd()->mutable_key_file());
-  str(FLAGS_etcd_user, "etcd_user", c.mutable_etcd()->mutable_username());
-  str(FLAGS_etcd_password_file, "etcd_password_file", c.mutable_etcd()->mutable_password_file());
-  str(FLAGS_replica_id, "replica_id", c.mutable_etcd()->mutable_replica_id());
-  dur(FLAGS_presence_ttl, "presence_ttl",
-      [](v1::ServerConfig& x) { return x.mutable_etcd()->mutable_presence_ttl(); });
-  dur(FLAGS_resync_interval, "resync_interval",
-      [](v1::ServerConfig& x) { return x.mutable_etcd()->mutable_resync_interval(); });
-  for (const std::string& e : absl::GetFlag(FLAGS_etcd_endpoints)) {
-    if (!e.empty()) c.mutable_etcd()->add_endpoints(e);
-  }
+  GivenEtcdFlags(&c);
   c.set_insecure(absl::GetFlag(FLAGS_insecure));
   c.set_allow_unauthenticated(absl::GetFlag(FLAGS_allow_unauthenticated));
   cl.dev_kek = absl::GetFlag(FLAGS_dev_kek);

@@ -189,12 +189,12 @@ absl::Status EtcdClient::Call(absl::string_view what, const Attempt& attempt, bo
   }
   // A write whose request may have reached etcd can still be applied after this answer.
   const bool ambiguous = maybe_applied != nullptr && *maybe_applied;
-  return absl::UnavailableError(absl::StrCat(
-      "etcd unreachable at ", endpoint_list_, " (", what, " gave up after ",
-      absl::FormatDuration(request_timeout), "; last error from ", last_error, ")",
-      ambiguous ? "; the change may still be applied once etcd answers: read it back "
-                  "(e.g. sessiontoken keyrings get) before retrying"
-                : ""));
+  return absl::UnavailableError(
+      absl::StrCat("etcd unreachable at ", endpoint_list_, " (", what, " gave up after ",
+                   absl::FormatDuration(request_timeout), "; last error from ", last_error, ")",
+                   ambiguous ? "; the change may still be applied once etcd answers: read it back "
+                               "(e.g. sessiontoken keyrings get) before retrying"
+                             : ""));
 }
 
 absl::StatusOr<etcdserverpb::RangeResponse> EtcdClient::Range(
