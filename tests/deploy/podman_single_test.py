@@ -8,7 +8,8 @@ The rendered manifest is changed only where podman 4.3 differs from a cluster, a
 change is stated in transform(): Secret volumes become ConfigMap volumes with the same file
 names (podman 4.3.1 panics on Secret volumes) and the KEK's secretKeyRef its value; the init container's output (config + auth)
 is given as a ConfigMap on its path (4.3.1 fails to start pods with init containers here);
-names get a unique suffix, the gRPC port gets
+names get a unique suffix, the pod's restartPolicy is Never (the test reads the drained
+server's exit code), the gRPC port gets
 a hostPort on 127.0.0.1, and cluster-only objects (Services, NetworkPolicy, PDB,
 ServiceAccount) are left out.
 
@@ -87,6 +88,9 @@ def transform(objs, suffix, port, secrets_dir):
             o["metadata"]["name"] += suffix
             spec = o["spec"]["template"]["spec"]
             spec.pop("serviceAccountName", None)
+            # A Deployment's pod restarts its container after any exit; the test checks the
+            # exit code of the drained server, so this pod does not restart it.
+            spec["restartPolicy"] = "Never"
             # podman 4.3.1 fails to start pods with init containers here ("failed to remove
             # once init container ... as it is running"): the file the init container would
             # write (the ConfigMap's server.textproto + the Secret's auth.textproto) is given
@@ -195,7 +199,12 @@ class PodmanSingleTest(unittest.TestCase):
         load.mark_sigterm()
         podman("kill", "--signal", "TERM", ctr)
         load.join()
-        code = int(podman("wait", ctr, timeout=60).stdout.strip())
+        try:
+            code = int(podman("wait", ctr, timeout=60).stdout.strip())
+        except subprocess.TimeoutExpired:
+            self.fail("the server did not exit within 60 s of SIGTERM:\n"
+                      + podman("ps", "-a", "--pod", check=False).stdout
+                      + podman("logs", ctr, check=False).stderr[-3000:])
         drain_test.check_drain(self, load, code)
         self.assertIn("draining", podman("logs", ctr).stderr)
 
