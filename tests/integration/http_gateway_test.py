@@ -126,7 +126,7 @@ auth {{
 
     def test_sign_then_verify(self):
         signed = self.sign(b"\x00binary\xffpayload")
-        self.assertEqual(set(signed), {"token", "keyId", "issuedAt", "expiresAt"}, signed)
+        self.assertEqual(set(signed), {"token", "keyId", "issuedAt", "expiresAt", "tokenId"}, signed)
         self.assertTrue(signed["token"].startswith("st1."), signed)
         self.assertGreater(signed["keyId"], 0)
         self.assertRegex(signed["issuedAt"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

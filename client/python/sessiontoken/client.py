@@ -42,6 +42,7 @@ class Result(enum.IntEnum):
     NOT_YET_VALID = 6
     KEY_DISABLED = 7
     WRONG_AUDIENCE = 8
+    REVOKED = 9
 
 
 class Algorithm(enum.IntEnum):
