@@ -295,10 +295,15 @@ class Engine::WriterGuard {
     e_->busy_ = false;
   }
   absl::Status status() const {
-    return ok_ ? absl::OkStatus()
-               : absl::DeadlineExceededError(
-                     "another admin change is still in progress; this one did not start "
-                     "before its deadline and changed nothing");
+    if (ok_) return absl::OkStatus();
+    const ReplicaState* replica = e_->replica_state_.load();
+    return absl::DeadlineExceededError(absl::StrCat(
+        "another admin change (or the scheduler) is still in progress; this one did not "
+        "start before its deadline and changed nothing",
+        replica != nullptr && replica->MayBeBehind()
+            ? ": this replica has lost contact with the store (etcd), and writes wait for "
+              "it; see `sessiontoken status`"
+            : ""));
   }
 
  private:
@@ -350,8 +355,14 @@ absl::StatusOr<AdminOutcome> Engine::Transact(absl::Time deadline, absl::string_
 absl::StatusOr<AdminOutcome> Engine::Mutate(const Actor& caller, absl::string_view operation,
                                             absl::string_view name, uint32_t key_id,
                                             const Change& change) {
-  // Real time: how long this change may wait for others, not token or policy time.
-  const absl::Time deadline = std::min(caller.deadline, absl::Now() + options_.admin_wait);
+  // Real time: how long this change may wait for others, not token or policy time. It gives
+  // up a little before the caller's own deadline, so that the caller reads why (a change
+  // stuck behind a store that does not answer) instead of its own DEADLINE_EXCEEDED.
+  const absl::Time now = absl::Now();
+  absl::Time deadline = now + options_.admin_wait;
+  if (caller.deadline < deadline) {
+    deadline = caller.deadline - std::min(absl::Seconds(1), (caller.deadline - now) / 5);
+  }
   absl::StatusOr<AdminOutcome> result = Transact(deadline, name, change);
   Audit(caller, operation, name, key_id, result);
   return result;

@@ -279,5 +279,31 @@ TEST(EngineDeadlineTest, AdminChangeThatCannotStartInTimeChangesNothing) {
   a.join();
 }
 
+// A replica that lost its store: a change queued behind one stuck on the store says so.
+class BehindReplica final : public ReplicaState {
+ public:
+  bool MayBeBehind() const override { return true; }
+};
+
+TEST(EngineDeadlineTest, QueuedChangeNamesTheStoreWhenTheReplicaLostIt) {
+  keyring::FakeClock clock(absl::FromUnixSeconds(1800000000));
+  auto slow = std::make_unique<SlowStore>();
+  SlowStore* s = slow.get();
+  auto e = *Engine::New(std::move(slow), *store::Sealer::New(crypto::RandomSecret(32)), &clock, {});
+  BehindReplica behind;
+  e->SetReplicaState(&behind);
+  s->slow_ = true;
+  std::thread first([&] { EXPECT_THAT(e->Rotate("first", "default"), IsOk()); });
+  absl::SleepFor(absl::Milliseconds(100));  // `first` is now inside its slow write
+  auto late = e->Rotate(Actor("second", absl::Now() + absl::Milliseconds(100)), "default");
+  EXPECT_THAT(late.status(),
+              ::sessiontoken::testing::StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                                "lost contact with the store (etcd)"));
+  EXPECT_THAT(late.status().message(), ::testing::HasSubstr("changed nothing"));
+  first.join();
+  EXPECT_EQ((*e->Get("default"))->revision(), 2u);
+  e->SetReplicaState(nullptr);
+}
+
 }  // namespace
 }  // namespace sessiontoken::engine
