@@ -26,16 +26,17 @@ import json
 import os
 import queue
 import re
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from localproc import child_env, free_port, write_kek  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ETCD_BIN = os.environ.get("ETCD_BIN") or "/usr/bin/etcd"
@@ -45,21 +46,6 @@ KEYRING = "demo"
 
 class Stop(Exception):
     """SIGTERM received: stop everything as Ctrl-C does."""
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def child_env():
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("SESSIONTOKEN_KEK", "http_proxy", "https_proxy", "HTTP_PROXY",
-                        "HTTPS_PROXY", "grpc_proxy", "all_proxy", "ALL_PROXY")}
-    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
-    return env
 
 
 def _die_with_parent():
@@ -90,13 +76,6 @@ def stop_process(proc, timeout=15.0):
             proc.kill()
             proc.wait()
     return proc.returncode
-
-
-def write_kek(path):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(32) + "\n")
-    return path
 
 
 class LocalEtcd:

@@ -19,7 +19,6 @@ container without privileges), or the image not built (deploy/container/build.sh
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -60,12 +59,6 @@ def preconditions():
     if podman("image", "exists", IMAGE, check=False).returncode != 0:
         skip(f"image {IMAGE} is not built (deploy/container/build.sh builds it offline)")
     harness.require_binaries()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def read(path):
@@ -135,7 +128,7 @@ class PodmanSingleTest(unittest.TestCase):
         import yaml
         import sessiontoken
         suffix = f"-t{os.getpid()}"
-        port = free_port()
+        port = harness.free_port()
         with tempfile.TemporaryDirectory(prefix="sessiontoken-podman-") as tmp:
             secrets = os.path.join(tmp, "secrets")
             subprocess.run(["sh", os.path.join(REPO, "deploy", "k8s", "make-secrets.sh"), secrets],

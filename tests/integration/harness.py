@@ -8,7 +8,12 @@ import re
 import signal
 import subprocess
 import threading
+import sys
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "scripts"))
+from localproc import child_env, free_port, write_kek  # noqa: E402,F401
 
 SERVER_BIN = os.environ.get("SESSIONTOKEN_SERVER", "")
 CLI_BIN = os.environ.get("SESSIONTOKEN_CLI", "")
@@ -29,21 +34,6 @@ def require_binaries():
                if not p or not os.access(p, os.X_OK)]
     if missing:
         raise SystemExit("set " + " and ".join(missing) + " to the built binaries (CTest does)")
-
-
-def child_env():
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("SESSIONTOKEN_KEK", "http_proxy", "https_proxy", "HTTP_PROXY",
-                        "HTTPS_PROXY", "grpc_proxy", "all_proxy", "ALL_PROXY")}
-    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
-    return env
-
-
-def write_kek(path):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(os.urandom(32).hex() + "\n")
-    return path
 
 
 class Server:
