@@ -14,7 +14,8 @@ a hostPort on 127.0.0.1, and cluster-only objects (Services, NetworkPolicy, PDB,
 ServiceAccount) are left out.
 
 Skipped (exit 77, reason printed) where it cannot run: no podman, podman unusable (e.g. in a
-container without privileges), or the image not built (deploy/container/build.sh)."""
+container without privileges), or the image not built (deploy/container/build.sh) or built
+from other sources than this checkout's (its revision label; a stale image would test old code)."""
 
 import json
 import os
@@ -58,7 +59,32 @@ def preconditions():
         skip(f"podman cannot run here: {p.stderr.strip()[:300]}")
     if podman("image", "exists", IMAGE, check=False).returncode != 0:
         skip(f"image {IMAGE} is not built (deploy/container/build.sh builds it offline)")
+    stale = image_staleness()
+    if stale:
+        skip(f"image {IMAGE} {stale}; rebuild it with deploy/container/build.sh")
     harness.require_binaries()
+
+
+# What goes into the image (deploy/container/Containerfile's COPY lines).
+IMAGE_INPUTS = ["CMakeLists.txt", "CMakePresets.json", "cmake", "proto", "server", "client/cpp",
+                "scripts/fetch-boringssl.sh", "deploy/container"]
+
+
+def image_staleness():
+    """Why the image does not hold this checkout's server (None when it does): the image
+    names the commit it was built from (build.sh); any change to its inputs since then, or
+    a commit this clone does not have, makes it stale."""
+    rev = podman("image", "inspect", "--format",
+                 '{{index .Labels "org.opencontainers.image.revision"}}', IMAGE).stdout.strip()
+    git = ["git", "-C", REPO]
+    if subprocess.run(git + ["cat-file", "-e", f"{rev}^{{commit}}"],
+                      capture_output=True).returncode != 0:
+        return f"was built from commit {rev!r}, which this checkout does not have"
+    diff = subprocess.run(git + ["diff", "--quiet", rev, "--", *IMAGE_INPUTS],
+                          capture_output=True)
+    if diff.returncode != 0:
+        return f"was built from {rev[:12]}; the server's sources changed since"
+    return None
 
 
 def read(path):
