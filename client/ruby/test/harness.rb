@@ -69,6 +69,30 @@ module Harness
   end
 
   # A Rack app under Puma (single mode, threads) on 127.0.0.1 and a free port.
+  # One HTTP response of the app: status (Integer), body, the `session` Set-Cookie line (nil
+  # when none) and the cookie's value; `headers` is the Net::HTTP response. Destructures like
+  # an array (status, body, set_cookie, value).
+  Response = Struct.new(:status, :body, :set_cookie, :value, :headers) do
+    def to_ary
+      to_a
+    end
+  end
+
+  # GET or POST `path` on `base` with the session cookie (if any); more than one session
+  # Set-Cookie in one response is an error.
+  def self.request(base, method, path, cookie = nil)
+    require 'net/http'
+    uri = URI("#{base}#{path}")
+    req = method == :get ? Net::HTTP::Get.new(uri) : Net::HTTP::Post.new(uri, 'Content-Type' => 'text/plain')
+    req['Cookie'] = "session=#{cookie}" if cookie
+    res = Net::HTTP.start(uri.host, uri.port) { |http| http.request(req) }
+    lines = (res.get_fields('Set-Cookie') || []).flat_map { |v| v.split("\n") }.select { |l| l.start_with?('session=') }
+    raise "two session cookies: #{lines.inspect}" if lines.size > 1
+
+    line = lines.first
+    Response.new(res.code.to_i, res.body, line, line && line[/\Asession=([^;]*)/, 1], res)
+  end
+
   class Web
     attr_reader :base
 

@@ -47,29 +47,25 @@ class RackClusterTest < Minitest::Test
   end
 
   def request(method, path, cookie = nil)
-    uri = URI("#{@base}#{path}")
-    req = method == :get ? Net::HTTP::Get.new(uri) : Net::HTTP::Post.new(uri, 'Content-Type' => 'text/plain')
-    req['Cookie'] = "session=#{cookie}" if cookie
-    res = Net::HTTP.start(uri.host, uri.port) { |http| http.request(req) }
-    line = (res.get_fields('Set-Cookie') || []).flat_map { |v| v.split("\n") }.find { |l| l.start_with?('session=') }
-    [res, line && line[/\Asession=([^;]*)/, 1]]
+    Harness.request(@base, method, path, cookie)
   end
 
   def test_forked_workers
-    res, cookie = request(:post, '/login?user=alice')
-    assert_equal '200', res.code, @output
+    res = request(:post, '/login?user=alice')
+    cookie = res.value
+    assert_equal 200, res.status, @output
     refute_nil cookie, @output
     workers = {}
     # New connections are spread over the workers; ask until both answered (bounded).
     100.times do
-      res, = request(:get, '/whoami', cookie)
+      res = request(:get, '/whoami', cookie)
       assert_equal({ 'user' => 'alice' }, JSON.parse(res.body)['session'], @output)
-      workers[res['X-Worker']] = true
+      workers[res.headers['X-Worker']] = true
       break if workers.size == 2
     end
     assert_equal 2, workers.size, "one worker answered every request:\n#{@output}"
-    res, cleared = request(:post, '/logout', cookie)
-    assert_equal ['204', ''], [res.code, cleared]
+    res = request(:post, '/logout', cookie)
+    assert_equal [204, ''], [res.status, res.value]
     refute_match(/cannot verify|ERROR/, @output)
   end
 end

@@ -21,8 +21,6 @@ class RackJourneyTest < Minitest::Test
   AUDIENCE = 'shop:session'
   TTL = 3600
 
-  Response = Struct.new(:status, :body, :set_cookie, :value)
-
   def setup
     @server = Harness::Server.new
     @client = Sessiontoken::Client.new(@server.address, keyring: KEYRING)
@@ -48,14 +46,7 @@ class RackJourneyTest < Minitest::Test
   end
 
   def request(method, path, cookie = nil)
-    uri = URI("#{@web.base}#{path}")
-    req = method == :get ? Net::HTTP::Get.new(uri) : Net::HTTP::Post.new(uri, 'Content-Type' => 'text/plain')
-    req['Cookie'] = "session=#{cookie}" if cookie
-    res = Net::HTTP.start(uri.host, uri.port) { |http| http.request(req) }
-    lines = (res.get_fields('Set-Cookie') || []).flat_map { |v| v.split("\n") }.select { |l| l.start_with?('session=') }
-    assert_operator lines.size, :<=, 1, "two session cookies: #{lines.inspect}"
-    line = lines.first
-    Response.new(res.code.to_i, res.body, line, line && line[/\Asession=([^;]*)/, 1])
+    Harness.request(@web.base, method, path, cookie)
   end
 
   def whoami(cookie)

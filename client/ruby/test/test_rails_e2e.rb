@@ -65,12 +65,7 @@ class RailsJourneyTest < Minitest::Test
   end
 
   def request(method, path, cookie = nil)
-    uri = URI("#{@web.base}#{path}")
-    req = method == :get ? Net::HTTP::Get.new(uri) : Net::HTTP::Post.new(uri, 'Content-Type' => 'text/plain')
-    req['Cookie'] = "session=#{cookie}" if cookie
-    res = Net::HTTP.start(uri.host, uri.port) { |http| http.request(req) }
-    line = (res.get_fields('Set-Cookie') || []).flat_map { |v| v.split("\n") }.find { |l| l.start_with?('session=') }
-    [res.code.to_i, res.body, line, line && line[/\Asession=([^;]*)/, 1]]
+    Harness.request(@web.base, method, path, cookie)
   end
 
   def test_journey
