@@ -75,13 +75,14 @@ func parseDuration(s string) (time.Duration, error) {
 	return time.Duration(f * float64(time.Second)), nil
 }
 
+// codeByName reads a canonical status code name as service configs spell them
+// ("UNAVAILABLE", "CANCELLED"; Go's own String() says "Canceled").
 func codeByName(name string) (codes.Code, bool) {
-	for c := codes.OK; c <= codes.Unauthenticated; c++ {
-		if strings.EqualFold(strings.ReplaceAll(name, "_", ""), c.String()) {
-			return c, true
-		}
+	var c codes.Code
+	if err := c.UnmarshalJSON([]byte(strconv.Quote(name))); err != nil {
+		return 0, false
 	}
-	return 0, false
+	return c, true
 }
 
 func parseRetry(j *jsonRetry) (*RetryPolicy, error) {
@@ -188,8 +189,10 @@ func (sc *ServiceConfig) interceptor(deadline time.Duration) grpc.UnaryClientInt
 		}
 		for attempt := 1; ; attempt++ {
 			err := invoker(ctx, method, req, reply, cc, opts...)
+			// A call this side cancelled (ctx) is over, whatever the code says: only a
+			// server's CANCELLED (a draining server that had not started it) is retried.
 			if err == nil || p.Retry == nil || attempt >= p.Retry.MaxAttempts ||
-				!p.Retry.RetryableCodes[status.Code(err)] {
+				!p.Retry.RetryableCodes[status.Code(err)] || ctx.Err() != nil {
 				return err
 			}
 			pause := time.Duration(rand.Int63n(int64(p.Retry.Backoff(attempt)) + 1))

@@ -20,7 +20,8 @@ func TestSharedServiceConfig(t *testing.T) {
 		t.Fatalf("Sign: %+v", sign)
 	}
 	r := sign.Retry
-	if r.MaxAttempts != 5 || !r.RetryableCodes[codes.Unavailable] || r.RetryableCodes[codes.DeadlineExceeded] {
+	if r.MaxAttempts != 5 || !r.RetryableCodes[codes.Unavailable] || !r.RetryableCodes[codes.Canceled] ||
+		r.RetryableCodes[codes.DeadlineExceeded] {
 		t.Errorf("Sign retry policy: %+v", r)
 	}
 	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,

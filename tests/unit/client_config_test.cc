@@ -56,8 +56,8 @@ int MaxAttempts(const std::string& json, const std::string& service, const std::
   return found;
 }
 
-// Counts calls per method; answers UNAVAILABLE for the first fail_[method] calls, then OK
-// (or waits for cancellation when hang_ is set).
+// Counts calls per method; answers code_ (UNAVAILABLE) for the first fail_[method] calls,
+// then OK (or waits for cancellation when hang_ is set).
 class Script {
  public:
   grpc::Status Answer(grpc::ServerContext* ctx, const std::string& method) {
@@ -66,7 +66,7 @@ class Script {
       std::lock_guard<std::mutex> l(mu_);
       n = ++calls_[method];
     }
-    if (n <= fail_.at(method)) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "scripted");
+    if (n <= fail_.at(method)) return grpc::Status(code_, "scripted");
     while (hang_ && !ctx->IsCancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     return grpc::Status::OK;
   }
@@ -74,9 +74,11 @@ class Script {
     std::lock_guard<std::mutex> l(mu_);
     return calls_[m];
   }
-  void Reset(int fail, bool hang = false) {
+  void Reset(int fail, bool hang = false,
+             grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE) {
     std::lock_guard<std::mutex> l(mu_);
     calls_.clear();
+    code_ = code;
     for (const char* m :
          {"Sign", "Verify", "Rotate", "PromoteKey", "DisableKey", "EnableKey", "DestroyKey",
           "ImportKey", "CreateKeyring", "SetPolicy", "ListKeys", "ListKeyrings", "GetKeyring"}) {
@@ -90,6 +92,7 @@ class Script {
   std::map<std::string, int> calls_;
   std::map<std::string, int> fail_;
   std::atomic<bool> hang_{false};
+  grpc::StatusCode code_ = grpc::StatusCode::UNAVAILABLE;
 };
 
 #define SCRIPTED(Req, Resp, Name)                                         \
@@ -186,6 +189,21 @@ TEST_F(ClientConfigTest, UnavailableIsRetriedOtherAnswersAreNot) {
   EXPECT_EQ(c->Sign(v1::SignRequest()).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(script_.Calls("Sign"), MaxAttempts(ReadSharedFile(), "SessionTokens", "Sign"));
   EXPECT_GE(script_.Calls("Sign"), 2);
+}
+
+// A draining server cancels calls that arrived but had not started (gRPC's Shutdown): token
+// calls are retried (nothing was done; another replica answers), admin changes never are.
+TEST_F(ClientConfigTest, TokenCallsCancelledByTheServerAreRetriedAdminChangesAreNot) {
+  std::unique_ptr<Client> c = NewClient();
+  script_.Reset(1, false, grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(c->Sign(v1::SignRequest()).ok());
+  EXPECT_EQ(script_.Calls("Sign"), 2);
+  EXPECT_TRUE(c->Verify(v1::VerifyRequest()).ok());
+  EXPECT_EQ(script_.Calls("Verify"), 2);
+  EXPECT_EQ(c->Rotate({}).status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(script_.Calls("Rotate"), 1);
+  EXPECT_EQ(c->ListKeys({}).status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(script_.Calls("ListKeys"), 1);
 }
 
 TEST_F(ClientConfigTest, AdminChangesAreNeverRetriedReadsAre) {
