@@ -1,7 +1,10 @@
 """deploy_containerfile: static checks of deploy/container/Containerfile and its scripts
 (no image is built): multi-stage with the base chosen by a build argument, no compiler or
 -dev package in the runtime stage, a numeric non-root USER, OCI labels, the server as the
-entrypoint, nothing pinned to `latest`; the shell scripts parse (sh -n)."""
+entrypoint, nothing pinned to `latest`; the shell scripts parse (sh -n); the build stage
+installs every Debian package the image's CMake files name (`# Debian: pkg` beside each
+find_package), so a new dependency cannot be forgotten there. The runtime stage's shared
+libraries are checked by building it (deploy_podman_single: ldd in the image)."""
 
 import os
 import re
@@ -25,6 +28,32 @@ def stages(text):
         elif out:
             out[-1][1].append(line)
     return out
+
+
+# The CMake files the image's build stage uses (Containerfile COPY lines; tests are off).
+IMAGE_CMAKE_DIRS = ["server", "client/cpp", "cmake"]
+
+
+def cmake_debian_packages():
+    """{find_package line: [Debian packages]} over the CMake files the image builds; a
+    find_package without a `# Debian:` comment on its line or the line above maps to []."""
+    files = [os.path.join(REPO, "CMakeLists.txt")]
+    for d in IMAGE_CMAKE_DIRS:
+        for root, _, names in os.walk(os.path.join(REPO, d)):
+            files += [os.path.join(root, n) for n in names
+                      if n == "CMakeLists.txt" or n.endswith(".cmake")]
+    found = {}
+    for path in files:
+        with open(path) as f:
+            lines = f.read().splitlines()
+        for i, line in enumerate(lines):
+            if not re.match(r"\s*find_package\(", line):
+                continue
+            note = re.search(r"# Debian: (.*)$", line) or (
+                i > 0 and re.match(r"\s*# Debian: (.*)$", lines[i - 1]))
+            packages = re.split(r"[,\s]+", note.group(1).strip()) if note else []
+            found[f"{os.path.relpath(path, REPO)}:{i + 1}: {line.strip()}"] = packages
+    return found
 
 
 class ContainerfileTest(unittest.TestCase):
@@ -61,6 +90,17 @@ class ContainerfileTest(unittest.TestCase):
             self.assertIn(f"org.opencontainers.image.{key}=", labels)
         self.assertTrue(any(i.startswith("VOLUME") and "/var/lib/sessiontoken" in i
                             for i in runtime))
+
+    def test_build_stage_installs_what_cmake_finds(self):
+        frm, build = self.stages[0]
+        self.assertIn("AS build", frm)
+        installed = set(" ".join(i for i in build if "apt-get install" in i).split())
+        found = cmake_debian_packages()
+        self.assertIn("libgrpc++-dev", sum(found.values(), []))  # the scan sees the files
+        for where, packages in found.items():
+            self.assertTrue(packages, f"{where}: no '# Debian: <package>' comment")
+            for p in packages:
+                self.assertIn(p, installed, f"{where}: {p} is not in the build stage")
 
     def test_scripts_parse(self):
         for name in ("build.sh", "make-base-image.sh", "podman-env.sh"):
