@@ -1,21 +1,27 @@
-"""deploy_podman_single: the rendered `single` overlay's pod runs from the built image under
-`podman kube play`; the CLI calls health, Sign and Verify through the published port (bound
-to 127.0.0.1), KeyAdmin is refused to the frontend token and allowed to the admin token, the
-container runs as 65532 on a read-only root filesystem, and SIGTERM drains (tests/deploy/
-drain.py) before the process exits 0.
+"""deploy_podman_single: the rendered `single` overlay's pod runs under `podman kube play`;
+the CLI calls health, Sign and Verify through the published port (bound to 127.0.0.1),
+KeyAdmin is refused to the frontend token and allowed to the admin token, the container runs
+as 65532 on a read-only root filesystem, and SIGTERM drains (tests/deploy/drain.py) before
+the process exits 0.
+
+The image: by default the Containerfile's runtime stage (its packages, user, labels,
+entrypoint and ldd check) built around the binaries of this build tree, in seconds once
+podman has cached the base image and the package layer (compiling inside the build stage
+takes ~25 min cold: too slow for CI; deploy_containerfile checks that stage's packages).
+SESSIONTOKEN_IMAGE=<image> tests a given image instead (e.g. deploy/container/build.sh's),
+skipped when it was built from other sources than this checkout's (its revision label).
 
 The rendered manifest is changed only where podman 4.3 differs from a cluster, and each
 change is stated in transform(): Secret volumes become ConfigMap volumes with the same file
-names (podman 4.3.1 panics on Secret volumes) and the KEK's secretKeyRef its value; the init container's output (config + auth)
-is given as a ConfigMap on its path (4.3.1 fails to start pods with init containers here);
-names get a unique suffix, the pod's restartPolicy is Never (the test reads the drained
-server's exit code), the gRPC port gets
-a hostPort on 127.0.0.1, and cluster-only objects (Services, NetworkPolicy, PDB,
-ServiceAccount) are left out.
+names (podman 4.3.1 panics on Secret volumes) and the KEK's secretKeyRef its value; the init
+container's output (config + auth) is given as a ConfigMap on its path (4.3.1 fails to start
+pods with init containers here); names get a unique suffix, the pod's restartPolicy is Never
+(the test reads the drained server's exit code), the gRPC port gets a hostPort on
+127.0.0.1, and cluster-only objects (Services, NetworkPolicy, PDB, ServiceAccount) are left
+out.
 
 Skipped (exit 77, reason printed) where it cannot run: no podman, podman unusable (e.g. in a
-container without privileges), or the image not built (deploy/container/build.sh) or built
-from other sources than this checkout's (its revision label; a stale image would test old code)."""
+container without privileges), or no base image and none can be made (debootstrap)."""
 
 import json
 import os
@@ -33,7 +39,11 @@ import drain  # noqa: E402
 import drain_test  # noqa: E402
 import harness  # noqa: E402
 
-IMAGE = os.environ.get("SESSIONTOKEN_IMAGE", "localhost/sessiontoken:0.1.0")
+# An image to test as it is (e.g. deploy/container/build.sh's); by default the test builds
+# TEST_IMAGE: the Containerfile's runtime stage around the binaries this build tree made.
+IMAGE = os.environ.get("SESSIONTOKEN_IMAGE", "")
+TEST_IMAGE = "localhost/sessiontoken:ci-test"
+BASE_IMAGE = "localhost/debian:bookworm-slim"
 SKIP = 77
 
 
@@ -57,12 +67,51 @@ def preconditions():
     p = podman("info", "--format", "{{.Host.OCIRuntime.Name}}", check=False, timeout=60)
     if p.returncode != 0:
         skip(f"podman cannot run here: {p.stderr.strip()[:300]}")
+    harness.require_binaries()
+    if not IMAGE:
+        return build_test_image()
     if podman("image", "exists", IMAGE, check=False).returncode != 0:
         skip(f"image {IMAGE} is not built (deploy/container/build.sh builds it offline)")
     stale = image_staleness()
     if stale:
         skip(f"image {IMAGE} {stale}; rebuild it with deploy/container/build.sh")
-    harness.require_binaries()
+    return IMAGE
+
+
+def runtime_containerfile():
+    """deploy/container/Containerfile's runtime stage, its `COPY --from=build /out/ /` made a
+    copy of the build context's out/ (what the build stage would have installed)."""
+    text = read(os.path.join(REPO, "deploy", "container", "Containerfile"))
+    marker = "# ---- runtime:"
+    copy = "COPY --from=build /out/ /"
+    if marker not in text or text.count(copy) != 1:
+        raise AssertionError(f"Containerfile: no '{marker}' stage with one '{copy}'")
+    stage = text[text.index(marker):].replace(copy, "COPY out/ /")
+    return f"ARG BASE_IMAGE={BASE_IMAGE}\n{stage}LABEL sessiontoken.ci-test=1\n"
+
+
+def build_test_image():
+    """TEST_IMAGE from the runtime stage and this tree's binaries: the runtime packages are
+    the Containerfile's, and its ldd check fails the build when one is missing. The base
+    image and the package layer are cached by podman, so a rebuild takes seconds."""
+    p = subprocess.run(["sh", os.path.join(REPO, "deploy", "container", "make-base-image.sh"),
+                        BASE_IMAGE], capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        skip(f"no base image {BASE_IMAGE}: {p.stderr.strip()[-300:]}")
+    with tempfile.TemporaryDirectory(prefix="sessiontoken-image-") as ctx:
+        bin_dir = os.path.join(ctx, "out", "usr", "bin")
+        os.makedirs(bin_dir)
+        for src, name in ((harness.SERVER_BIN, "sessiontoken-server"),
+                          (harness.CLI_BIN, "sessiontoken")):
+            shutil.copy2(src, os.path.join(bin_dir, name))
+        with open(os.path.join(ctx, "Containerfile"), "w") as f:
+            f.write(runtime_containerfile())
+        start = time.monotonic()
+        podman("build", "--layers", "-f", os.path.join(ctx, "Containerfile"), "-t", TEST_IMAGE,
+               ctx, timeout=900)
+        print(f"built {TEST_IMAGE} in {time.monotonic() - start:.1f} s")
+    podman("image", "prune", "-f", "--filter", "label=sessiontoken.ci-test=1", check=False)
+    return TEST_IMAGE
 
 
 # What goes into the image (deploy/container/Containerfile's COPY lines).
@@ -150,6 +199,8 @@ def transform(objs, suffix, port, secrets_dir):
 
 
 class PodmanSingleTest(unittest.TestCase):
+    image = None  # set by main
+
     def test_single_overlay_pod_serves_and_drains(self):
         import yaml
         import sessiontoken
@@ -166,7 +217,7 @@ class PodmanSingleTest(unittest.TestCase):
             for o in objs:  # the image under test
                 if o["kind"] == "Deployment":
                     for c in o["spec"]["template"]["spec"]["containers"]:
-                        c["image"] = IMAGE
+                        c["image"] = self.image
             manifest = os.path.join(tmp, "single.yaml")
             with open(manifest, "w") as f:
                 yaml.safe_dump_all(transform(objs, suffix, port, secrets), f)
@@ -229,5 +280,5 @@ class PodmanSingleTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    preconditions()
+    PodmanSingleTest.image = preconditions()
     unittest.main(verbosity=2)
