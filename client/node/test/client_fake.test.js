@@ -140,13 +140,14 @@ test('attempts are bounded by the shared config, and by the deadline', async () 
   behaviour.Verify = () => ({ error: grpc.status.UNAVAILABLE });
   const c = newClient();
   try {
-    await assert.rejects(c.verify({ token: 't' }), (e) => e.codeName === 'UNAVAILABLE');
+    // A deadline long enough for every backoff (at most 1.5 s in all), whatever the load.
+    await assert.rejects(c.verify({ token: 't' }, { deadlineMs: 20000 }), (e) => e.codeName === 'UNAVAILABLE');
     assert.equal(calls.length, methodConfig(SHARED_CONFIG, 'SessionTokens', 'Verify').retryPolicy.maxAttempts);
     reset();
+    // The second attempt hangs: only the deadline can end the call (the first backoff is at
+    // most 0.1 s, so the retry starts well within it).
     behaviour.Verify = (r, n) => (n === 1 ? { error: grpc.status.UNAVAILABLE } : { hang: true });
-    const t0 = Date.now();
-    await assert.rejects(c.verify({ token: 't' }, { deadlineMs: 300 }), (e) => e.codeName === 'DEADLINE_EXCEEDED');
-    assert.ok(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms`);
+    await assert.rejects(c.verify({ token: 't' }, { deadlineMs: 2000 }), (e) => e.codeName === 'DEADLINE_EXCEEDED');
     assert.equal(calls.length, 2, 'retried once, then the deadline ended the second attempt');
   } finally {
     c.close();
