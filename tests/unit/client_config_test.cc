@@ -74,8 +74,7 @@ class Script {
     std::lock_guard<std::mutex> l(mu_);
     return calls_[m];
   }
-  void Reset(int fail, bool hang = false,
-             grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE) {
+  void Reset(int fail, bool hang = false, grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE) {
     std::lock_guard<std::mutex> l(mu_);
     calls_.clear();
     code_ = code;
