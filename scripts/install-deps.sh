@@ -6,13 +6,15 @@ set -eu
 # Go client (client/go): grpc-go needs github.com/golang/protobuf 1.5 (the 1.3 package that apt
 # would pick for golang-google-grpc-dev's alternative dependency cannot decode today's
 # generated messages), so golang-github-golang-protobuf-1-5-dev is named explicitly.
+# HTTP/JSON gateway: GNU libmicrohttpd with its GnuTLS (HTTPS, client certificates); the
+# metrics listener keeps prometheus-cpp's civetweb.
 # Ruby client (client/ruby): ruby-grpc; Rack, Sinatra, Rails (railties, actionpack) and Puma for
 # its end-to-end tests.
 PACKAGES="build-essential cmake make pkg-config git xz-utils dpkg-dev bash
   clang libclang-rt-14-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev openssl binutils zlib1g-dev
-  libcivetweb-dev
+  libcivetweb-dev libmicrohttpd-dev libgnutls28-dev
   etcd-server etcd-client
   prometheus-cpp-dev prometheus
   python3 python3-grpcio python3-protobuf python3-flask python3-itsdangerous

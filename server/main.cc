@@ -61,6 +61,10 @@ ABSL_FLAG(std::string, data_dir, kDefaults.data_dir,
           "Directory of the file keyring store (created 0700)");
 ABSL_FLAG(std::string, kek_file, "",
           "File holding the key-encryption key (64 hex chars or base64 of 32 bytes)");
+ABSL_FLAG(std::vector<std::string>, previous_kek_files, {},
+          "KEK files of an earlier rotation step (comma-separated): keyrings sealed with them "
+          "still open; every write seals with the current KEK. Re-read with --kek_file on "
+          "SIGHUP (docs/operations.md, KEK rotation)");
 ABSL_FLAG(std::string, kek_env, kDefaults.kek_env,
           "Environment variable holding the KEK, used when --kek_file is not set");
 ABSL_FLAG(bool, dev_kek, false,
@@ -77,6 +81,9 @@ ABSL_FLAG(int64_t, max_payload_bytes, kDefaults.limits.max_payload_bytes,
 ABSL_FLAG(absl::Duration, max_ttl, kDefaults.limits.max_ttl, "Longest token TTL Sign accepts");
 ABSL_FLAG(absl::Duration, max_clock_skew, kDefaults.limits.max_clock_skew,
           "How far in the future a token's issued-at may be before NOT_YET_VALID");
+ABSL_FLAG(int32_t, max_revocations, static_cast<int32_t>(kDefaults.limits.max_revocations),
+          "Revocation entries a keyring may hold (at most 200000); Revoke answers "
+          "RESOURCE_EXHAUSTED at the cap (docs/revocation.md)");
 ABSL_FLAG(std::string, default_keyring, kDefaults.default_keyring,
           "Keyring created on first start (empty: none)");
 ABSL_FLAG(std::string, config, "",
@@ -197,6 +204,9 @@ app::CommandLine GivenFlags() {
   str(FLAGS_data_dir, "data_dir", c.mutable_data_dir());
   str(FLAGS_kek_file, "kek_file", c.mutable_kek_file());
   str(FLAGS_kek_env, "kek_env", c.mutable_kek_env());
+  for (const std::string& f : absl::GetFlag(FLAGS_previous_kek_files)) {
+    if (!f.empty()) c.add_previous_kek_files(f);
+  }
   str(FLAGS_default_keyring, "default_keyring", c.mutable_default_keyring());
   str(FLAGS_audit_log, "audit_log", c.mutable_audit_log());
   str(FLAGS_metrics_listen, "metrics_listen", c.mutable_metrics_listen());
@@ -226,6 +236,8 @@ app::CommandLine GivenFlags() {
     c.mutable_limits()->set_max_message_bytes(absl::GetFlag(FLAGS_max_message_bytes));
   if (Given("max_concurrent_streams"))
     c.mutable_limits()->set_max_concurrent_streams(absl::GetFlag(FLAGS_max_concurrent_streams));
+  if (Given("max_revocations"))
+    c.mutable_limits()->set_max_revocations(absl::GetFlag(FLAGS_max_revocations));
   GivenEtcdFlags(&c);
   c.set_insecure(absl::GetFlag(FLAGS_insecure));
   c.set_allow_unauthenticated(absl::GetFlag(FLAGS_allow_unauthenticated));
@@ -330,9 +342,7 @@ absl::StatusOr<Backend> OpenReplicaEngine(const app::Settings& s,
 absl::StatusOr<Backend> OpenBackend(const app::Settings& s,
                                     std::unique_ptr<engine::JsonLinesAuditLog>* audit,
                                     std::unique_ptr<app::Observability>* observability) {
-  absl::StatusOr<crypto::SecretBytes> kek = app::ResolveKek(s);
-  if (!kek.ok()) return kek.status();
-  absl::StatusOr<std::unique_ptr<store::Sealer>> sealer = store::Sealer::New(*std::move(kek));
+  absl::StatusOr<std::unique_ptr<store::Sealer>> sealer = app::OpenSealer(s);
   if (!sealer.ok()) return sealer.status();
   if (!s.audit_log.empty()) {
     absl::StatusOr<std::unique_ptr<engine::JsonLinesAuditLog>> a =
@@ -351,7 +361,12 @@ bool AwaitReplicaReady(const app::Settings& s, engine::Engine& engine, const sig
                        absl::Status* failure) {
   const struct timespec poll = {0, 100 * 1000 * 1000};
   while (!engine.ready()) {
-    if (sigtimedwait(&signals, nullptr, &poll) > 0) return false;
+    if (absl::Status f = engine.startup_failure(); !f.ok()) {
+      *failure = f;
+      return true;
+    }
+    const int sig = sigtimedwait(&signals, nullptr, &poll);
+    if (sig > 0 && sig != SIGHUP) return false;
   }
   if (absl::Status st = engine.EnsureDefaultKeyring(); !st.ok()) {
     Log("WARNING", absl::StrCat("cannot create the default keyring: ", st.message()));
@@ -395,6 +410,14 @@ absl::StatusOr<std::unique_ptr<gateway::HttpServer>> StartHttpGateway(
   gateway::HttpServerOptions options;
   options.listen = s.http_listen;
   options.max_body_bytes = static_cast<size_t>(s.max_message_bytes);
+  options.log = [](absl::string_view level, absl::string_view message) { Log(level, message); };
+  if (!s.tls.cert_file.empty()) {  // HTTPS with the gRPC port's certificate files
+    options.tls = gateway::TlsFiles{s.tls.cert_file, s.tls.key_file, s.tls.client_ca_file,
+                                    s.tls.reload_interval};
+    Log("INFO",
+        absl::StrCat("http gateway: HTTPS on ", s.http_listen,
+                     s.tls.client_ca_file.empty() ? "" : " with client certificates (mTLS)"));
+  }
   return gateway::HttpServer::Start(options, json);
 }
 
@@ -472,6 +495,27 @@ void SetServing(grpc::Server& server, gateway::JsonGateway& json, bool serving) 
   json.SetServing(serving);
 }
 
+// SIGHUP: reads the KEK configuration again (flags and config file: kek_file,
+// previous_kek_files) and uses it once every stored record opens with it. A KEK from the
+// environment was wiped at start: it cannot be read again (restart instead).
+void ReloadKeks(engine::Engine& engine) {
+  absl::StatusOr<app::Settings> fresh = LoadSettings();
+  absl::StatusOr<std::unique_ptr<store::Sealer>> sealer =
+      fresh.ok() ? app::OpenSealer(*fresh) : fresh.status();
+  absl::Status s = sealer.ok() ? absl::OkStatus() : sealer.status();
+  const std::string fingerprint = sealer.ok() ? (*sealer)->fingerprint() : "";
+  if (s.ok()) s = engine.ReplaceSealer(*std::move(sealer));
+  if (!s.ok()) {
+    Log("ERROR", absl::StrCat("SIGHUP: KEK configuration not reloaded, keeping KEK ",
+                              engine.kek_fingerprint(), ": ", s.message()));
+    return;
+  }
+  const std::vector<std::string> previous = engine.previous_kek_fingerprints();
+  Log("INFO",
+      absl::StrCat("SIGHUP: KEK configuration reloaded: KEK fingerprint ", fingerprint,
+                   "; previous KEKs: ", previous.empty() ? "none" : absl::StrJoin(previous, ", ")));
+}
+
 // Serves (a replica first waits for its first load) with the scheduler running until
 // SIGTERM/SIGINT, then drains. Returns the exit code.
 int ServeUntilSignal(const app::Settings& s, Backend& backend, grpc::Server& server,
@@ -493,7 +537,7 @@ int ServeUntilSignal(const app::Settings& s, Backend& backend, grpc::Server& ser
     engine::Scheduler scheduler(backend.engine.get(), s.scheduler_interval, [](int n) {
       Log("INFO", absl::StrCat("scheduler applied ", n, " transition(s)"));
     });
-    sigwait(&signals, &sig);
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) ReloadKeks(*backend.engine);
   }  // the scheduler stops before the drain
   Log("INFO", absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ": draining (grace ",
                            absl::FormatDuration(s.shutdown_grace), ")"));
@@ -577,6 +621,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);  // reloads the KEK configuration
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return sessiontoken::Run(signals);
 }

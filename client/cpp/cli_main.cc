@@ -1,6 +1,7 @@
 // sessiontoken: the command-line client (sign, verify, keys list/usage/rotate..., health).
 // Exit codes: 0 success / token VALID, 1 token not valid or server not serving,
 // 2 usage error, 3 RPC or connection error.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,12 +13,15 @@
 #include <string>
 #include <vector>
 
+#include "absl/debugging/failure_signal_handler.h"
+#include "absl/debugging/symbolize.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "client/cpp/client.h"
 #include "google/protobuf/util/json_util.h"
@@ -25,10 +29,14 @@
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "Server address (host:port)");
 ABSL_FLAG(std::string, keyring, "default", "Keyring name");
 ABSL_FLAG(std::string, audience, "", "Audience/purpose bound into the token");
+ABSL_FLAG(std::string, subject, "",
+          "sign: who the session belongs to (e.g. the user id, at most 128 bytes), bound into "
+          "the token and shown by verify; revoke: revoke every session of this subject");
 ABSL_FLAG(absl::Duration, ttl, absl::Hours(1), "Token lifetime for sign (e.g. 30m, 24h)");
 ABSL_FLAG(std::string, payload, "", "sign: payload text");
 ABSL_FLAG(std::string, payload_file, "", "sign: read the payload from this file ('-' = stdin)");
-ABSL_FLAG(std::string, token, "", "verify: the token (or give it as an argument, '-' = stdin)");
+ABSL_FLAG(std::string, token, "",
+          "verify / revoke: the token (verify: or give it as an argument; '-' = stdin)");
 ABSL_FLAG(bool, json, false,
           "Print the response as JSON (protobuf JSON mapping with proto field names)");
 ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
@@ -61,6 +69,9 @@ ABSL_FLAG(absl::Duration, max_token_ttl, absl::Seconds(-1),
 ABSL_FLAG(absl::Duration, tombstone_retention, absl::Seconds(-1),
           "policy set / keyrings create: DESTROYED keys' tombstones are removed after this "
           "long (0 = the server's default, 720h)");
+ABSL_FLAG(std::string, seal_payloads, "",
+          "policy set / keyrings create: true = new tokens carry their payload encrypted "
+          "(AES-256-GCM), false = in clear; empty = unchanged");
 
 namespace sessiontoken {
 namespace {
@@ -69,19 +80,26 @@ constexpr int kExitOk = 0, kExitInvalid = 1, kExitUsage = 2, kExitRpc = 3;
 
 constexpr char kUsage[] =
     "sessiontoken: command-line client of sessiontoken-server.\n"
-    "  sessiontoken [--server=H:P] [--keyring=K] sign --payload=TEXT [--ttl=1h] [--audience=A]\n"
+    "  sessiontoken [--server=H:P] [--keyring=K] sign --payload=TEXT [--ttl=1h] [--audience=A] "
+    "[--subject=S]\n"
     "  sessiontoken [--server=H:P] [--keyring=K] verify TOKEN [--audience=A]\n"
+    "  sessiontoken [--server=H:P] [--keyring=K] revoke --token=TOKEN|- [--audience=A] | "
+    "--subject=USER\n"
     "  sessiontoken [--server=H:P] [--keyring=K] keys list\n"
     "  sessiontoken [--server=H:P] [--keyring=K] keys usage\n"
     "  sessiontoken [--server=H:P] [--keyring=K] keys rotate [--promote_now]\n"
     "  sessiontoken [--server=H:P] [--keyring=K] keys promote|disable|enable|destroy KEY_ID\n"
+    "  sessiontoken [--server=H:P] keys rewrap   (KEK rotation: reseal every keyring now;\n"
+    "      exit 1 while records remain under a previous KEK)\n"
+    "  sessiontoken [--server=H:P] backup FILE   (every keyring, sealed; restore with\n"
+    "      sessiontoken-restore)\n"
     "  sessiontoken [--server=H:P] [--keyring=K] keys import --algorithm=flask "
     "[--secret_file=PATH|-] [--state=active]\n"
     "  sessiontoken [--server=H:P] keyrings list | keyrings create NAME [policy flags]\n"
     "  sessiontoken [--server=H:P] [--keyring=K] keyrings get\n"
     "  sessiontoken [--server=H:P] [--keyring=K] policy set [--rotation_period=720h] "
     "[--stage_lead_time=0s] [--verify_window=744h] [--destroy_after=0s] [--max_token_ttl=0s] "
-    "[--tombstone_retention=0s]\n"
+    "[--tombstone_retention=0s] [--seal_payloads=true|false]\n"
     "  sessiontoken [--server=H:P] [--keyring=K] batch-sign < payloads (one per line)\n"
     "  sessiontoken [--server=H:P] [--keyring=K] batch-verify < tokens (one per line)\n"
     "  sessiontoken [--server=H:P] health\n"
@@ -132,6 +150,7 @@ int Sign(client::Client& c) {
   v1::SignRequest req;
   req.set_keyring(absl::GetFlag(FLAGS_keyring));
   req.set_audience(absl::GetFlag(FLAGS_audience));
+  req.set_subject(absl::GetFlag(FLAGS_subject));
   const std::string payload_file = absl::GetFlag(FLAGS_payload_file);
   if (!payload_file.empty()) {
     if (!ReadAll(payload_file, req.mutable_payload())) {
@@ -184,12 +203,44 @@ int Verify(client::Client& c, const std::vector<char*>& args) {
                 << "expires_at: " << FormatTs(r->expires_at()) << "\n";
     }
     if (r->result() == v1::VerifyResponse::VALID) {
+      if (!r->token_id().empty()) std::cout << "token_id: " << r->token_id() << "\n";
+      if (!r->subject().empty()) std::cout << "subject: " << r->subject() << "\n";
       std::cout << "refresh_recommended: " << (r->refresh_recommended() ? "true" : "false") << "\n"
                 << "payload: " << r->payload() << "\n";
     }
     std::cout << std::flush;
   }
   return r->result() == v1::VerifyResponse::VALID ? kExitOk : kExitInvalid;
+}
+
+// Revokes one session (--token, '-' = stdin) or every session of --subject.
+int Revoke(client::Client& c) {
+  std::string token = absl::GetFlag(FLAGS_token);
+  const std::string subject = absl::GetFlag(FLAGS_subject);
+  if (token.empty() == subject.empty()) return Usage("revoke needs one of --token or --subject");
+  if (token == "-") {
+    ReadAll("-", &token);
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    if (token.empty()) return Usage("revoke: no token on stdin");
+  }
+  v1::RevokeRequest req;
+  req.set_keyring(absl::GetFlag(FLAGS_keyring));
+  if (!token.empty()) {
+    req.set_token(token);
+    req.set_audience(absl::GetFlag(FLAGS_audience));
+  } else {
+    req.set_subject(subject);
+  }
+  absl::StatusOr<v1::RevokeResponse> r = c.Revoke(req);
+  if (!r.ok()) return RpcError(r.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(*r);
+  } else {
+    std::cout << "revoked_at: " << FormatTs(r->revoked_at()) << "\n"
+              << "drop_after: " << FormatTs(r->drop_after()) << "\n"
+              << std::flush;
+  }
+  return kExitOk;
 }
 
 int KeysList(client::Client& c) {
@@ -263,6 +314,55 @@ int KeysRotate(client::Client& c) {
   return kExitOk;
 }
 
+// Reseals every keyring with the server's current KEK; exit 1 while any record remains
+// under another KEK (scripts repeat it until 0).
+int KeysRewrap(client::Client& c) {
+  absl::StatusOr<v1::RewrapKeyringsResponse> r = c.RewrapKeyrings();
+  if (!r.ok()) return RpcError(r.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(*r);
+  } else {
+    std::cout << "KEK " << r->kek_fingerprint() << ": resealed " << r->rewrapped() << " of "
+              << r->keyrings() << " keyrings and " << r->revocation_records_rewrapped() << " of "
+              << r->revocation_records() << " revocation records; " << r->remaining_count()
+              << " records remain under another KEK\n";
+    for (const std::string& line : r->remaining()) std::cout << "  " << line << "\n";
+    std::cout << std::flush;
+  }
+  return r->remaining_count() == 0 ? kExitOk : kExitInvalid;
+}
+
+// Writes the server's backup to `path` (0600, written in full then renamed into place).
+int Backup(client::Client& c, const std::string& path) {
+  absl::StatusOr<v1::ExportBackupResponse> r = c.ExportBackup();
+  if (!r.ok()) return RpcError(r.status());
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0;
+  for (size_t done = 0; ok && done < r->backup().size();) {
+    ssize_t n = ::write(fd, r->backup().data() + done, r->backup().size() - done);
+    ok = n > 0;
+    done += ok ? static_cast<size_t>(n) : 0;
+  }
+  ok = ok && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    std::fprintf(stderr, "sessiontoken: cannot write %s\n", path.c_str());
+    return kExitRpc;
+  }
+  r->clear_backup();
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(*r);
+  } else {
+    std::cout << "wrote " << r->keyrings() << " keyrings (" << r->revocation_records()
+              << " revocation records) to " << path << " (sha256 " << r->sha256()
+              << "; sealed with KEK " << absl::StrJoin(r->kek_fingerprints(), ", ") << ")"
+              << std::endl;
+  }
+  return kExitOk;
+}
+
 int Health(client::Client& c) {
   absl::StatusOr<grpc::health::v1::HealthCheckResponse> r = c.Health("");
   if (!r.ok()) return RpcError(r.status());
@@ -311,9 +411,10 @@ void PrintKeyring(const v1::KeyringInfo& k) {
   const v1::KeyringPolicy& p = k.policy();
   std::cout << absl::StrFormat(
       "policy: rotation_period=%ds stage_lead_time=%ds verify_window=%ds destroy_after=%ds "
-      "max_token_ttl=%ds tombstone_retention=%ds\n",
+      "max_token_ttl=%ds tombstone_retention=%ds seal_payloads=%s\n",
       p.rotation_period().seconds(), p.stage_lead_time().seconds(), p.verify_window().seconds(),
-      p.destroy_after().seconds(), p.max_token_ttl().seconds(), p.tombstone_retention().seconds());
+      p.destroy_after().seconds(), p.max_token_ttl().seconds(), p.tombstone_retention().seconds(),
+      p.seal_payloads() ? "true" : "false");
   std::cout << absl::StrFormat("%-12s %-10s %-16s %-21s %s\n", "KEY_ID", "STATE", "ALGORITHM",
                                "CREATED", "STATE_CHANGED");
   for (const v1::KeyInfo& key : k.keys()) {
@@ -345,8 +446,9 @@ bool ParseAlgorithm(v1::Algorithm* out) {
   return true;
 }
 
-// Applies the policy flags that were given (>= 0) onto *p.
-void ApplyPolicyFlags(v1::KeyringPolicy* p) {
+// Applies the policy flags that were given (>= 0, or a non-empty --seal_payloads) onto *p.
+// False when --seal_payloads is neither true nor false.
+bool ApplyPolicyFlags(v1::KeyringPolicy* p) {
   struct {
     absl::Flag<absl::Duration>* flag;
     google::protobuf::Duration* field;
@@ -360,6 +462,11 @@ void ApplyPolicyFlags(v1::KeyringPolicy* p) {
     absl::Duration d = absl::GetFlag(*f.flag);
     if (d >= absl::ZeroDuration()) f.field->set_seconds(absl::ToInt64Seconds(d));
   }
+  const std::string seal = absl::GetFlag(FLAGS_seal_payloads);
+  if (seal.empty()) return true;
+  if (seal != "true" && seal != "false") return false;
+  p->set_seal_payloads(seal == "true");
+  return true;
 }
 
 int KeyCommand(client::Client& c, const std::string& sub, const std::vector<char*>& args) {
@@ -437,7 +544,9 @@ int Keyrings(client::Client& c, const std::vector<char*>& args) {
     v1::Algorithm alg;
     if (!ParseAlgorithm(&alg)) return Usage("--algorithm must be native or flask");
     req.set_algorithm(alg);
-    ApplyPolicyFlags(req.mutable_policy());
+    if (!ApplyPolicyFlags(req.mutable_policy())) {
+      return Usage("--seal_payloads must be true or false");
+    }
     return KeyringReply(c.CreateKeyring(req));
   }
   if (sub == "get" && args.size() == 2) {
@@ -456,7 +565,8 @@ int PolicySet(client::Client& c) {
   v1::SetPolicyRequest req;
   req.set_keyring(get.keyring());
   *req.mutable_policy() = cur->policy();
-  ApplyPolicyFlags(req.mutable_policy());
+  if (!ApplyPolicyFlags(req.mutable_policy()))
+    return Usage("--seal_payloads must be true or false");
   return KeyringReply(c.SetPolicy(req));
 }
 
@@ -529,6 +639,33 @@ int BatchVerify(client::Client& c) {
   return all_valid ? kExitOk : kExitInvalid;
 }
 
+// Runs one command (args[0] and its operands) against the server; returns the exit code.
+int Run(client::Client& c, const std::vector<char*>& args) {
+  const std::string cmd = args[0];
+  if (cmd == "sign" && args.size() == 1) return Sign(c);
+  if (cmd == "verify") return Verify(c, args);
+  if (cmd == "revoke" && args.size() == 1) return Revoke(c);
+  if (cmd == "health" && args.size() == 1) return Health(c);
+  if (cmd == "status" && args.size() == 1) return Status(c);
+  if (cmd == "keys" && args.size() >= 2) {
+    const std::string sub = args[1];
+    if (sub == "list" && args.size() == 2) return KeysList(c);
+    if (sub == "usage" && args.size() == 2) return KeysUsage(c);
+    if (sub == "rotate" && args.size() == 2) return KeysRotate(c);
+    if (sub == "rewrap" && args.size() == 2) return KeysRewrap(c);
+    if (sub == "import" && args.size() == 2) return KeysImport(c);
+    if (sub == "promote" || sub == "disable" || sub == "enable" || sub == "destroy") {
+      return KeyCommand(c, sub, args);
+    }
+  }
+  if (cmd == "keyrings") return Keyrings(c, args);
+  if (cmd == "backup" && args.size() == 2) return Backup(c, args[1]);
+  if (cmd == "policy" && args.size() == 2 && std::string(args[1]) == "set") return PolicySet(c);
+  if (cmd == "batch-sign" && args.size() == 1) return BatchSign(c);
+  if (cmd == "batch-verify" && args.size() == 1) return BatchVerify(c);
+  return Usage(absl::StrCat("unknown command: ", cmd));
+}
+
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
@@ -550,31 +687,28 @@ int Main(int argc, char** argv) {
   } else if (const char* t = std::getenv("SESSIONTOKEN_TOKEN"); t != nullptr) {
     opts.bearer_token = t;
   }
+  opts.max_receive_message_bytes = 1 << 30;  // a backup holds every keyring
   absl::StatusOr<std::unique_ptr<client::Client>> c = client::Client::New(opts);
   if (!c.ok()) return RpcError(c.status());
-  const std::string cmd = args[0];
-  if (cmd == "sign" && args.size() == 1) return Sign(**c);
-  if (cmd == "verify") return Verify(**c, args);
-  if (cmd == "health" && args.size() == 1) return Health(**c);
-  if (cmd == "status" && args.size() == 1) return Status(**c);
-  if (cmd == "keys" && args.size() >= 2) {
-    const std::string sub = args[1];
-    if (sub == "list" && args.size() == 2) return KeysList(**c);
-    if (sub == "usage" && args.size() == 2) return KeysUsage(**c);
-    if (sub == "rotate" && args.size() == 2) return KeysRotate(**c);
-    if (sub == "import" && args.size() == 2) return KeysImport(**c);
-    if (sub == "promote" || sub == "disable" || sub == "enable" || sub == "destroy") {
-      return KeyCommand(**c, sub, args);
-    }
-  }
-  if (cmd == "keyrings") return Keyrings(**c, args);
-  if (cmd == "policy" && args.size() == 2 && std::string(args[1]) == "set") return PolicySet(**c);
-  if (cmd == "batch-sign" && args.size() == 1) return BatchSign(**c);
-  if (cmd == "batch-verify" && args.size() == 1) return BatchVerify(**c);
-  return Usage(absl::StrCat("unknown command: ", cmd));
+  const int code = Run(**c, args);
+  // The answer is out (and every file a command wrote is closed): end here, without tearing
+  // down the channel and the static objects while gRPC's own threads may still be at work on
+  // them. A CLI call under CI load once printed its answer and then died of SIGSEGV (exit
+  // 139); gRPC 1.51 has known exit-time races of this kind.
+  std::cout.flush();
+  std::fflush(nullptr);
+  std::_Exit(code);
 }
 
 }  // namespace
 }  // namespace sessiontoken
 
-int main(int argc, char** argv) { return sessiontoken::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // A crash prints where it happened (function names only: no arguments, no memory), then
+  // goes on to the previous handler (the default's exit status; a sanitizer's report).
+  absl::InitializeSymbolizer(argv[0]);
+  absl::FailureSignalHandlerOptions crash;
+  crash.call_previous_handler = true;
+  absl::InstallFailureSignalHandler(crash);
+  return sessiontoken::Main(argc, argv);
+}

@@ -56,6 +56,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::New(const ClientOptions& options
   if (!config.ok()) return config.status();
   args.SetServiceConfigJSON(config->grpc_json);
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
+  if (options.max_receive_message_bytes != 0) {
+    args.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  }
   auto channel = grpc::CreateCustomChannel(options.target, creds, args);
   if (channel == nullptr) return absl::InternalError("cannot create channel");
   return std::unique_ptr<Client>(new Client(options, *std::move(config), std::move(channel)));
@@ -108,6 +111,9 @@ absl::StatusOr<v1::BatchSignResponse> Client::BatchSign(const v1::BatchSignReque
 absl::StatusOr<v1::BatchVerifyResponse> Client::BatchVerify(const v1::BatchVerifyRequest& req) {
   return Unary(tokens_.get(), kTokens, "BatchVerify", &v1::SessionTokens::Stub::BatchVerify, req);
 }
+absl::StatusOr<v1::RevokeResponse> Client::Revoke(const v1::RevokeRequest& req) {
+  return Unary(tokens_.get(), kTokens, "Revoke", &v1::SessionTokens::Stub::Revoke, req);
+}
 absl::StatusOr<v1::RotateResponse> Client::Rotate(const v1::RotateRequest& req) {
   return Unary(admin_.get(), kAdmin, "Rotate", &v1::KeyAdmin::Stub::Rotate, req);
 }
@@ -149,6 +155,15 @@ absl::StatusOr<v1::KeyringInfo> Client::GetKeyring(const v1::GetKeyringRequest& 
 }
 absl::StatusOr<v1::KeyringInfo> Client::SetPolicy(const v1::SetPolicyRequest& req) {
   return Unary(admin_.get(), kAdmin, "SetPolicy", &v1::KeyAdmin::Stub::SetPolicy, req);
+}
+
+absl::StatusOr<v1::RewrapKeyringsResponse> Client::RewrapKeyrings() {
+  return Unary(admin_.get(), kAdmin, "RewrapKeyrings", &v1::KeyAdmin::Stub::RewrapKeyrings,
+               v1::RewrapKeyringsRequest());
+}
+absl::StatusOr<v1::ExportBackupResponse> Client::ExportBackup() {
+  return Unary(admin_.get(), kAdmin, "ExportBackup", &v1::KeyAdmin::Stub::ExportBackup,
+               v1::ExportBackupRequest());
 }
 
 absl::StatusOr<grpc::health::v1::HealthCheckResponse> Client::Health(const std::string& service) {

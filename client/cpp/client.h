@@ -31,6 +31,8 @@ struct ClientOptions {
   std::string tls_server_name;  // overrides the name checked in the server's certificate
   // Sent as "authorization: Bearer <token>" on every call when not empty.
   std::string bearer_token;
+  // Largest response accepted (a backup holds every keyring); 0: gRPC's default (4 MiB).
+  int max_receive_message_bytes = 0;
 };
 
 class Client {
@@ -44,6 +46,7 @@ class Client {
   absl::StatusOr<v1::GetKeyUsageResponse> GetKeyUsage(const v1::GetKeyUsageRequest& req);
   absl::StatusOr<v1::BatchSignResponse> BatchSign(const v1::BatchSignRequest& req);
   absl::StatusOr<v1::BatchVerifyResponse> BatchVerify(const v1::BatchVerifyRequest& req);
+  absl::StatusOr<v1::RevokeResponse> Revoke(const v1::RevokeRequest& req);
   absl::StatusOr<v1::KeyringInfo> PromoteKey(const v1::KeyRequest& req);
   absl::StatusOr<v1::KeyringInfo> DisableKey(const v1::KeyRequest& req);
   absl::StatusOr<v1::KeyringInfo> EnableKey(const v1::KeyRequest& req);
@@ -54,6 +57,10 @@ class Client {
   absl::StatusOr<v1::ServerStatus> GetServerStatus();
   absl::StatusOr<v1::KeyringInfo> GetKeyring(const v1::GetKeyringRequest& req);
   absl::StatusOr<v1::KeyringInfo> SetPolicy(const v1::SetPolicyRequest& req);
+  absl::StatusOr<v1::RewrapKeyringsResponse> RewrapKeyrings();
+  // The backup file's content can exceed gRPC's default 4 MiB receive limit: this call's
+  // channel accepts up to ClientOptions::max_receive_message_bytes.
+  absl::StatusOr<v1::ExportBackupResponse> ExportBackup();
   // grpc.health.v1 Check of `service` ("" = the whole server).
   absl::StatusOr<grpc::health::v1::HealthCheckResponse> Health(const std::string& service);
 

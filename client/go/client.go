@@ -1,6 +1,6 @@
 // Package sessiontoken is the Go client of the sessiontoken service: SessionTokens (Sign,
-// Verify, BatchSign, BatchVerify) and the KeyAdmin calls an application or its tests need (Rotate,
-// ListKeys). Deadlines and retries follow the service config shared by every client
+// Verify, BatchSign, BatchVerify, Revoke) and the KeyAdmin calls an application or its tests
+// need (Rotate, ListKeys). Deadlines and retries follow the service config shared by every client
 // (proto/sessiontoken/v1/service_config.json). The net/http session middleware is in
 // package sessiontoken/session.
 package sessiontoken
@@ -128,6 +128,9 @@ type SignRequest struct {
 	Payload  []byte
 	TTL      time.Duration
 	Audience string // bound into the MAC; Verify must give the same
+	// Subject names whose session this is (e.g. the user id, at most 128 bytes): returned by
+	// Verify and what Revoke by subject ("log out everywhere") matches. Optional.
+	Subject string
 }
 
 // SignResult is an issued token.
@@ -136,6 +139,7 @@ type SignResult struct {
 	KeyID     uint32
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	TokenID   string // the v2 token's random id (what a revocation of this token names)
 }
 
 func (c *Client) signProto(r SignRequest) (*pb.SignRequest, error) {
@@ -147,12 +151,12 @@ func (c *Client) signProto(r SignRequest) (*pb.SignRequest, error) {
 		return nil, errors.New("sessiontoken: TTL must be a positive whole number of seconds")
 	}
 	return &pb.SignRequest{Keyring: k, Payload: r.Payload, Ttl: durationpb.New(r.TTL),
-		Audience: r.Audience}, nil
+		Audience: r.Audience, Subject: r.Subject}, nil
 }
 
 func signResult(resp *pb.SignResponse) SignResult {
 	return SignResult{Token: resp.GetToken(), KeyID: resp.GetKeyId(), IssuedAt: toTime(resp.GetIssuedAt()),
-		ExpiresAt: toTime(resp.GetExpiresAt())}
+		ExpiresAt: toTime(resp.GetExpiresAt()), TokenID: resp.GetTokenId()}
 }
 
 // Sign issues a token for the payload under the keyring's primary key.
@@ -176,15 +180,20 @@ type VerifyRequest struct {
 	MaxAge   time.Duration // 0: no limit beyond the token's expiry
 }
 
-// VerifyResult says whether a token is genuine and current. Payload is set only if Valid.
+// VerifyResult says whether a token is genuine and current. Payload and Subject are set
+// only if Valid.
 type VerifyResult struct {
-	Result             string // "VALID", "MALFORMED", "EXPIRED", "BAD_SIGNATURE", ...
+	// "VALID", "MALFORMED", "EXPIRED", "BAD_SIGNATURE", ..., "REVOKED" (genuine, but its
+	// session was revoked by Revoke)
+	Result             string
 	Valid              bool
 	Payload            []byte
 	KeyID              uint32 // 0 when the token names no key
 	IssuedAt           time.Time
 	ExpiresAt          time.Time
-	RefreshRecommended bool // valid, but signed by a key that is no longer the primary
+	RefreshRecommended bool   // valid, but signed by a key that is no longer the primary
+	Subject            string // v2 tokens: the subject given at Sign
+	TokenID            string // v2 tokens: the token's random id
 }
 
 func (c *Client) verifyProto(r VerifyRequest) (*pb.VerifyRequest, error) {
@@ -208,8 +217,9 @@ func verifyResult(resp *pb.VerifyResponse) VerifyResult {
 		IssuedAt: toTime(resp.GetIssuedAt()), ExpiresAt: toTime(resp.GetExpiresAt()),
 		RefreshRecommended: valid && resp.GetRefreshRecommended()}
 	if valid {
-		out.Payload = resp.GetPayload()
+		out.Payload, out.Subject = resp.GetPayload(), resp.GetSubject()
 	}
+	out.TokenID = resp.GetTokenId()
 	return out
 }
 
@@ -225,6 +235,47 @@ func (c *Client) Verify(ctx context.Context, r VerifyRequest) (VerifyResult, err
 		return VerifyResult{}, wrap("SessionTokens.Verify", err)
 	}
 	return verifyResult(resp), nil
+}
+
+// RevokeRequest names what to revoke: one session by its token (with the audience it was
+// signed for), or every session of a subject issued until now. Exactly one of Token and
+// Subject is set.
+type RevokeRequest struct {
+	Keyring  string // default: the client's
+	Token    string // a v2 token of the keyring that verifies for Audience
+	Audience string // with Token; ignored for a subject
+	Subject  string
+}
+
+// RevokeResult is a stored revocation: Verify answers REVOKED for the tokens it matches;
+// the entry is dropped after DropAfter, when none of them can be valid any more.
+type RevokeResult struct {
+	RevokedAt time.Time
+	DropAfter time.Time
+}
+
+// Revoke revokes one session (by token) or every session of a subject issued until now
+// ("log out everywhere"); tokens issued later are valid. A token that does not verify is
+// InvalidArgument; revoking a token again succeeds. See docs/revocation.md.
+func (c *Client) Revoke(ctx context.Context, r RevokeRequest) (RevokeResult, error) {
+	k, err := c.keyringOf(r.Keyring)
+	if err != nil {
+		return RevokeResult{}, err
+	}
+	req := &pb.RevokeRequest{Keyring: k}
+	switch {
+	case (r.Token == "") == (r.Subject == ""):
+		return RevokeResult{}, errors.New("sessiontoken: Revoke needs exactly one of Token and Subject")
+	case r.Token != "":
+		req.Target, req.Audience = &pb.RevokeRequest_Token{Token: r.Token}, r.Audience
+	default:
+		req.Target = &pb.RevokeRequest_Subject{Subject: r.Subject}
+	}
+	resp, err := c.tokens.Revoke(ctx, req)
+	if err != nil {
+		return RevokeResult{}, wrap("SessionTokens.Revoke", err)
+	}
+	return RevokeResult{RevokedAt: toTime(resp.GetRevokedAt()), DropAfter: toTime(resp.GetDropAfter())}, nil
 }
 
 // RotateResult is the outcome of Rotate.

@@ -1,7 +1,7 @@
 package sessiontoken_test
 
-// Client against the real server: typed results, errors with their gRPC codes, and the shared
-// retry policy (attempts counted by an interceptor inside the client's own).
+// Client against the real server: typed results, errors with their gRPC codes, revocation,
+// and the shared retry policy (attempts counted by an interceptor inside the client's own).
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"sessiontoken"
+	"sessiontoken/internal/pb"
 	"sessiontoken/sessiontest"
 )
 
@@ -153,5 +154,100 @@ func TestRetriesStopAtTheDeadline(t *testing.T) {
 	cancel()
 	if _, err := c.Verify(ctx, sessiontoken.VerifyRequest{Token: "st1.x"}); err == nil || n > 1 {
 		t.Errorf("cancelled context: %v after %d attempts, want an error after at most 1", err, n)
+	}
+}
+
+// sent records the last request message the client sends (after its own checks).
+func sent(last *interface{}) grpc.DialOption {
+	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply interface{},
+		cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		*last = req
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+}
+
+// Subject at Sign, Verify's subject and token id, Revoke by token and by subject (REVOKED),
+// and the RevokeRequest messages the client sends.
+func TestRevoke(t *testing.T) {
+	srv := sessiontest.Start(t)
+	var last interface{}
+	c, err := sessiontoken.New(sessiontoken.Options{Address: srv.Address, Keyring: "default",
+		DialOptions: []grpc.DialOption{sent(&last)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	sign := func(subject string) sessiontoken.SignResult {
+		t.Helper()
+		s, err := c.Sign(ctx, sessiontoken.SignRequest{Payload: []byte("p"), TTL: time.Hour, Audience: "web", Subject: subject})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, ok := last.(*pb.SignRequest); !ok || r.GetSubject() != subject {
+			t.Fatalf("SignRequest sent: %v", last)
+		}
+		return s
+	}
+	verify := func(token string) sessiontoken.VerifyResult {
+		t.Helper()
+		v, err := c.Verify(ctx, sessiontoken.VerifyRequest{Token: token, Audience: "web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	phone, laptop, other := sign("alice"), sign("alice"), sign("bob")
+	if v := verify(phone.Token); !v.Valid || v.Subject != "alice" || phone.TokenID == "" || v.TokenID != phone.TokenID {
+		t.Fatalf("verify with a subject: %+v (signed token id %q)", v, phone.TokenID)
+	}
+
+	// By token: that one session only.
+	r, err := c.Revoke(ctx, sessiontoken.RevokeRequest{Token: phone.Token, Audience: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req, ok := last.(*pb.RevokeRequest); !ok || req.GetKeyring() != "default" || req.GetToken() != phone.Token ||
+		req.GetSubject() != "" || req.GetAudience() != "web" {
+		t.Errorf("RevokeRequest by token sent: %v", last)
+	}
+	if r.RevokedAt.IsZero() || r.DropAfter.Before(phone.ExpiresAt) || time.Since(r.RevokedAt) > time.Minute {
+		t.Errorf("revoke by token: %+v (token expires %v)", r, phone.ExpiresAt)
+	}
+	if v := verify(phone.Token); v.Valid || v.Result != "REVOKED" || v.Payload != nil || v.Subject != "" {
+		t.Errorf("revoked token: %+v", v)
+	}
+	if v := verify(laptop.Token); !v.Valid {
+		t.Errorf("another session of the subject: %+v", v)
+	}
+	if _, err := c.Revoke(ctx, sessiontoken.RevokeRequest{Token: laptop.Token, Audience: "api"}); sessiontoken.Code(err) != codes.InvalidArgument {
+		t.Errorf("revoke with the wrong audience: %v", err)
+	}
+
+	// By subject: every session of alice issued until now, not bob's.
+	r, err = c.Revoke(ctx, sessiontoken.RevokeRequest{Subject: "alice", Audience: "ignored"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req, ok := last.(*pb.RevokeRequest); !ok || req.GetSubject() != "alice" || req.GetToken() != "" {
+		t.Errorf("RevokeRequest by subject sent: %v", last)
+	}
+	if !r.DropAfter.After(r.RevokedAt) {
+		t.Errorf("revoke by subject: %+v", r)
+	}
+	if v := verify(laptop.Token); v.Result != "REVOKED" {
+		t.Errorf("laptop after revoking the subject: %+v", v)
+	}
+	if v := verify(other.Token); !v.Valid || v.Subject != "bob" {
+		t.Errorf("another subject after revoking alice: %+v", v)
+	}
+
+	// Exactly one target, checked before anything is sent.
+	last = nil
+	for name, bad := range map[string]sessiontoken.RevokeRequest{"none": {},
+		"both": {Token: other.Token, Subject: "bob"}} {
+		if _, err := c.Revoke(ctx, bad); err == nil || last != nil {
+			t.Errorf("revoke with %s target: %v, sent %v", name, err, last)
+		}
 	}
 }

@@ -1,7 +1,8 @@
 package sessiontoken
 
-// Parser of the public fields of native `st1` tokens (docs/token-format.md), with the
-// server's strict syntax rules. It cannot check the MAC (it holds no key): use it for
+// Parser of the public fields of native tokens, `st2` (what Sign issues: subject, token
+// id, payload in clear or sealed) and `st1` (older tokens), per docs/token-format.md, with
+// the server's strict syntax rules. It cannot check the MAC (it holds no key): use it for
 // display and diagnosis (which key signed a cookie, when it expires), never to trust a
 // token. Only Verify says whether a token is genuine.
 
@@ -18,8 +19,13 @@ const (
 	// MaxNativePayloadBytes is the largest payload the st1 format can carry.
 	MaxNativePayloadBytes = 3000
 	nativePrefix          = "st1."
+	nativeV2Prefix        = "st2."
 	nativeFixedBytes      = 56 // key id 4 + issued-at 8 + expires-at 8 + audience tag 4 + MAC 32
 	nativeMACBytes        = 32
+	nativeHeaderBytes     = 24
+	v2HeaderBytes         = nativeHeaderBytes + 1 + 16 + 1 // + flags, token id, subject length
+	maxSubjectBytes       = 128
+	sealOverhead          = 12 + 16 // AES-GCM nonce + tag
 )
 
 // NativeToken holds the public fields of an st1 token. Times are Unix seconds.
@@ -28,13 +34,38 @@ type NativeToken struct {
 	IssuedAt    int64
 	ExpiresAt   int64
 	AudienceTag [4]byte
-	Payload     []byte
+	Payload     []byte // in clear; for a sealed st2 token: nonce | ciphertext | GCM tag
 	MAC         []byte
+	Version     int    // 1 or 2
+	Sealed      bool   // st2: only the service can open the payload
+	TokenID     string // st2: base64url (22 characters)
+	Subject     []byte // st2
+}
+
+// v2Start checks the st2 fields and returns where the payload starts (-1: malformed).
+func v2Start(body []byte, t *NativeToken) int {
+	if len(body) < v2HeaderBytes+nativeMACBytes || body[nativeHeaderBytes]&^1 != 0 {
+		return -1
+	}
+	n := int(body[v2HeaderBytes-1])
+	t.Sealed = body[nativeHeaderBytes] == 1
+	need := v2HeaderBytes + n + nativeMACBytes
+	if t.Sealed {
+		need += sealOverhead
+	}
+	if n > maxSubjectBytes || len(body) < need {
+		return -1
+	}
+	t.Version = 2
+	t.TokenID = base64.RawURLEncoding.EncodeToString(body[nativeHeaderBytes+1 : nativeHeaderBytes+17])
+	t.Subject = append([]byte(nil), body[v2HeaderBytes:v2HeaderBytes+n]...)
+	return v2HeaderBytes + n
 }
 
 // ParseNativeToken returns the token's fields, or false when the token is MALFORMED.
 func ParseNativeToken(token string) (NativeToken, bool) {
-	if len(token) > MaxTokenChars || !strings.HasPrefix(token, nativePrefix) {
+	v2 := strings.HasPrefix(token, nativeV2Prefix)
+	if len(token) > MaxTokenChars || !(v2 || strings.HasPrefix(token, nativePrefix)) {
 		return NativeToken{}, false
 	}
 	b64 := token[len(nativePrefix):]
@@ -44,16 +75,20 @@ func ParseNativeToken(token string) (NativeToken, bool) {
 	if err != nil || strings.ContainsAny(b64, "\r\n") {
 		return NativeToken{}, false
 	}
-	if len(body) < nativeFixedBytes || len(body)-nativeFixedBytes > MaxNativePayloadBytes {
+	t := NativeToken{Version: 1}
+	start := nativeHeaderBytes
+	if v2 {
+		if start = v2Start(body, &t); start < 0 {
+			return NativeToken{}, false
+		}
+	} else if len(body) < nativeFixedBytes || len(body)-nativeFixedBytes > MaxNativePayloadBytes {
 		return NativeToken{}, false
 	}
-	t := NativeToken{
-		KeyID:     binary.BigEndian.Uint32(body[0:4]),
-		IssuedAt:  int64(binary.BigEndian.Uint64(body[4:12])),
-		ExpiresAt: int64(binary.BigEndian.Uint64(body[12:20])),
-		Payload:   append([]byte(nil), body[24:len(body)-nativeMACBytes]...),
-		MAC:       append([]byte(nil), body[len(body)-nativeMACBytes:]...),
-	}
+	t.KeyID = binary.BigEndian.Uint32(body[0:4])
+	t.IssuedAt = int64(binary.BigEndian.Uint64(body[4:12]))
+	t.ExpiresAt = int64(binary.BigEndian.Uint64(body[12:20]))
+	t.Payload = append([]byte(nil), body[start:len(body)-nativeMACBytes]...)
+	t.MAC = append([]byte(nil), body[len(body)-nativeMACBytes:]...)
 	copy(t.AudienceTag[:], body[20:24])
 	if t.IssuedAt < 0 || t.ExpiresAt < t.IssuedAt {
 		return NativeToken{}, false

@@ -14,6 +14,7 @@ export type VerifyResultName =
   | 'NOT_YET_VALID'
   | 'KEY_DISABLED'
   | 'WRONG_AUDIENCE'
+  | 'REVOKED'
   | 'RESULT_UNSPECIFIED'
   /** A value this client does not know yet: `RESULT_<number>`. Never valid. */
   | `RESULT_${number}`;
@@ -63,14 +64,29 @@ export interface SignOptions {
   ttlSeconds: number;
   /** Purpose/audience bound into the MAC. Default ''. */
   audience?: string;
+  /** Who the session belongs to (e.g. the user id, at most 128 bytes), bound into the token, returned by verify() and matched by revoke({subject}). Not for Flask-format keyrings. Default ''. */
+  subject?: string;
 }
 
 export interface SignResult {
-  /** The cookie-safe token ("st1." ...). */
+  /** The cookie-safe token ("st2." ...). */
   token: string;
   keyId: number;
   issuedAt: Date;
   expiresAt: Date;
+  /** The token's random id (22 base64url characters); '' for Flask-format cookies. */
+  tokenId: string;
+}
+
+export type RevokeOptions =
+  | { token: string; audience?: string; keyring?: string; subject?: undefined }
+  | { subject: string; keyring?: string; token?: undefined; audience?: undefined };
+
+export interface RevokeResult {
+  /** A subject's cutoff: its sessions issued until then are revoked. */
+  revokedAt: Date | null;
+  /** When the server drops the entry (no token it matches is valid after it). */
+  dropAfter: Date | null;
 }
 
 export interface VerifyOptions {
@@ -94,6 +110,10 @@ export interface VerifyResult {
   expiresAt: Date | null;
   /** VALID, but signed by a key that is no longer primary: re-issue the cookie. */
   refreshRecommended: boolean;
+  /** VALID st2 tokens: the subject given at sign ('' when none or an older format); else null. */
+  subject: string | null;
+  /** VALID st2 tokens: the token id ('' for older formats); else null. */
+  tokenId: string | null;
 }
 
 /** An item of a batch call that failed on its own (the others are unaffected). */
@@ -126,6 +146,8 @@ export interface KeyringPolicy {
   destroyAfterSeconds: number;
   maxTokenTtlSeconds: number;
   tombstoneRetentionSeconds: number;
+  /** New tokens carry their payload encrypted (AES-256-GCM); verify() still returns it in clear. Not for Flask keyrings. */
+  sealPayloads: boolean;
 }
 
 export interface KeyringInfo {
@@ -196,6 +218,8 @@ export class Client {
   verify(options: VerifyOptions, callOptions?: CallOptions): Promise<VerifyResult>;
   batchSign(items: SignOptions[], callOptions?: CallOptions): Promise<BatchSignItem[]>;
   batchVerify(items: VerifyOptions[], callOptions?: CallOptions): Promise<BatchVerifyItem[]>;
+  /** Revokes one session (token) or every session of a subject issued until now. */
+  revoke(options: RevokeOptions, callOptions?: CallOptions): Promise<RevokeResult>;
 
   rotate(options?: { keyring?: string; promoteNow?: boolean; algorithm?: Algorithm }, callOptions?: CallOptions): Promise<RotateResult>;
   listKeys(options?: { keyring?: string }, callOptions?: CallOptions): Promise<ListKeysResult>;
@@ -271,6 +295,10 @@ export interface Session extends SessionData {
   destroy(callback?: (err?: unknown) => void): this;
   /** Back to the data of the request's cookie. */
   reload(callback: (err?: unknown) => void): this;
+  /** Revokes the request's token (Revoke) and deletes the cookie; rejects (after deleting it) when the revocation failed. */
+  logout(callback?: (err?: unknown, result?: RevokeResult | null) => void): Promise<RevokeResult | null>;
+  /** Revokes every session of the session's subject (subjectKey) issued until now, on every device, and deletes the cookie. */
+  logoutEverywhere(callback?: (err?: unknown, result?: RevokeResult | null) => void): Promise<RevokeResult | null>;
 }
 
 export interface SessionCookieOptions {
@@ -296,7 +324,7 @@ export interface SessionLogger {
 
 export interface SessionOptions {
   /** Anything with Client's sign() and verify(). */
-  client: Pick<Client, 'sign' | 'verify'> & { defaultKeyring?: string };
+  client: Pick<Client, 'sign' | 'verify'> & Partial<Pick<Client, 'revoke'>> & { defaultKeyring?: string };
   /** Default: the client's keyring. */
   keyring?: string;
   /** Audience/purpose the cookie's tokens are bound to (may be ''; required). */
@@ -316,6 +344,8 @@ export interface SessionOptions {
   cookie?: SessionCookieOptions;
   /** Default: console (error, warn); debug is silent. */
   logger?: SessionLogger;
+  /** The session key holding the user id (e.g. 'user_id'): tokens carry it as their subject, logoutEverywhere() revokes it. Default: none. */
+  subjectKey?: string | null;
 }
 
 export type SessionRequest = IncomingMessage & { session: Session | null };
@@ -331,7 +361,7 @@ export function session(options: SessionOptions): SessionMiddleware;
 // ---- native tokens ----
 
 export interface NativeTokenFields {
-  version: 'st1';
+  version: 'st1' | 'st2';
   keyId: number;
   /** Unix seconds. */
   issuedAt: number;
@@ -339,8 +369,15 @@ export interface NativeTokenFields {
   expiresAt: number;
   /** SHA-256(audience)[0..4). */
   audienceTag: Buffer;
+  /** In clear, or for a sealed st2 token: nonce | ciphertext | GCM tag (only the service opens it). */
   payload: Buffer;
   mac: Buffer;
+  /** st2: the payload is sealed. */
+  sealed: boolean;
+  /** st2: the token id, 22 base64url characters ('' for st1). */
+  tokenId: string;
+  /** st2: the subject bytes (empty for st1). */
+  subject: Buffer;
 }
 
 /** Public fields of a native token, or null when MALFORMED. Does not (cannot) check the MAC. */

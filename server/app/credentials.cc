@@ -11,9 +11,11 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/app/log.h"
 #include "server/store/sealer.h"
 
@@ -52,6 +54,30 @@ absl::StatusOr<crypto::SecretBytes> ResolveKek(const Settings& s) {
                    ", or use --dev_kek for local development"));
 }
 
+absl::StatusOr<std::unique_ptr<store::Sealer>> OpenSealer(const Settings& s) {
+  absl::StatusOr<crypto::SecretBytes> kek = ResolveKek(s);
+  if (!kek.ok()) return kek.status();
+  std::vector<crypto::SecretBytes> previous;
+  for (const std::string& path : s.previous_kek_files) {
+    absl::StatusOr<crypto::SecretBytes> k = store::LoadKekFile(path);
+    if (!k.ok()) {
+      return absl::Status(k.status().code(),
+                          absl::StrCat("previous_kek_files: ", k.status().message()));
+    }
+    previous.push_back(*std::move(k));
+  }
+  absl::StatusOr<std::unique_ptr<store::Sealer>> sealer =
+      store::Sealer::New(*std::move(kek), std::move(previous));
+  if (!sealer.ok()) return sealer.status();
+  if (!s.previous_kek_files.empty()) {
+    Log("INFO", absl::StrCat("previous KEK fingerprints ",
+                             absl::StrJoin((*sealer)->previous_fingerprints(), ", "),
+                             ": keyrings sealed with them open; every write seals with KEK ",
+                             (*sealer)->fingerprint()));
+  }
+  return sealer;
+}
+
 bool IsLoopback(absl::string_view listen) {
   absl::string_view host = listen.substr(0, listen.rfind(':'));
   if (!host.empty() && host.front() == '[' && host.back() == ']') {
@@ -78,11 +104,13 @@ absl::Status CheckAuthenticationOffLoopback(const Settings& s, bool authenticati
 
 absl::Status CheckHttpGatewayAddress(const Settings& s, bool authentication_required) {
   if (s.http_listen.empty() || IsLoopback(s.http_listen)) return absl::OkStatus();
-  if (!s.insecure) {
+  const bool tls = !s.tls.cert_file.empty();
+  if (!tls && !s.insecure) {
     return absl::FailedPreconditionError(absl::StrCat(
         "refusing to serve the HTTP gateway on ", s.http_listen,
-        ": it speaks plaintext HTTP. Listen on loopback, or terminate TLS in a proxy in front "
-        "of it and pass --insecure (docs/http-gateway.md)"));
+        ": without --tls_cert/--tls_key it speaks plaintext HTTP. Configure TLS, listen on "
+        "loopback, or terminate TLS in a proxy in front of it and pass --insecure "
+        "(docs/http-gateway.md)"));
   }
   if (!authentication_required && !s.allow_unauthenticated) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -90,6 +118,7 @@ absl::Status CheckHttpGatewayAddress(const Settings& s, bool authentication_requ
         " without authentication: configure auth.api_tokens and auth.rules in --config, or "
         "pass --allow_unauthenticated if your own authenticating proxy is the only way in"));
   }
+  if (tls) return absl::OkStatus();
   Log("WARNING", absl::StrCat("--insecure: the HTTP gateway serves plaintext on ", s.http_listen,
                               "; bearer tokens cross the network in the clear unless a "
                               "TLS-terminating proxy is the only way in"));

@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "server/app/settings.h"
 #include "server/crypto/secret_bytes.h"
+#include "server/store/sealer.h"
 
 namespace sessiontoken::app {
 
@@ -19,6 +20,10 @@ namespace sessiontoken::app {
 // (wiped and unset once read), else the development KEK in <data_dir>/dev-kek when
 // settings.dev_kek (logged loudly). FailedPrecondition when none is configured.
 absl::StatusOr<crypto::SecretBytes> ResolveKek(const Settings& settings);
+
+// The sealer of the configured KEKs: ResolveKek as current, settings.previous_kek_files as
+// previous (each read as --kek_file is: private file, hex or base64). Logs the fingerprints.
+absl::StatusOr<std::unique_ptr<store::Sealer>> OpenSealer(const Settings& settings);
 
 // True when `listen` (host:port) names a loopback address.
 bool IsLoopback(absl::string_view listen);
@@ -28,10 +33,11 @@ bool IsLoopback(absl::string_view listen);
 // settings.allow_unauthenticated (then logs a loud warning). OK on loopback.
 absl::Status CheckAuthenticationOffLoopback(const Settings& settings, bool authentication_required);
 
-// The HTTP/JSON gateway (settings.http_listen, plaintext HTTP: the gateway does not speak
-// TLS): off loopback, refused unless settings.insecure (TLS terminated in front of it) and,
-// when `authentication_required` is false, settings.allow_unauthenticated (both logged
-// loudly). OK when the gateway is off or on loopback.
+// The HTTP/JSON gateway (settings.http_listen; HTTPS when settings.tls has a certificate,
+// else plaintext): off loopback, plaintext is refused unless settings.insecure (TLS
+// terminated in front of it, logged loudly), and both are refused when
+// `authentication_required` is false unless settings.allow_unauthenticated. OK when the
+// gateway is off or on loopback.
 absl::Status CheckHttpGatewayAddress(const Settings& settings, bool authentication_required);
 
 // TLS credentials from settings.tls (files re-read every reload_interval), or plaintext.

@@ -131,6 +131,11 @@ absl::StatusOr<Settings> ResolveSettings(const v1::ServerConfig& file,
   Set(&s.data_dir, c.data_dir());
   Set(&s.kek_file, c.kek_file());
   Set(&s.kek_env, c.kek_env());
+  // Given on the command line, the list replaces the file's (a merge would append).
+  const auto& previous = command_line.given.previous_kek_files().empty()
+                             ? file.previous_kek_files()
+                             : command_line.given.previous_kek_files();
+  s.previous_kek_files.assign(previous.begin(), previous.end());
   s.dev_kek = command_line.dev_kek;
   s.insecure = c.insecure();
   s.allow_unauthenticated = c.allow_unauthenticated();

@@ -43,6 +43,9 @@ struct Settings {
   std::string data_dir = "data";
   std::string kek_file;
   std::string kek_env = "SESSIONTOKEN_KEK";
+  // KEKs of an earlier KEK rotation step: records sealed with them still open; nothing is
+  // sealed with them (docs/operations.md, "Runbook: KEK rotation").
+  std::vector<std::string> previous_kek_files;
   bool dev_kek = false;                // command line only
   bool insecure = false;               // plaintext off loopback
   bool allow_unauthenticated = false;  // no authentication off loopback

@@ -45,6 +45,8 @@ engine::Limits ToLimits(const v1::Limits& l) {
     out.max_clock_skew =
         absl::Seconds(l.max_clock_skew().seconds()) + absl::Nanoseconds(l.max_clock_skew().nanos());
   }
+  // Negative values reach ValidateLimits as huge ones and are refused there, naming the field.
+  if (l.max_revocations() != 0) out.max_revocations = static_cast<size_t>(l.max_revocations());
   return out;
 }
 

@@ -60,6 +60,11 @@ void AppendJsonString(absl::string_view s, size_t max_chars, std::string* out) {
   out->push_back('"');
 }
 
+std::string AuditOutcome(const absl::Status& s) {
+  if (s.ok()) return "ok";
+  return absl::StrCat(absl::StatusCodeToString(s.code()), ": ", s.message());
+}
+
 std::string AuditEventToJson(const AuditEvent& e) {
   std::string out = "{\"time\":";
   AppendJsonString(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", e.time, absl::UTCTimeZone()),

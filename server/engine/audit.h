@@ -39,6 +39,9 @@ inline constexpr size_t kMaxAuditMessageChars = 512;
 // the quotes, non-ASCII bytes as \u00XX, plus a "...(N more bytes)" marker when cut.
 void AppendJsonString(absl::string_view s, size_t max_chars, std::string* out);
 
+// An event's outcome for `s`: "ok", or "<CODE>: <message>".
+std::string AuditOutcome(const absl::Status& s);
+
 // The JSON line for an event (no trailing newline); "warning" only when set.
 std::string AuditEventToJson(const AuditEvent& e);
 

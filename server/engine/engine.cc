@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/engine/writer_guard.h"
 #include "server/keyring/lifecycle.h"
 #include "server/token/native.h"
 
@@ -54,7 +55,7 @@ absl::StatusOr<std::optional<Engine::Mark>> Engine::ReadMark(absl::string_view n
   if (!blob.ok()) return blob.status();
   absl::StatusOr<uint64_t> revision = sealer_->OpenMark(name, blob->data);
   if (!revision.ok()) return Mark{0, blob->version, revision.status()};
-  return Mark{*revision, blob->version, absl::OkStatus()};
+  return Mark{*revision, blob->version, absl::OkStatus(), sealer_->SealedWithCurrent(blob->data)};
 }
 
 absl::StatusOr<Engine::Entry> Engine::LoadOne(const std::string& name,
@@ -92,7 +93,9 @@ absl::StatusOr<Engine::Entry> Engine::LoadOne(const std::string& name,
 
 absl::Status Engine::WriteMark(absl::string_view name, uint64_t revision,
                                const std::optional<Mark>& current) {
-  if (current.has_value() && current->revision == revision) return absl::OkStatus();
+  if (current.has_value() && current->revision == revision && current->current_kek) {
+    return absl::OkStatus();
+  }
   absl::StatusOr<std::string> sealed = sealer_->SealMark(name, revision);
   if (!sealed.ok()) return sealed.status();
   return store_->Put(MarkName(name), *sealed, current.has_value() ? current->version : 0).status();
@@ -105,7 +108,7 @@ absl::Status Engine::Load() {
   if (!names.ok()) return names.status();
   absl::flat_hash_map<std::string, std::optional<Mark>> marks;
   for (const std::string& name : *names) {
-    if (absl::StartsWith(name, kMarkPrefix)) continue;
+    if (absl::StartsWith(name, kMarkPrefix) || absl::StartsWith(name, kRevocationPrefix)) continue;
     absl::StatusOr<std::optional<Mark>> mark = ReadMark(name);
     if (!mark.ok()) return mark.status();
     if (mark->has_value() && !(*mark)->damage.ok()) return (*mark)->damage;
@@ -114,6 +117,7 @@ absl::Status Engine::Load() {
     (*reg)[name] = *std::move(entry);
     marks[name] = *mark;
   }
+  if (absl::Status s = LoadRevocations(*names, reg.get()); !s.ok()) return s;
   // Every keyring loaded: only now write (so that a refused start changes nothing). The
   // marks follow the loaded revisions: raised after a crash between a keyring write and its
   // mark, lowered only for a rollback the operator accepted.
@@ -164,7 +168,7 @@ absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Engine::Get(absl::string
 
 absl::StatusOr<format::SignResult> Engine::Sign(absl::string_view name, absl::string_view payload,
                                                 absl::string_view audience, absl::Duration ttl,
-                                                const View* view) const {
+                                                const View* view, absl::string_view subject) const {
   const View pinned = view != nullptr ? View() : CurrentView();
   const Registry& reg = view != nullptr ? *view->registry_ : *pinned.registry_;
   absl::StatusOr<const Entry*> found = Find(reg, name);
@@ -180,6 +184,7 @@ absl::StatusOr<format::SignResult> Engine::Sign(absl::string_view name, absl::st
   if (absl::Status s = CheckSize("audience", audience.size(), kMaxAudienceBytes); !s.ok()) {
     return s;
   }
+  if (absl::Status s = CheckSize("subject", subject.size(), kMaxSubjectBytes); !s.ok()) return s;
   if (absl::Status s = CheckLifetime("ttl", ttl, options_.limits.max_ttl); !s.ok()) return s;
   const absl::Duration keyring_max = keyring::MaxTtl(kr.policy(), options_.limits.max_ttl);
   if (ttl > keyring_max) {
@@ -188,7 +193,8 @@ absl::StatusOr<format::SignResult> Engine::Sign(absl::string_view name, absl::st
                                                    absl::FormatDuration(keyring_max)));
   }
   const absl::Time now = clock_->Now();
-  absl::StatusOr<format::SignResult> r = (*found)->signer->Sign(payload, audience, now, ttl);
+  absl::StatusOr<format::SignResult> r =
+      (*found)->signer->Sign(payload, audience, now, ttl, subject);
   if (options_.observer != nullptr && r.ok()) options_.observer->OnSign(name, kr, r->key_id, now);
   return r;
 }
@@ -223,12 +229,18 @@ absl::StatusOr<format::VerifyResult> Engine::Verify(absl::string_view name, absl
       max_age.value_or(keyring::MaxTtl((*found)->keyring().policy(), options_.limits.max_ttl));
   const absl::Time now = clock_->Now();
   format::VerifyResult result = (*found)->signer->Verify(token, audience, now, vopts);
+  if (result.status == format::VerifyStatus::kValid &&
+      (*found)->revocations->IsRevoked(result.token_id, result.subject, result.issued_at)) {
+    result.status = format::VerifyStatus::kRevoked;
+    result.payload.clear();
+    result.refresh_recommended = false;
+  }
   // A replica that may be behind does not know every key the others sign with: "unknown"
   // is then a question for another replica, not a rejection (which would log a user out).
   // Flask-format tokens name no key, so a bad signature is the same question there.
-  const bool unknown = result.status == format::VerifyStatus::kUnknownKey ||
-                       (result.status == format::VerifyStatus::kBadSignature &&
-                        !absl::StartsWith(token, token::kNativePrefix));
+  const bool unknown =
+      result.status == format::VerifyStatus::kUnknownKey ||
+      (result.status == format::VerifyStatus::kBadSignature && !token::HasNativePrefix(token));
   if (unknown) {
     const ReplicaState* replica = replica_state_.load(std::memory_order_acquire);
     if (replica != nullptr && replica->MayBeBehind()) return BehindError(result);
@@ -250,7 +262,9 @@ absl::Status Engine::Commit(absl::string_view name, uint64_t current_version,
                                      : store_->Put(name, *sealed, current_version);
   if (!v.ok()) return v.status();
   auto reg = std::make_shared<Registry>(*registry_.load());
-  (*reg)[name] = Entry{*std::move(signer), *v};
+  Entry& entry = (*reg)[name];  // keeps its revocation list
+  entry.signer = *std::move(signer);
+  entry.store_version = *v;
   registry_.store(std::move(reg), std::memory_order_release);
   // The change is durable and published. A mark that could not be raised only lags (the
   // next start raises it to what it loads); the change itself stands.
@@ -262,54 +276,25 @@ absl::Status Engine::Commit(absl::string_view name, uint64_t current_version,
 void Engine::Audit(const Actor& caller, absl::string_view operation, absl::string_view keyring,
                    uint32_t key_id, const absl::StatusOr<AdminOutcome>& result) const {
   if (options_.audit_log == nullptr) return;
+  AuditEvent e = NewAuditEvent(caller, operation, keyring);
+  e.key_id = key_id;
+  if (result.ok()) {
+    if (result->key_id != 0) e.key_id = result->key_id;
+    e.revision = result->keyring->revision();
+  }
+  e.outcome = AuditOutcome(result.status());
+  options_.audit_log->Record(e);
+}
+
+AuditEvent Engine::NewAuditEvent(const Actor& caller, absl::string_view operation,
+                                 absl::string_view keyring) const {
   AuditEvent e;
   e.time = clock_->Now();
   e.caller = caller.name;
   e.operation = std::string(operation);
   e.keyring = std::string(keyring);
-  e.key_id = key_id;
-  if (result.ok()) {
-    if (result->key_id != 0) e.key_id = result->key_id;
-    e.revision = result->keyring->revision();
-    e.outcome = "ok";
-  } else {
-    e.outcome = absl::StrCat(absl::StatusCodeToString(result.status().code()), ": ",
-                             result.status().message());
-  }
-  options_.audit_log->Record(e);
+  return e;
 }
-
-// Admin changes run one at a time: a writer first waits (bounded by its deadline, real
-// time) for `busy_` to clear, then holds write_mu_ (uncontended) while it commits.
-class Engine::WriterGuard {
- public:
-  WriterGuard(Engine* e, absl::Time deadline) : e_(e) {
-    absl::MutexLock l(&e->busy_mu_);
-    auto free = [](bool* busy) { return !*busy; };
-    ok_ = e->busy_mu_.AwaitWithDeadline(absl::Condition(+free, &e->busy_), deadline);
-    if (ok_) e->busy_ = true;
-  }
-  ~WriterGuard() {
-    if (!ok_) return;
-    absl::MutexLock l(&e_->busy_mu_);
-    e_->busy_ = false;
-  }
-  absl::Status status() const {
-    if (ok_) return absl::OkStatus();
-    const ReplicaState* replica = e_->replica_state_.load();
-    return absl::DeadlineExceededError(absl::StrCat(
-        "another admin change (or the scheduler) is still in progress; this one did not "
-        "start before its deadline and changed nothing",
-        replica != nullptr && replica->MayBeBehind()
-            ? ": this replica has lost contact with the store (etcd), and writes wait for "
-              "it; see `sessiontoken status`"
-            : ""));
-  }
-
- private:
-  Engine* e_;
-  bool ok_ = false;
-};
 
 absl::StatusOr<AdminOutcome> Engine::Transact(absl::Time deadline, absl::string_view name,
                                               const Change& change) {
@@ -348,6 +333,40 @@ absl::StatusOr<AdminOutcome> Engine::Transact(absl::Time deadline, absl::string_
     lost = Commit(name, current ? current->store_version : 0, *std::move(next), gated);
     if (lost.ok()) return out;
     if (!absl::IsAborted(lost)) return lost;
+  }
+  return lost;
+}
+
+// Revocation shards (engine_revoke.cc) change under the same writer rules as keyrings.
+absl::Status Engine::ChangeShard(absl::Time deadline, absl::string_view name, int shard,
+                                 const ShardChange& change) {
+  WriterGuard writer(this, deadline);
+  if (!writer.status().ok()) return writer.status();
+  absl::MutexLock lock(&write_mu_);
+  if (!ready()) {
+    return absl::UnavailableError(
+        "this replica has not loaded its keyrings from the store yet: nothing changed");
+  }
+  const int attempts = replicated_ != nullptr ? 4 : 1;
+  absl::Status lost;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    const std::string record = RevocationRecordName(name, shard);
+    if (attempt > 0) {  // lost a race with another replica: take its value, then retry
+      absl::StatusOr<store::VersionedBlob> blob = store_->Get(record);
+      if (!blob.ok()) return blob.status();
+      if (std::optional<std::string> p = InstallShard(record, *blob)) {
+        return absl::DataLossError(*p);
+      }
+    }
+    std::shared_ptr<const Registry> reg = registry_.load();
+    auto it = reg->find(name);
+    if (it == reg->end()) return Missing(name);
+    const RevocationList& list = *it->second.revocations;
+    absl::StatusOr<std::shared_ptr<RevocationShard>> next = change(list, list.shard(shard));
+    if (!next.ok()) return next.status();
+    if (*next == nullptr) return absl::OkStatus();
+    lost = CommitShard(name, shard, list.shard(shard).version(), *std::move(next));
+    if (lost.ok() || !absl::IsAborted(lost)) return lost;
   }
   return lost;
 }
@@ -451,12 +470,14 @@ absl::StatusOr<AdminOutcome> Engine::CreateKeyring(const Actor& caller, absl::st
     if (absl::Status s = keyring::ValidatePolicy(policy, options_.limits.max_ttl); !s.ok()) {
       return s;
     }
+    const keyring::Algorithm primary =
+        algorithm == v1::ALGORITHM_UNSPECIFIED ? v1::HMAC_SHA256 : algorithm;
+    if (absl::Status s = keyring::CheckSealable(policy, primary, name); !s.ok()) return s;
     if (current != nullptr) {
       return absl::AlreadyExistsError(absl::StrCat("name: keyring \"", name, "\" already exists"));
     }
-    absl::StatusOr<KeyringPtr> kr = keyring::Keyring::Create(
-        std::string(name), clock_->Now(), policy,
-        algorithm == v1::ALGORITHM_UNSPECIFIED ? v1::HMAC_SHA256 : algorithm);
+    absl::StatusOr<KeyringPtr> kr =
+        keyring::Keyring::Create(std::string(name), clock_->Now(), policy, primary);
     if (kr.ok()) out->key_id = (*kr)->primary().id();
     return kr;
   };

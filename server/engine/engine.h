@@ -10,7 +10,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -22,6 +24,7 @@
 #include "server/engine/audit.h"
 #include "server/engine/limits.h"
 #include "server/engine/observer.h"
+#include "server/engine/revocations.h"
 #include "server/format/keyring_signer.h"
 #include "server/keyring/clock.h"
 #include "server/keyring/keyring.h"
@@ -87,10 +90,41 @@ struct AdminOutcome {
 };
 using RotateOutcome = AdminOutcome;
 
+// The result of a Revoke: the entry now in force.
+struct RevokeOutcome {
+  int64_t revoked_at = 0;  // Unix seconds; a subject's cutoff
+  int64_t drop_after = 0;  // Unix seconds: the entry is dropped after this
+};
+
+// What RewrapKeyrings did (engine_kek.cc).
+struct RewrapReport {
+  std::string kek_fingerprint;                     // the current KEK's
+  std::vector<std::string> previous_fingerprints;  // the previous KEKs'
+  int keyrings = 0;                                // stored keyrings looked at
+  int rewrapped = 0;                               // keyrings resealed now
+  int revocation_records = 0;                      // stored revocation shards looked at
+  int revocation_records_rewrapped = 0;            // of them resealed now
+  // Records (keyring or high-water mark) still not sealed with the current KEK afterwards,
+  // one line each saying which and why (empty: the previous KEKs may be dropped).
+  std::vector<std::string> remaining;
+};
+
+// A backup made by ExportBackup: the file's content and what it holds.
+struct BackupExport {
+  std::string file;  // store/backup_file.h
+  int keyrings = 0;
+  int revocation_records = 0;                 // revocation-list shards, attached to their keyrings
+  std::vector<std::string> kek_fingerprints;  // of the KEKs its keyrings are sealed with
+  std::string sha256_hex;
+  absl::Time created_at;
+};
+
 class Engine {
   struct Entry {
     std::shared_ptr<const format::KeyringSigner> signer;  // holds the keyring snapshot
     uint64_t store_version = 0;
+    // The keyring's revocation list (revocations.h); carried over when the keyring changes.
+    std::shared_ptr<const RevocationList> revocations = RevocationList::Empty();
     const keyring::Keyring& keyring() const { return signer->keyring(); }
   };
   using Registry = absl::flat_hash_map<std::string, Entry>;
@@ -117,12 +151,16 @@ class Engine {
 
   // Hot path; the edge where requests enter the core: every request limit (limits.h) is
   // checked here. InvalidArgument for bad requests (message names the field), NotFound for
-  // an unknown keyring. `view` (optional) pins the snapshots to use (see View).
+  // an unknown keyring. `view` (optional) pins the snapshots to use (see View). `subject`
+  // (optional, at most kMaxSubjectBytes) is bound into the v2 token and returned by Verify;
+  // a Flask-format keyring refuses one (InvalidArgument). The result carries the token id.
   absl::StatusOr<format::SignResult> Sign(absl::string_view keyring, absl::string_view payload,
                                           absl::string_view audience, absl::Duration ttl,
-                                          const View* view = nullptr) const;
+                                          const View* view = nullptr,
+                                          absl::string_view subject = {}) const;
   // `max_age` bounds the age of tokens whose format carries no expiry (Flask); unset, the
-  // keyring's max TTL applies.
+  // keyring's max TTL applies. The result of a v2 token carries its subject, token id and
+  // issued-at once the MAC checked out; a sealed payload comes back as plaintext.
   absl::StatusOr<format::VerifyResult> Verify(absl::string_view keyring, absl::string_view token,
                                               absl::string_view audience,
                                               std::optional<absl::Duration> max_age = std::nullopt,
@@ -181,6 +219,46 @@ class Engine {
                                              keyring::Algorithm algorithm = v1::HMAC_SHA256);
   absl::StatusOr<AdminOutcome> SetPolicy(const Actor& caller, absl::string_view keyring,
                                          const v1::KeyringPolicy& policy);
+  // Revocation (docs/revocation.md). Allowed to whoever may Sign on the keyring (the
+  // service checks). Each is stored (one shard record, compare-and-swap) before it is
+  // published and audited (never with the token). RESOURCE_EXHAUSTED at the keyring's cap
+  // (limits.max_revocations); an unreachable store is UNAVAILABLE and nothing is revoked.
+  //
+  // RevokeToken: `token` must verify for `audience` (VALID) and carry a token id (v2); the
+  // entry is dropped at the token's expiry. Otherwise InvalidArgument naming the result. A
+  // token already REVOKED is answered as revoked again (a retried call), nothing stored.
+  absl::StatusOr<RevokeOutcome> RevokeToken(const Actor& caller, absl::string_view keyring,
+                                            absl::string_view token, absl::string_view audience);
+  // RevokeSubject: every token of `subject` issued at or before now is REVOKED; later ones
+  // stay VALID. Dropped after now + the keyring's max token TTL + the allowed clock skew.
+  absl::StatusOr<RevokeOutcome> RevokeSubject(const Actor& caller, absl::string_view keyring,
+                                              absl::string_view subject);
+  // Rewrites the shards of `keyring` that hold entries past their drop time (the scheduler
+  // calls it every tick). Returns how many entries were dropped; a shard another replica
+  // rewrote meanwhile is left to it.
+  absl::StatusOr<size_t> PruneRevocations(absl::string_view keyring);
+  // Entries `keyring` holds (0 for an unknown keyring).
+  size_t RevocationCount(absl::string_view keyring) const;
+
+  // KEK rotation: reseals with the current KEK every stored keyring (as a new revision,
+  // audited "rewrap") and high-water mark still sealed with another KEK, then re-reads the
+  // store to report what remains under another KEK. Audited "rewrap_keyrings" as a whole.
+  absl::StatusOr<RewrapReport> RewrapKeyrings(const Actor& caller);
+  // Every stored keyring, sealed as stored, in one backup file (one consistent moment: no
+  // admin change of this engine runs meanwhile; replicas read one etcd revision). Any
+  // keyring that does not open fails the backup (its error names it). Audited.
+  absl::StatusOr<BackupExport> ExportBackup(const Actor& caller);
+  // Uses `sealer` from now on (a KEK configuration reloaded on SIGHUP), once every stored
+  // keyring and mark is sealed with one of its KEKs; otherwise FailedPrecondition naming the
+  // first record and the fingerprint it needs, and the current sealer stays.
+  absl::Status ReplaceSealer(std::unique_ptr<store::Sealer> sealer);
+  // The current KEK's fingerprint and the previous ones'.
+  std::string kek_fingerprint() const;
+  std::vector<std::string> previous_kek_fingerprints() const;
+  // Replicas: why this replica must not start (its first load found records sealed with a
+  // KEK it lacks), or OK. The engine then stays not ready.
+  absl::Status startup_failure() const;
+
   // Current snapshots of all keyrings, sorted by name.
   std::vector<std::shared_ptr<const keyring::Keyring>> ListKeyrings() const;
 
@@ -217,7 +295,8 @@ class Engine {
   struct Mark {
     uint64_t revision = 0;  // 0 when the record is damaged
     uint64_t version = 0;
-    absl::Status damage;  // why the record does not open (a start refuses; a change overwrites)
+    absl::Status damage;      // why the record does not open (a start refuses; a change overwrites)
+    bool current_kek = true;  // sealed with the current KEK (else rewritten at the next write)
   };
   // The mark of `name` (its store record is named MarkName(name)); nullopt when none.
   absl::StatusOr<std::optional<Mark>> ReadMark(absl::string_view name);
@@ -255,8 +334,57 @@ class Engine {
           const keyring::Keyring&, AdminOutcome*)>& change);
   void Audit(const Actor& caller, absl::string_view operation, absl::string_view keyring,
              uint32_t key_id, const absl::StatusOr<AdminOutcome>& result) const;
+  // An audit event of `caller`'s `operation` on `keyring`, at the engine's clock's now.
+  AuditEvent NewAuditEvent(const Actor& caller, absl::string_view operation,
+                           absl::string_view keyring) const;
+  // One audit line for an operation on every keyring ("*"), e.g. a rewrap or a backup.
+  void AuditAll(const Actor& caller, absl::string_view operation, absl::string_view outcome) const;
+  // Rewraps keyring `name` (and its mark) when its record is not sealed with the current KEK;
+  // true when the keyring was resealed.
+  absl::StatusOr<bool> RewrapOne(const Actor& caller, const std::string& name);
+  // Reseals revocation shard `record` when not sealed with the current KEK; true if it did.
+  absl::StatusOr<bool> RewrapShard(const Actor& caller, const std::string& record);
+  // Adds the keyrings among `records` (name, sealed blob) to `backup`, each with its
+  // revocation shards; every record must open (write_mu_ held). *keks gets their KEKs.
+  absl::Status AddToBackup(const std::vector<std::pair<std::string, std::string>>& records,
+                           v1::BackupFile* backup, std::set<std::string>* keks) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Every record in the store (keyrings and marks) not sealed with the current KEK, one line
+  // each (write_mu_ held).
+  absl::StatusOr<std::vector<std::string>> NotCurrent() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Every stored keyring record (marks left out), by name, from one consistent read.
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> StoredKeyrings();
+  // Replicas: on the first load, the records of `snapshot` sealed with a KEK this engine
+  // lacks make the start fail (startup_failure_).
+  bool RefuseForeignKek(const store::StoreSnapshot& snapshot)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
+  // Revocations (engine_revoke.cc). A change of one shard: given the list and the shard as
+  // held, the next shard, or null for "nothing to write".
+  using ShardChange = std::function<absl::StatusOr<std::shared_ptr<RevocationShard>>(
+      const RevocationList& list, const RevocationShard& shard)>;
+  // Waits (until `deadline`) for other changes, applies `change` to shard `shard` of
+  // `keyring` and commits it; a replica that lost a race re-reads the shard and retries.
+  absl::Status ChangeShard(absl::Time deadline, absl::string_view keyring, int shard,
+                           const ShardChange& change);
+  // Seals and writes `next` over the shard held (compare-and-swap), then publishes it.
+  absl::Status CommitShard(absl::string_view keyring, int shard, uint64_t current_version,
+                           std::shared_ptr<RevocationShard> next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Opens a stored shard record (DataLoss when damaged).
+  absl::StatusOr<std::shared_ptr<RevocationShard>> OpenShard(
+      const std::string& record, const store::VersionedBlob& blob) const;
+  // Installs a stored shard record unless not newer than the one held; a problem otherwise.
+  std::optional<std::string> InstallShard(const std::string& record,
+                                          const store::VersionedBlob& blob)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Start-up: every revocation record among `names` into `reg` (any damage aborts).
+  absl::Status LoadRevocations(const std::vector<std::string>& names, Registry* reg);
+  void AuditRevoke(const Actor& caller, absl::string_view operation, absl::string_view keyring,
+                   absl::string_view what, const absl::StatusOr<RevokeOutcome>& result) const;
 
   std::unique_ptr<store::Store> store_;
+  // Used only with write_mu_ held (ReplaceSealer swaps it under that lock).
   std::unique_ptr<store::Sealer> sealer_;
   const keyring::Clock* clock_;
   const EngineOptions options_;
@@ -265,11 +393,12 @@ class Engine {
   class WriterGuard;
   absl::Mutex busy_mu_;
   bool busy_ ABSL_GUARDED_BY(busy_mu_) = false;
-  absl::Mutex write_mu_;
+  mutable absl::Mutex write_mu_;
   std::atomic<std::shared_ptr<const Registry>> registry_;
   store::ReplicatedStore* replicated_ = nullptr;  // == store_ for a replica, else null
   std::atomic<bool> ready_{true};
   std::atomic<const ReplicaState*> replica_state_{nullptr};
+  absl::Status startup_failure_ ABSL_GUARDED_BY(write_mu_);
 };
 
 }  // namespace sessiontoken::engine

@@ -69,7 +69,9 @@ std::optional<std::string> Engine::InstallRecord(const std::string& name,
                         name);
   }
   auto next = std::make_shared<Registry>(*reg);
-  (*next)[name] = Entry{*std::move(signer), blob.version};
+  Entry& entry = (*next)[name];  // keeps its revocation list
+  entry.signer = *std::move(signer);
+  entry.store_version = blob.version;
   registry_.store(std::move(next), std::memory_order_release);
   return std::nullopt;
 }
@@ -77,6 +79,9 @@ std::optional<std::string> Engine::InstallRecord(const std::string& name,
 std::vector<std::string> Engine::InstallSnapshot(const store::StoreSnapshot& snapshot) {
   std::vector<std::string> problems;
   absl::MutexLock lock(&write_mu_);
+  // A first load that finds records of a KEK this replica lacks: it must not serve (it would
+  // serve without those keyrings); main refuses the start with startup_failure().
+  if (!ready() && RefuseForeignKek(snapshot)) return {startup_failure_.ToString()};
   absl::flat_hash_map<std::string, uint64_t> marks;
   for (const store::KeyringRecord& r : snapshot.keyrings) {
     if (!absl::StartsWith(r.name, kMarkPrefix) || !r.status.ok()) continue;
@@ -85,7 +90,9 @@ std::vector<std::string> Engine::InstallSnapshot(const store::StoreSnapshot& sna
     if (revision.ok()) marks[keyring] = *revision;
   }
   for (const store::KeyringRecord& r : snapshot.keyrings) {
-    if (absl::StartsWith(r.name, kMarkPrefix)) continue;
+    if (absl::StartsWith(r.name, kMarkPrefix) || absl::StartsWith(r.name, kRevocationPrefix)) {
+      continue;
+    }
     if (!r.status.ok()) {
       problems.push_back(absl::StrCat("keyring ", r.name, ": ", r.status.message(),
                                       "; keeping the last good copy"));
@@ -96,6 +103,14 @@ std::vector<std::string> Engine::InstallSnapshot(const store::StoreSnapshot& sna
             InstallRecord(r.name, r.blob, mark == marks.end() ? 0 : mark->second)) {
       problems.push_back(*std::move(p));
     }
+  }
+  // Revocations once their keyrings are in place.
+  for (const store::KeyringRecord& r : snapshot.keyrings) {
+    if (!absl::StartsWith(r.name, kRevocationPrefix)) continue;
+    std::optional<std::string> p = r.status.ok() ? InstallShard(r.name, r.blob)
+                                                 : absl::StrCat(r.name, ": ", r.status.message(),
+                                                                "; keeping the last good copy");
+    if (p.has_value()) problems.push_back(*std::move(p));
   }
   for (const std::string& key : snapshot.foreign_keys) {
     problems.push_back(absl::StrCat("ignoring ", key, ": names no keyring"));
@@ -109,6 +124,13 @@ std::vector<std::string> Engine::ApplyEvents(const std::vector<store::KeyringEve
   absl::MutexLock lock(&write_mu_);
   for (const store::KeyringEvent& e : events) {
     if (absl::StartsWith(e.name, kMarkPrefix)) continue;
+    if (absl::StartsWith(e.name, kRevocationPrefix) && !e.deleted) {
+      std::optional<std::string> p = e.status.ok() ? InstallShard(e.name, e.blob)
+                                                   : absl::StrCat(e.name, ": ", e.status.message(),
+                                                                  "; keeping the last good copy");
+      if (p.has_value()) problems.push_back(*std::move(p));
+      continue;
+    }
     if (e.deleted) {
       // No API deletes a keyring; someone removed it in etcd. Forgetting it would reject
       // every session it signed: keep serving it, and say so.

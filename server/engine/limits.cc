@@ -16,6 +16,10 @@ absl::Status ValidateLimits(const Limits& limits) {
       limits.max_clock_skew > kMaxClockSkewCeiling) {
     return absl::InvalidArgumentError("max_clock_skew: must be between 0 and 24h");
   }
+  if (limits.max_revocations < 1 || limits.max_revocations > kMaxRevocationsCeiling) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_revocations: must be between 1 and ", kMaxRevocationsCeiling));
+  }
   return absl::OkStatus();
 }
 

@@ -23,6 +23,8 @@ inline constexpr size_t kMaxPayloadBytesCeiling = token::kMaxPayloadSize;
 // compression, checked when signing); the raw payload only bounds compression work.
 inline constexpr size_t kFlaskMaxRawPayloadBytes = token::kFlaskMaxPayloadSize;
 inline constexpr size_t kMaxAudienceBytes = token::kMaxAudienceSize;
+// Sign's subject (native v2 tokens; Flask-format keyrings take none).
+inline constexpr size_t kMaxSubjectBytes = token::kMaxSubjectSize;
 // Longer tokens are MALFORMED without parsing (no format produces them).
 inline constexpr size_t kMaxTokenBytes = token::kMaxTokenSize;
 // Token lifetimes (Sign's ttl, Verify's max_age, the server's max_ttl): at least 1 s and
@@ -32,12 +34,17 @@ inline constexpr absl::Duration kTtlCeiling = absl::Hours(24 * 366 * 10);
 inline constexpr absl::Duration kDefaultMaxTtl = absl::Hours(24 * 31);
 inline constexpr absl::Duration kDefaultMaxClockSkew = absl::Seconds(30);
 inline constexpr absl::Duration kMaxClockSkewCeiling = absl::Hours(24);
+// Revocation entries a keyring may hold (docs/revocation.md): the default and the highest
+// configurable cap (every shard record then stays far below etcd's 1.5 MiB request limit).
+inline constexpr size_t kDefaultMaxRevocations = 100000;
+inline constexpr size_t kMaxRevocationsCeiling = 200000;
 
 // The server's limits (flags / config file `limits`).
 struct Limits {
   size_t max_payload_bytes = kDefaultMaxPayloadBytes;  // native tokens' raw payload
   absl::Duration max_ttl = kDefaultMaxTtl;
   absl::Duration max_clock_skew = kDefaultMaxClockSkew;
+  size_t max_revocations = kDefaultMaxRevocations;  // per keyring
 };
 
 // InvalidArgument naming the setting ("max_payload_bytes", "max_ttl", "max_clock_skew")

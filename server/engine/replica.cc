@@ -152,6 +152,7 @@ void Replica::Announce() {
     want = wanted_announce_;
   }
   if (want <= announced_revision_.load() || lease_ == nullptr) return;
+  if (!engine_->ready()) return;  // a first load refused (a KEK it lacks): never announced
   if (serving_lease_.load() != lease_) return;  // not loaded since this join
   if (absl::Status s = lease_->Announce(want); !s.ok()) {
     Log("WARNING", absl::StrCat("cannot announce loaded revision ", want, ": ", s.message()));

@@ -9,6 +9,7 @@ int Tick(Engine& engine) {
   for (const auto& kr : engine.ListKeyrings()) {
     absl::StatusOr<std::vector<keyring::Transition>> r = engine.ApplyDue(kr->name());
     if (r.ok()) applied += static_cast<int>(r->size());
+    (void)engine.PruneRevocations(kr->name());  // a failure retries at the next tick
   }
   return applied;
 }

@@ -14,7 +14,8 @@
 namespace sessiontoken::engine {
 
 // One pass over every keyring. Returns the number of transitions applied; a keyring whose
-// change fails is audited by the engine and skipped (the next pass tries again).
+// change fails is audited by the engine and skipped (the next pass tries again). Each pass
+// also prunes revocation entries past their drop time (Engine::PruneRevocations).
 int Tick(Engine& engine);
 
 class Scheduler {

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "server/token/flask.h"
+#include "server/token/native.h"
 
 namespace sessiontoken::format {
 
@@ -16,9 +17,15 @@ absl::StatusOr<KeyMacs> KeyMacs::New(const keyring::Keyring& keyring) {
         flask ? token::DeriveFlaskSigner(key->material(), token::kFlaskDefaultSalt)
               : crypto::Hmac::New(crypto::HashFunction::kSha256, key->material());
     if (!mac.ok()) return mac.status();
+    std::unique_ptr<crypto::Aes256Gcm> seal;
+    if (!flask) {
+      absl::StatusOr<std::unique_ptr<crypto::Aes256Gcm>> s = token::DeriveSealKey(key->material());
+      if (!s.ok()) return s.status();
+      seal = *std::move(s);
+    }
     out.has_flask_keys_ |= flask;
     out.by_id_[key->id()] = out.macs_.size();
-    out.macs_.push_back({key.get(), *std::move(mac)});
+    out.macs_.push_back({key.get(), *std::move(mac), std::move(seal)});
   }
   return out;
 }

@@ -1,6 +1,7 @@
 // KeyMacs: the MAC of every key of one keyring snapshot that still has material, built once
-// per snapshot (Tink's PrimitiveSet): HMAC-SHA256 for native keys, and for Flask keys the
-// itsdangerous-derived HMAC-SHA1 for Flask's default salt "cookie-session". Flask signers
+// per snapshot (Tink's PrimitiveSet): HMAC-SHA256 and the payload-sealing AEAD for native
+// keys, and for Flask keys the itsdangerous-derived HMAC-SHA1 for Flask's default salt
+// "cookie-session". Flask signers
 // for other salts (audiences) are derived once per salt, for every Flask key at a time, and
 // kept with the snapshot (a bounded number of salts; beyond, derived per call).
 #ifndef SESSIONTOKEN_SERVER_FORMAT_KEY_MACS_H_
@@ -14,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "server/crypto/aead.h"
 #include "server/crypto/hmac.h"
 #include "server/keyring/keyring.h"
 
@@ -22,6 +24,8 @@ namespace sessiontoken::format {
 struct KeyMac {
   const keyring::Key* key = nullptr;  // owned by the snapshot KeyMacs was built from
   std::unique_ptr<crypto::Hmac> mac;
+  // Native keys: the AEAD that seals v2 payloads (token::DeriveSealKey); null for Flask keys.
+  std::unique_ptr<crypto::Aes256Gcm> seal;
 };
 
 class KeyMacs {

@@ -24,11 +24,17 @@ class KeyringSigner {
   const keyring::Keyring& keyring() const { return *keyring_; }
   const std::shared_ptr<const keyring::Keyring>& shared_keyring() const { return keyring_; }
 
-  // Signs with the primary key; the token expires `ttl` after `now`. Preconditions (checked
-  // by the engine, where requests enter the core): payload, audience and ttl within its
-  // limits. InvalidArgument when a Flask cookie would not fit in a browser cookie.
+  // Signs with the primary key; the token expires `ttl` after `now`. A native primary
+  // issues a v2 token carrying `subject` (may be empty), its payload sealed when the
+  // keyring's policy says seal_payloads. Preconditions (checked by the engine, where
+  // requests enter the core): payload, audience, subject and ttl within its limits.
+  // InvalidArgument when the token would not fit in a browser cookie, or for a subject on a
+  // Flask primary (the Flask format has no place for one); FailedPrecondition when the
+  // policy seals payloads but the primary is a Flask key (which cannot seal: never issued
+  // in clear instead).
   absl::StatusOr<SignResult> Sign(absl::string_view payload, absl::string_view audience,
-                                  absl::Time now, absl::Duration ttl) const;
+                                  absl::Time now, absl::Duration ttl,
+                                  absl::string_view subject = {}) const;
   // Verifies a token of any format this keyring's keys support. Never fails: every problem
   // is a VerifyStatus.
   VerifyResult Verify(absl::string_view token, absl::string_view audience, absl::Time now,

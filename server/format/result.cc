@@ -18,6 +18,8 @@ absl::string_view VerifyStatusName(VerifyStatus s) {
       return "NOT_YET_VALID";
     case VerifyStatus::kKeyDisabled:
       return "KEY_DISABLED";
+    case VerifyStatus::kRevoked:
+      return "REVOKED";
     case VerifyStatus::kWrongAudience:
       return "WRONG_AUDIENCE";
   }

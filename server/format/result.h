@@ -21,6 +21,7 @@ enum class VerifyStatus {
   kNotYetValid,    // issued further in the future than the allowed clock skew
   kKeyDisabled,    // signed by a DISABLED or DESTROYED key
   kWrongAudience,  // names another audience (a diagnosis: see docs/token-format.md)
+  kRevoked,        // genuine and within its validity, but its session was revoked
 };
 // The wire name ("VALID", "BAD_SIGNATURE"...).
 absl::string_view VerifyStatusName(VerifyStatus s);
@@ -31,6 +32,9 @@ struct SignResult {
   uint32_t key_id = 0;
   int64_t issued_at = 0;   // Unix seconds
   int64_t expires_at = 0;  // Unix seconds
+  // Native v2 tokens: the random token id, as 22 base64url characters (TokenIdText); empty
+  // for formats without one (Flask).
+  std::string token_id;
 };
 
 // What Verify found. Fields beyond `status` are set as far as verification got.
@@ -39,7 +43,12 @@ struct VerifyResult {
   uint32_t key_id = 0;    // set when the token named (or matched) a key
   int64_t issued_at = 0;  // set when the MAC checked out
   int64_t expires_at = 0;
-  std::string payload;  // set only when status == kValid
+  // Native v2 tokens, set when the MAC checked out (whatever the status after it): the
+  // subject given at Sign (may be empty) and the token id (22 base64url characters, as in
+  // SignResult). Empty for v1 and Flask tokens.
+  std::string subject;
+  std::string token_id;
+  std::string payload;  // set only when status == kValid (a sealed payload: the plaintext)
   // Valid, but signed by a key that is no longer primary: re-issue the token.
   bool refresh_recommended = false;
 };

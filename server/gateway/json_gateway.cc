@@ -171,7 +171,7 @@ service::Caller JsonGateway::Identify(const HttpRequest& request) const {
     anonymous.peer = request.peer;
     return anonymous;
   }
-  return auth_->IdentifyBearer(request.authorization, request.peer);
+  return auth_->IdentifyHttp(request.authorization, request.certificate_identity, request.peer);
 }
 
 template <typename Req, typename Resp, typename Call>
@@ -244,11 +244,17 @@ HttpResponse JsonGateway::Handle(const HttpRequest& request) const {
           request, keyring,
           [&](const auto& q, auto* p, const Caller& c) { return t.DoBatchVerify(q, p, c); });
     }
+    if (verb == "revoke") {
+      return Run<v1::RevokeRequest, v1::RevokeResponse>(
+          request, keyring,
+          [&](const auto& q, auto* p, const Caller& c) { return t.DoRevoke(q, p, c); });
+    }
   }
   return ErrorResponse(grpc::Status(
       grpc::StatusCode::NOT_FOUND,
       absl::StrCat(
-          "no such route (POST /v1/keyrings/{keyring}:sign, :verify, :batchSign, :batchVerify; "
+          "no such route (POST /v1/keyrings/{keyring}:sign, :verify, :batchSign, :batchVerify, "
+          ":revoke; "
           "GET /healthz)")));
 }
 

@@ -28,7 +28,9 @@ struct HttpRequest {
   absl::string_view body;
   std::optional<absl::string_view> authorization;  // Authorization header, when present
   std::optional<absl::string_view> content_type;   // Content-Type header, when present
-  std::string peer;                                // "http:<ip>:<port>", for the audit log
+  std::string peer;                                // "http(s):<ip>:<port>", for the audit log
+  // "uri:…" / "dns:…" from the verified client certificate (mTLS), else empty.
+  std::string certificate_identity;
 };
 
 // The reply: an HTTP status and a JSON body (Content-Type: application/json).

@@ -154,9 +154,21 @@ absl::Duration MaxTtl(const v1::KeyringPolicy& policy, absl::Duration server_max
   return ttl > absl::ZeroDuration() && ttl < server_max ? ttl : server_max;
 }
 
+absl::Status CheckSealable(const v1::KeyringPolicy& policy, Algorithm primary,
+                           absl::string_view keyring) {
+  if (!policy.seal_payloads() || primary != v1::HMAC_SHA1_FLASK) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "policy.seal_payloads: keyring ", keyring,
+      " signs Flask-format cookies, which cannot carry a sealed payload; rotate to a native "
+      "(HMAC_SHA256) key first"));
+}
+
 absl::StatusOr<KeyringPtr> WithPolicy(const Keyring& k, const v1::KeyringPolicy& policy,
                                       absl::Duration server_max_ttl) {
   if (absl::Status s = ValidatePolicy(policy, server_max_ttl); !s.ok()) return s;
+  if (absl::Status s = CheckSealable(policy, k.primary().algorithm(), k.name()); !s.ok()) {
+    return s;
+  }
   return k.Next(k.keys(), policy);
 }
 

@@ -35,11 +35,16 @@ absl::Duration TombstoneRetention(const v1::KeyringPolicy& policy);
 // outlives the key that signed it.
 absl::Status ValidatePolicy(const v1::KeyringPolicy& policy, absl::Duration server_max_ttl);
 
+// seal_payloads needs a native primary key: the Flask format cannot seal. FailedPrecondition
+// naming the field when `policy` seals and `primary` is a Flask algorithm.
+absl::Status CheckSealable(const v1::KeyringPolicy& policy, Algorithm primary,
+                           absl::string_view keyring);
+
 // The longest TTL Sign accepts on a keyring: the policy's max_token_ttl, capped by
 // `server_max` (which applies alone when the policy sets none).
 absl::Duration MaxTtl(const v1::KeyringPolicy& policy, absl::Duration server_max);
 
-// `k` with `policy` (validated by ValidatePolicy), revision + 1.
+// `k` with `policy` (validated by ValidatePolicy and CheckSealable), revision + 1.
 absl::StatusOr<KeyringPtr> WithPolicy(const Keyring& k, const v1::KeyringPolicy& policy,
                                       absl::Duration server_max_ttl);
 

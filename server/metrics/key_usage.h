@@ -22,7 +22,7 @@
 namespace sessiontoken::metrics {
 
 // One slot per format::VerifyStatus value.
-inline constexpr int kVerifyStatusCount = 8;
+inline constexpr int kVerifyStatusCount = 9;
 
 // One key's totals since start (a consistent-enough copy of the live counters).
 struct KeyTotals {

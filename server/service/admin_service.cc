@@ -299,3 +299,49 @@ grpc::Status KeyAdminService::GetServerStatus(grpc::ServerContext* ctx,
 }
 
 }  // namespace sessiontoken::service
+
+namespace sessiontoken::service {
+
+grpc::Status KeyAdminService::AdmitAll(grpc::ServerContext* ctx, absl::string_view rpc,
+                                       std::string* audit_name) const {
+  Caller caller;
+  if (ctx != nullptr) caller = auth_ != nullptr ? auth_->Identify(*ctx) : Caller{{}, ctx->peer()};
+  *audit_name = caller.audit_name().empty() ? "local" : caller.audit_name();
+  if (auth_ == nullptr) return grpc::Status::OK;
+  return auth_->Check(caller, v1::AuthConfig::ADMIN, "*", rpc);
+}
+
+grpc::Status KeyAdminService::RewrapKeyrings(grpc::ServerContext* ctx,
+                                             const v1::RewrapKeyringsRequest*,
+                                             v1::RewrapKeyringsResponse* resp) {
+  std::string who;
+  if (grpc::Status s = AdmitAll(ctx, "RewrapKeyrings", &who); !s.ok()) return s;
+  absl::StatusOr<engine::RewrapReport> r = engine_->RewrapKeyrings(ActorOf(ctx, who));
+  if (!r.ok()) return ToGrpc(r.status());
+  resp->set_kek_fingerprint(r->kek_fingerprint);
+  for (const std::string& fp : r->previous_fingerprints) resp->add_previous_kek_fingerprints(fp);
+  resp->set_keyrings(r->keyrings);
+  resp->set_rewrapped(r->rewrapped);
+  resp->set_revocation_records(r->revocation_records);
+  resp->set_revocation_records_rewrapped(r->revocation_records_rewrapped);
+  resp->set_remaining_count(static_cast<int32_t>(r->remaining.size()));
+  for (const std::string& line : r->remaining) resp->add_remaining(line);
+  return grpc::Status::OK;
+}
+
+grpc::Status KeyAdminService::ExportBackup(grpc::ServerContext* ctx, const v1::ExportBackupRequest*,
+                                           v1::ExportBackupResponse* resp) {
+  std::string who;
+  if (grpc::Status s = AdmitAll(ctx, "ExportBackup", &who); !s.ok()) return s;
+  absl::StatusOr<engine::BackupExport> b = engine_->ExportBackup(ActorOf(ctx, who));
+  if (!b.ok()) return ToGrpc(b.status());
+  resp->set_backup(std::move(b->file));
+  resp->set_keyrings(b->keyrings);
+  resp->set_revocation_records(b->revocation_records);
+  for (const std::string& fp : b->kek_fingerprints) resp->add_kek_fingerprints(fp);
+  resp->set_sha256(b->sha256_hex);
+  resp->mutable_created_at()->set_seconds(absl::ToUnixSeconds(b->created_at));
+  return grpc::Status::OK;
+}
+
+}  // namespace sessiontoken::service

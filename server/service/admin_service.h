@@ -53,6 +53,10 @@ class KeyAdminService final : public v1::KeyAdmin::Service {
   void set_replica(const engine::Replica* replica) { replica_ = replica; }
   grpc::Status GetKeyUsage(grpc::ServerContext* ctx, const v1::GetKeyUsageRequest* req,
                            v1::GetKeyUsageResponse* resp) override;
+  grpc::Status RewrapKeyrings(grpc::ServerContext* ctx, const v1::RewrapKeyringsRequest* req,
+                              v1::RewrapKeyringsResponse* resp) override;
+  grpc::Status ExportBackup(grpc::ServerContext* ctx, const v1::ExportBackupRequest* req,
+                            v1::ExportBackupResponse* resp) override;
 
  private:
   // Checks the keyring name (request field `field`), identifies the caller and checks the
@@ -60,6 +64,11 @@ class KeyAdminService final : public v1::KeyAdmin::Service {
   // else peer address).
   grpc::Status Admit(grpc::ServerContext* ctx, absl::string_view keyring, absl::string_view rpc,
                      std::string* audit_name, absl::string_view field = "keyring") const;
+
+  // Identifies the caller and checks the ADMIN role on every keyring ("*"): for operations
+  // on the whole store (rewrap, backup).
+  grpc::Status AdmitAll(grpc::ServerContext* ctx, absl::string_view rpc,
+                        std::string* audit_name) const;
 
   engine::Engine* engine_;
   const Authorizer* auth_;

@@ -28,11 +28,16 @@ void Authorizer::ReadAuthorization(absl::string_view value, Caller* c) const {
   c->bad_credentials = true;
 }
 
-Caller Authorizer::IdentifyBearer(std::optional<absl::string_view> authorization,
-                                  std::string peer) const {
+Caller Authorizer::IdentifyHttp(std::optional<absl::string_view> authorization,
+                                std::string certificate_identity, std::string peer) const {
   Caller c;
   c.peer = std::move(peer);
-  if (enabled() && authorization.has_value()) ReadAuthorization(*authorization, &c);
+  if (!enabled()) return c;
+  if (authorization.has_value()) {
+    ReadAuthorization(*authorization, &c);
+  } else {
+    c.identity = std::move(certificate_identity);
+  }
   return c;
 }
 

@@ -28,10 +28,12 @@ class Authorizer {
 
   // Who is calling (cheap when access control is off: only the peer address).
   Caller Identify(const grpc::ServerContextBase& ctx) const;
-  // Who is calling through a door without client certificates (the HTTP gateway):
-  // `authorization` is the value of the Authorization header, or nullopt when absent; read
-  // exactly as the gRPC `authorization` metadata.
-  Caller IdentifyBearer(std::optional<absl::string_view> authorization, std::string peer) const;
+  // Who is calling through the HTTP gateway: `authorization` is the value of the
+  // Authorization header (nullopt when absent), read exactly as the gRPC `authorization`
+  // metadata and, as there, taking precedence; else `certificate_identity`, the
+  // "uri:…"/"dns:…" identity of a verified client certificate (empty: none).
+  Caller IdentifyHttp(std::optional<absl::string_view> authorization,
+                      std::string certificate_identity, std::string peer) const;
 
   // OK, UNAUTHENTICATED (no or bad credentials) or PERMISSION_DENIED (audited, unless
   // `rpc` is empty: a probe such as filtering a listing).

@@ -1,5 +1,6 @@
 #include "server/service/tokens_service.h"
 
+#include <chrono>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -25,6 +26,8 @@ v1::VerifyResponse::Result ToProto(format::VerifyStatus s) {
       return R::NOT_YET_VALID;
     case format::VerifyStatus::kKeyDisabled:
       return R::KEY_DISABLED;
+    case format::VerifyStatus::kRevoked:
+      return R::REVOKED;
     case format::VerifyStatus::kWrongAudience:
       return R::WRONG_AUDIENCE;
   }
@@ -50,13 +53,14 @@ grpc::Status SessionTokensService::DoSign(const v1::SignRequest& req, v1::SignRe
     return s;
   }
   if (!req.has_ttl()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ttl: required");
-  absl::StatusOr<format::SignResult> r =
-      engine_->Sign(req.keyring(), req.payload(), req.audience(), FromProto(req.ttl()), view);
+  absl::StatusOr<format::SignResult> r = engine_->Sign(req.keyring(), req.payload(), req.audience(),
+                                                       FromProto(req.ttl()), view, req.subject());
   if (!r.ok()) return ToGrpc(r.status());
   resp->set_token(std::move(r->token));
   resp->set_key_id(r->key_id);
   resp->mutable_issued_at()->set_seconds(r->issued_at);
   resp->mutable_expires_at()->set_seconds(r->expires_at);
+  resp->set_token_id(std::move(r->token_id));
   return grpc::Status::OK;
 }
 
@@ -85,6 +89,44 @@ grpc::Status SessionTokensService::DoVerify(const v1::VerifyRequest& req, v1::Ve
   }
   resp->set_payload(std::move(r->payload));
   resp->set_refresh_recommended(r->refresh_recommended);
+  if (r->status == format::VerifyStatus::kValid) {
+    resp->set_subject(std::move(r->subject));
+    resp->set_token_id(std::move(r->token_id));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SessionTokensService::DoRevoke(const v1::RevokeRequest& req, v1::RevokeResponse* resp,
+                                            const Caller& caller, absl::Time deadline) const {
+  if (req.keyring().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "keyring: required");
+  }
+  if (absl::Status s = keyring::ValidateKeyringName(req.keyring()); !s.ok()) return ToGrpc(s);
+  // SIGN (the frontend that issues the sessions) or ADMIN; only a refusal of both is audited.
+  if (!Authorize(caller, v1::AuthConfig::SIGN, req.keyring(), "").ok()) {
+    if (grpc::Status s = Authorize(caller, v1::AuthConfig::ADMIN, req.keyring(), "Revoke");
+        !s.ok()) {
+      if (s.error_code() != grpc::StatusCode::PERMISSION_DENIED) return s;
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          absl::StrCat(caller.identity, " may not Revoke on keyring \"",
+                                       req.keyring(), "\" (needs SIGN or ADMIN)"));
+    }
+  }
+  const engine::Actor actor(caller.audit_name().empty() ? "local" : caller.audit_name(), deadline);
+  absl::StatusOr<engine::RevokeOutcome> r;
+  switch (req.target_case()) {
+    case v1::RevokeRequest::kToken:
+      r = engine_->RevokeToken(actor, req.keyring(), req.token(), req.audience());
+      break;
+    case v1::RevokeRequest::kSubject:
+      r = engine_->RevokeSubject(actor, req.keyring(), req.subject());
+      break;
+    default:
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "target: token or subject required");
+  }
+  if (!r.ok()) return ToGrpc(r.status());
+  resp->mutable_revoked_at()->set_seconds(r->revoked_at);
+  resp->mutable_drop_after()->set_seconds(r->drop_after);
   return grpc::Status::OK;
 }
 
@@ -145,7 +187,7 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, grpc::Stat
 void SessionTokensService::EnableRpcMetrics(metrics::RpcStats* stats, CallLogger log) {
   stats_ = stats;
   log_ = std::move(log);
-  const char* names[kMethodCount] = {"Sign", "Verify", "BatchSign", "BatchVerify"};
+  const char* names[kMethodCount] = {"Sign", "Verify", "BatchSign", "BatchVerify", "Revoke"};
   for (int m = 0; m < kMethodCount; ++m) {
     stats_index_[m] =
         stats->Index(absl::StrCat("/", v1::SessionTokens::service_full_name(), "/", names[m]));
@@ -160,7 +202,8 @@ grpc::Status SessionTokensService::Observe(Method m, absl::Time start, grpc::Sta
   if (log_) {
     static constexpr const char* kPaths[kMethodCount] = {
         "/sessiontoken.v1.SessionTokens/Sign", "/sessiontoken.v1.SessionTokens/Verify",
-        "/sessiontoken.v1.SessionTokens/BatchSign", "/sessiontoken.v1.SessionTokens/BatchVerify"};
+        "/sessiontoken.v1.SessionTokens/BatchSign", "/sessiontoken.v1.SessionTokens/BatchVerify",
+        "/sessiontoken.v1.SessionTokens/Revoke"};
     log_(kPaths[m], code, latency);
   }
   return status;
@@ -194,6 +237,19 @@ grpc::ServerUnaryReactor* SessionTokensService::Verify(grpc::CallbackServerConte
                                                        v1::VerifyResponse* resp) {
   const absl::Time start = stats_ != nullptr ? absl::Now() : absl::Time();
   return FinishNow(ctx, Observe(kVerify, start, DoVerify(*req, resp, Identify(*ctx))));
+}
+
+grpc::ServerUnaryReactor* SessionTokensService::Revoke(grpc::CallbackServerContext* ctx,
+                                                       const v1::RevokeRequest* req,
+                                                       v1::RevokeResponse* resp) {
+  const absl::Time start = stats_ != nullptr ? absl::Now() : absl::Time();
+  Caller caller = Identify(*ctx);
+  if (caller.peer.empty()) caller.peer = ctx->peer();  // the audit log's name without auth
+  const auto d = ctx->deadline();
+  const absl::Time deadline = d == std::chrono::system_clock::time_point::max()
+                                  ? absl::InfiniteFuture()
+                                  : absl::FromChrono(d);
+  return FinishNow(ctx, Observe(kRevoke, start, DoRevoke(*req, resp, caller, deadline)));
 }
 
 }  // namespace sessiontoken::service

@@ -14,7 +14,7 @@ class SessionTokensService final : public v1::SessionTokens::CallbackService {
  public:
   // `max_batch_items` bounds BatchSign/BatchVerify requests. `auth` (may be null: no access
   // control) must outlive the service.
-  explicit SessionTokensService(const engine::Engine* engine, int max_batch_items = 1000,
+  explicit SessionTokensService(engine::Engine* engine, int max_batch_items = 1000,
                                 const Authorizer* auth = nullptr)
       : engine_(engine), max_batch_items_(max_batch_items), auth_(auth) {}
 
@@ -33,6 +33,8 @@ class SessionTokensService final : public v1::SessionTokens::CallbackService {
   grpc::ServerUnaryReactor* BatchVerify(grpc::CallbackServerContext* ctx,
                                         const v1::BatchVerifyRequest* req,
                                         v1::BatchVerifyResponse* resp) override;
+  grpc::ServerUnaryReactor* Revoke(grpc::CallbackServerContext* ctx, const v1::RevokeRequest* req,
+                                   v1::RevokeResponse* resp) override;
 
   // The handlers' logic, callable without a gRPC server (tests). `caller` is checked
   // against the Authorizer when there is one.
@@ -45,6 +47,11 @@ class SessionTokensService final : public v1::SessionTokens::CallbackService {
                            const Caller& caller = {}) const;
   grpc::Status DoBatchVerify(const v1::BatchVerifyRequest& req, v1::BatchVerifyResponse* resp,
                              const Caller& caller = {}) const;
+  // Allowed with SIGN on the keyring or ADMIN. `deadline`: the call's (bounds how long the
+  // revocation may wait for other changes to the keyring).
+  grpc::Status DoRevoke(const v1::RevokeRequest& req, v1::RevokeResponse* resp,
+                        const Caller& caller = {},
+                        absl::Time deadline = absl::InfiniteFuture()) const;
 
  private:
   // Runs `do_item` over a batch's items with one snapshot, per-item errors.
@@ -60,10 +67,10 @@ class SessionTokensService final : public v1::SessionTokens::CallbackService {
   }
 
   // Records one finished call of method `m` (a kMethod* index) that started at `start`.
-  enum Method { kSign, kVerify, kBatchSign, kBatchVerify, kMethodCount };
+  enum Method { kSign, kVerify, kBatchSign, kBatchVerify, kRevoke, kMethodCount };
   grpc::Status Observe(Method m, absl::Time start, grpc::Status status) const;
 
-  const engine::Engine* engine_;
+  engine::Engine* engine_;
   const int max_batch_items_;
   metrics::RpcStats* stats_ = nullptr;
   CallLogger log_;

@@ -14,6 +14,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "server/crypto/hmac.h"
 #include "server/crypto/random.h"
 #include "server/keyring/stored_form.h"
@@ -29,6 +30,8 @@ constexpr absl::string_view kMagic = "STK2";
 constexpr absl::string_view kLegacyMagic = "STK1";
 // Sealed high-water mark: "STM1" | KEK fingerprint (8) | AES-GCM(revision (8)).
 constexpr absl::string_view kMarkMagic = "STM1";
+// Sealed revocation shard: "STR1" | KEK fingerprint (8) | AES-GCM(StoredRevocations).
+constexpr absl::string_view kRevocationsMagic = "STR1";
 constexpr size_t kRevisionSize = 8;
 constexpr size_t kFingerprintSize = 8;
 
@@ -43,6 +46,34 @@ void WipeStored(v1::StoredKeyring* stored) {
   for (v1::StoredKey& k : *stored->mutable_keys()) {
     crypto::SecureWipe(k.mutable_material()->data(), k.material().size());
   }
+}
+
+// The keyring in a decrypted record (wiped once parsed): its name must be `name` and, when
+// the header carried one, its revision `revision`.
+absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Parse(absl::string_view name,
+                                                              std::optional<uint64_t> revision,
+                                                              crypto::SecretBytes* plain) {
+  v1::StoredKeyring stored;
+  bool parsed = stored.ParseFromArray(plain->data(), static_cast<int>(plain->size()));
+  plain->Clear();
+  absl::Status bad;
+  if (!parsed) {
+    bad = absl::DataLossError(absl::StrCat("keyring ", name, ": cannot parse stored form"));
+  } else if (stored.name() != name) {
+    bad = absl::DataLossError(absl::StrCat("keyring ", name, ": stored name mismatch"));
+  } else if (revision.has_value() && stored.revision() != *revision) {
+    bad = absl::DataLossError(absl::StrCat("keyring ", name, ": stored revision mismatch"));
+  }
+  if (!bad.ok()) {
+    WipeStored(&stored);
+    return bad;
+  }
+  absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr = keyring::FromStored(&stored);
+  WipeStored(&stored);
+  if (!kr.ok()) {
+    return absl::DataLossError(absl::StrCat("keyring ", name, ": ", kr.status().message()));
+  }
+  return kr;
 }
 
 // Refuses a KEK file that anyone but its owner may read or replace (checked on the open
@@ -169,20 +200,70 @@ absl::StatusOr<std::optional<crypto::SecretBytes>> TakeKekFromEnv(const std::str
   return std::optional<crypto::SecretBytes>(*std::move(kek));
 }
 
+struct Sealer::Kek {
+  std::unique_ptr<crypto::Aes256Gcm> aead;
+  std::unique_ptr<crypto::Hmac> backup_mac;  // keyed with a KEK-derived key
+  std::string fp_raw;
+  std::string fp_hex;
+};
+
+Sealer::Sealer(std::vector<std::unique_ptr<Kek>> keks) : keks_(std::move(keks)) {}
+Sealer::~Sealer() = default;
+
+namespace {
+
+// Derives the fingerprint and the backup MAC key from `kek` (HMAC-SHA256 with fixed labels).
+absl::StatusOr<std::unique_ptr<Sealer::Kek>> MakeKek(const crypto::SecretBytes& kek);
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Sealer>> Sealer::New(crypto::SecretBytes kek) {
-  absl::StatusOr<std::unique_ptr<crypto::Aes256Gcm>> aead = crypto::Aes256Gcm::New(kek.view());
-  if (!aead.ok()) return aead.status();
-  absl::StatusOr<std::unique_ptr<crypto::Hmac>> fp_mac =
-      crypto::Hmac::New(crypto::HashFunction::kSha256, kek.view());
-  if (!fp_mac.ok()) return fp_mac.status();
-  uint8_t fp[32];
-  (*fp_mac)->Compute({"sessiontoken kek fingerprint v1"}, fp);
-  std::string raw(reinterpret_cast<const char*>(fp), kFingerprintSize);
-  std::string hex = absl::BytesToHexString(raw);
-  return std::unique_ptr<Sealer>(new Sealer(*std::move(aead), std::move(raw), std::move(hex)));
+  return New(std::move(kek), {});
+}
+
+absl::StatusOr<std::unique_ptr<Sealer>> Sealer::New(crypto::SecretBytes current,
+                                                    std::vector<crypto::SecretBytes> previous) {
+  std::vector<std::unique_ptr<Kek>> keks;
+  previous.insert(previous.begin(), std::move(current));
+  for (size_t i = 0; i < previous.size(); ++i) {
+    absl::StatusOr<std::unique_ptr<Kek>> k = MakeKek(previous[i]);
+    if (!k.ok()) return k.status();
+    for (const auto& other : keks) {
+      if (other->fp_raw == (*k)->fp_raw) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the KEK of fingerprint ", (*k)->fp_hex, " is given twice (",
+            other == keks.front() ? "as the current and as a previous KEK" : "as two previous KEKs",
+            "): list each KEK once"));
+      }
+    }
+    keks.push_back(*std::move(k));
+  }
+  return std::unique_ptr<Sealer>(new Sealer(std::move(keks)));
 }
 
 namespace {
+
+absl::StatusOr<std::unique_ptr<Sealer::Kek>> MakeKek(const crypto::SecretBytes& kek) {
+  auto k = std::make_unique<Sealer::Kek>();
+  absl::StatusOr<std::unique_ptr<crypto::Aes256Gcm>> aead = crypto::Aes256Gcm::New(kek.view());
+  if (!aead.ok()) return aead.status();
+  k->aead = *std::move(aead);
+  absl::StatusOr<std::unique_ptr<crypto::Hmac>> derive =
+      crypto::Hmac::New(crypto::HashFunction::kSha256, kek.view());
+  if (!derive.ok()) return derive.status();
+  uint8_t out[32];
+  (*derive)->Compute({"sessiontoken kek fingerprint v1"}, out);
+  k->fp_raw.assign(reinterpret_cast<const char*>(out), kFingerprintSize);
+  k->fp_hex = absl::BytesToHexString(k->fp_raw);
+  (*derive)->Compute({"sessiontoken backup mac v1"}, out);
+  absl::StatusOr<std::unique_ptr<crypto::Hmac>> mac = crypto::Hmac::New(
+      crypto::HashFunction::kSha256, absl::string_view(reinterpret_cast<char*>(out), 32));
+  crypto::SecureWipe(out, sizeof(out));
+  if (!mac.ok()) return mac.status();
+  k->backup_mac = *std::move(mac);
+  return k;
+}
+
 std::string Be64(uint64_t v) {
   std::string out(kRevisionSize, '\0');
   for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
@@ -193,47 +274,100 @@ uint64_t FromBe64(absl::string_view b) {
   for (char c : b) v = (v << 8) | static_cast<uint8_t>(c);
   return v;
 }
-}  // namespace
 
-std::string Sealer::Aad(absl::string_view magic, absl::string_view name,
-                        absl::string_view revision) const {
-  if (magic == kLegacyMagic) return absl::StrCat(magic, fingerprint_raw_, "keyring:", name);
-  if (magic == kMarkMagic) return absl::StrCat(magic, fingerprint_raw_, "mark:", name);
-  return absl::StrCat(magic, fingerprint_raw_, revision, "keyring:", name);
+// The associated data of a record: its magic and KEK fingerprint, bound to its name (and
+// revision, for keyrings of format STK2).
+std::string Aad(absl::string_view magic, absl::string_view fp_raw, absl::string_view name,
+                absl::string_view revision) {
+  if (magic == kLegacyMagic) return absl::StrCat(magic, fp_raw, "keyring:", name);
+  if (magic == kMarkMagic) return absl::StrCat(magic, fp_raw, "mark:", name);
+  if (magic == kRevocationsMagic) return absl::StrCat(magic, fp_raw, "revocations:", name);
+  return absl::StrCat(magic, fp_raw, revision, "keyring:", name);
 }
 
-absl::Status Sealer::CheckHeader(absl::string_view what, absl::string_view name,
-                                 absl::string_view blob, absl::string_view* magic) const {
+bool KnownMagic(absl::string_view blob) {
+  absl::string_view magic = blob.substr(0, 4);
+  return blob.size() >= 4 + kFingerprintSize &&
+         (magic == kMagic || magic == kLegacyMagic || magic == kMarkMagic ||
+          magic == kRevocationsMagic);
+}
+
+}  // namespace
+
+const std::string& Sealer::fingerprint() const { return keks_.front()->fp_hex; }
+
+std::vector<std::string> Sealer::previous_fingerprints() const {
+  std::vector<std::string> out;
+  for (size_t i = 1; i < keks_.size(); ++i) out.push_back(keks_[i]->fp_hex);
+  return out;
+}
+
+const Sealer::Kek* Sealer::Find(absl::string_view fp) const {
+  for (const auto& k : keks_) {
+    if (k->fp_raw == fp) return k.get();
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::string> Sealer::FingerprintOf(absl::string_view blob) {
+  if (!KnownMagic(blob)) return absl::DataLossError("not a sealed record");
+  return absl::BytesToHexString(blob.substr(4, kFingerprintSize));
+}
+
+bool Sealer::SealedWithCurrent(absl::string_view blob) const {
+  return KnownMagic(blob) && blob.substr(4, kFingerprintSize) == keks_.front()->fp_raw;
+}
+
+std::string Sealer::MissingKek(absl::string_view what, absl::string_view fp_hex) const {
+  std::vector<std::string> prev = previous_fingerprints();
+  return absl::StrCat(what, " is sealed with a different KEK (fingerprint ", fp_hex,
+                      "), which this server does not have (current KEK: fingerprint ", fingerprint(),
+                      "; previous KEKs: ", prev.empty() ? "none" : absl::StrJoin(prev, ", "),
+                      "). Give the KEK of fingerprint ", fp_hex,
+                      " as --kek_file, or in --previous_kek_files while a KEK rotation is in "
+                      "progress");
+}
+
+absl::Status Sealer::CheckKek(absl::string_view what, absl::string_view blob) const {
+  if (!KnownMagic(blob) || Find(blob.substr(4, kFingerprintSize)) != nullptr) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      MissingKek(what, absl::BytesToHexString(blob.substr(4, kFingerprintSize))));
+}
+
+absl::StatusOr<const Sealer::Kek*> Sealer::CheckHeader(absl::string_view what,
+                                                       absl::string_view name,
+                                                       absl::string_view blob,
+                                                       absl::string_view* magic) const {
   *magic = blob.substr(0, 4);
-  const bool known = *magic == kMagic || *magic == kLegacyMagic || *magic == kMarkMagic;
-  if (blob.size() < 4 + kFingerprintSize || !known) {
+  if (!KnownMagic(blob)) {
     return absl::DataLossError(absl::StrCat(what, " ", name, ": not a sealed record"));
   }
-  absl::string_view fp = blob.substr(4, kFingerprintSize);
-  if (fp != fingerprint_raw_) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(what, " ", name, " was encrypted with a different KEK (fingerprint ",
-                     absl::BytesToHexString(fp), "; the configured KEK has fingerprint ",
-                     fingerprint_hex_, ")"));
+  const Kek* kek = Find(blob.substr(4, kFingerprintSize));
+  if (kek == nullptr) {
+    return absl::FailedPreconditionError(MissingKek(
+        absl::StrCat(what, " ", name), absl::BytesToHexString(blob.substr(4, kFingerprintSize))));
   }
-  return absl::OkStatus();
+  return kek;
 }
 
 absl::StatusOr<std::string> Sealer::SealMark(absl::string_view name, uint64_t revision) const {
-  absl::StatusOr<std::string> ct = aead_->Encrypt(Be64(revision), Aad(kMarkMagic, name, ""));
+  const Kek& k = *keks_.front();
+  absl::StatusOr<std::string> ct =
+      k.aead->Encrypt(Be64(revision), Aad(kMarkMagic, k.fp_raw, name, ""));
   if (!ct.ok()) return ct.status();
-  return absl::StrCat(kMarkMagic, fingerprint_raw_, *ct);
+  return absl::StrCat(kMarkMagic, k.fp_raw, *ct);
 }
 
 absl::StatusOr<uint64_t> Sealer::OpenMark(absl::string_view name, absl::string_view blob) const {
   absl::string_view magic;
-  if (absl::Status s = CheckHeader("high-water mark of keyring", name, blob, &magic); !s.ok()) {
-    return s;
-  }
+  absl::StatusOr<const Kek*> k = CheckHeader("high-water mark of keyring", name, blob, &magic);
+  if (!k.ok()) return k.status();
   absl::StatusOr<crypto::SecretBytes> plain =
-      magic != kMarkMagic
-          ? absl::DataLossError("not a mark")
-          : aead_->Decrypt(blob.substr(4 + kFingerprintSize), Aad(kMarkMagic, name, ""));
+      magic != kMarkMagic ? absl::DataLossError("not a mark")
+                          : (*k)->aead->Decrypt(blob.substr(4 + kFingerprintSize),
+                                                Aad(kMarkMagic, (*k)->fp_raw, name, ""));
   if (!plain.ok() || plain->size() != kRevisionSize) {
     return absl::DataLossError(absl::StrCat("high-water mark of keyring ", name,
                                             ": authentication failed (corrupt or altered)"));
@@ -241,7 +375,34 @@ absl::StatusOr<uint64_t> Sealer::OpenMark(absl::string_view name, absl::string_v
   return FromBe64(plain->view());
 }
 
+absl::StatusOr<std::string> Sealer::SealRevocations(absl::string_view record,
+                                                    absl::string_view plain) const {
+  const Kek& k = *keks_.front();
+  absl::StatusOr<std::string> ct =
+      k.aead->Encrypt(plain, Aad(kRevocationsMagic, k.fp_raw, record, ""));
+  if (!ct.ok()) return ct.status();
+  return absl::StrCat(kRevocationsMagic, k.fp_raw, *ct);
+}
+
+absl::StatusOr<std::string> Sealer::OpenRevocations(absl::string_view record,
+                                                    absl::string_view blob) const {
+  absl::string_view magic;
+  absl::StatusOr<const Kek*> k = CheckHeader("revocations", record, blob, &magic);
+  if (!k.ok()) return k.status();
+  if (magic != kRevocationsMagic) {
+    return absl::DataLossError(absl::StrCat("revocations ", record, ": not a revocation record"));
+  }
+  absl::StatusOr<crypto::SecretBytes> plain = (*k)->aead->Decrypt(
+      blob.substr(4 + kFingerprintSize), Aad(kRevocationsMagic, (*k)->fp_raw, record, ""));
+  if (!plain.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("revocations ", record, ": authentication failed (corrupt or altered)"));
+  }
+  return std::string(plain->view());
+}
+
 absl::StatusOr<std::string> Sealer::Seal(const keyring::Keyring& keyring) const {
+  const Kek& k = *keks_.front();
   v1::StoredKeyring stored;
   keyring::ToStored(keyring, &stored);
   crypto::SecretBytes plain(stored.ByteSizeLong());
@@ -250,16 +411,17 @@ absl::StatusOr<std::string> Sealer::Seal(const keyring::Keyring& keyring) const 
   if (!ok) return absl::InternalError("cannot serialize keyring");
   const std::string revision = Be64(keyring.revision());
   absl::StatusOr<std::string> ct =
-      aead_->Encrypt(plain.view(), Aad(kMagic, keyring.name(), revision));
+      k.aead->Encrypt(plain.view(), Aad(kMagic, k.fp_raw, keyring.name(), revision));
   if (!ct.ok()) return ct.status();
-  return absl::StrCat(kMagic, fingerprint_raw_, revision, *ct);
+  return absl::StrCat(kMagic, k.fp_raw, revision, *ct);
 }
 
 absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Sealer::Open(absl::string_view name,
                                                                      absl::string_view blob) const {
   absl::string_view magic;
-  if (absl::Status s = CheckHeader("keyring", name, blob, &magic); !s.ok()) return s;
-  if (magic == kMarkMagic) {
+  absl::StatusOr<const Kek*> k = CheckHeader("keyring", name, blob, &magic);
+  if (!k.ok()) return k.status();
+  if (magic == kMarkMagic || magic == kRevocationsMagic) {
     return absl::DataLossError(absl::StrCat("keyring ", name, ": not a sealed keyring"));
   }
   blob.remove_prefix(4 + kFingerprintSize);
@@ -271,32 +433,32 @@ absl::StatusOr<std::shared_ptr<const keyring::Keyring>> Sealer::Open(absl::strin
     revision = blob.substr(0, kRevisionSize);
     blob.remove_prefix(kRevisionSize);
   }
-  absl::StatusOr<crypto::SecretBytes> plain = aead_->Decrypt(blob, Aad(magic, name, revision));
+  absl::StatusOr<crypto::SecretBytes> plain =
+      (*k)->aead->Decrypt(blob, Aad(magic, (*k)->fp_raw, name, revision));
   if (!plain.ok()) {
     return absl::DataLossError(absl::StrCat(
         "keyring ", name, ": authentication failed (the stored data is corrupt or was altered)"));
   }
-  v1::StoredKeyring stored;
-  bool parsed = stored.ParseFromArray(plain->data(), static_cast<int>(plain->size()));
-  plain->Clear();
-  if (!parsed) {
-    WipeStored(&stored);
-    return absl::DataLossError(absl::StrCat("keyring ", name, ": cannot parse stored form"));
+  return Parse(name, magic == kMagic ? std::optional<uint64_t>(FromBe64(revision)) : std::nullopt,
+               &*plain);
+}
+
+std::string Sealer::BackupMac(absl::string_view data) const {
+  std::string mac(32, '\0');
+  keks_.front()->backup_mac->Compute({data}, reinterpret_cast<uint8_t*>(mac.data()));
+  return mac;
+}
+
+absl::Status Sealer::CheckBackupMac(absl::string_view fingerprint_hex, absl::string_view data,
+                                    absl::string_view mac) const {
+  for (const auto& k : keks_) {
+    if (k->fp_hex != fingerprint_hex) continue;
+    if (k->backup_mac->Verify({data}, mac)) return absl::OkStatus();
+    return absl::DataLossError(
+        "backup: authentication failed (the HMAC does not match: altered, or not a backup "
+        "made by sessiontoken)");
   }
-  if (stored.name() != name) {
-    WipeStored(&stored);
-    return absl::DataLossError(absl::StrCat("keyring ", name, ": stored name mismatch"));
-  }
-  if (magic == kMagic && stored.revision() != FromBe64(revision)) {
-    WipeStored(&stored);
-    return absl::DataLossError(absl::StrCat("keyring ", name, ": stored revision mismatch"));
-  }
-  absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr = keyring::FromStored(&stored);
-  WipeStored(&stored);
-  if (!kr.ok()) {
-    return absl::DataLossError(absl::StrCat("keyring ", name, ": ", kr.status().message()));
-  }
-  return kr;
+  return absl::FailedPreconditionError(MissingKek("the backup", fingerprint_hex));
 }
 
 }  // namespace sessiontoken::store

@@ -34,6 +34,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "alloc_count.h"
@@ -91,6 +92,21 @@ const format::KeyringSigner& BenchKeyring() {
   return *signer;
 }
 
+// BenchKeyring() with seal_payloads on: the same keys, payloads sealed with AES-256-GCM.
+const format::KeyringSigner& SealedBenchKeyring() {
+  static const std::shared_ptr<const format::KeyringSigner> signer = [] {
+    const keyring::Keyring& plain = BenchKeyring().keyring();
+    v1::KeyringPolicy policy = plain.policy();
+    policy.set_seal_payloads(true);
+    auto k = plain.Next(plain.keys(), policy);
+    if (!k.ok()) Die("Keyring::Next");
+    auto s = format::KeyringSigner::New(*k);
+    if (!s.ok()) Die("KeyringSigner::New");
+    return *s;
+  }();
+  return *signer;
+}
+
 // The primary key's MAC (what the codec-level benchmarks sign with).
 const crypto::Hmac& PrimaryMac() {
   static const format::KeyMacs* macs = [] {
@@ -116,8 +132,8 @@ class AllocCounter {
 
 // ---- native, keyring level ----------------------------------------------------------------
 
-void BM_NativeSign(benchmark::State& state) {
-  const format::KeyringSigner& kr = BenchKeyring();
+// Arg: payload bytes. `kr`: BenchKeyring() or SealedBenchKeyring().
+void NativeSign(benchmark::State& state, const format::KeyringSigner& kr) {
   const std::string payload = Payload(static_cast<size_t>(state.range(0)));
   const absl::Time now = absl::Now();
   AllocCounter allocs;
@@ -127,10 +143,12 @@ void BM_NativeSign(benchmark::State& state) {
   }
   allocs.Report(state);
 }
+void BM_NativeSign(benchmark::State& state) { NativeSign(state, BenchKeyring()); }
 BENCHMARK(BM_NativeSign)->Arg(64)->Arg(1024);
+void BM_NativeSignSealed(benchmark::State& state) { NativeSign(state, SealedBenchKeyring()); }
+BENCHMARK(BM_NativeSignSealed)->Arg(64)->Arg(1024);
 
-void BM_NativeVerify(benchmark::State& state) {
-  const format::KeyringSigner& kr = BenchKeyring();
+void NativeVerify(benchmark::State& state, const format::KeyringSigner& kr) {
   const std::string payload = Payload(static_cast<size_t>(state.range(0)));
   const absl::Time now = absl::Now();
   auto signed_token = kr.Sign(payload, kAudience, now, absl::Hours(1));
@@ -144,7 +162,10 @@ void BM_NativeVerify(benchmark::State& state) {
   }
   allocs.Report(state);
 }
+void BM_NativeVerify(benchmark::State& state) { NativeVerify(state, BenchKeyring()); }
 BENCHMARK(BM_NativeVerify)->Arg(64)->Arg(1024);
+void BM_NativeVerifySealed(benchmark::State& state) { NativeVerify(state, SealedBenchKeyring()); }
+BENCHMARK(BM_NativeVerifySealed)->Arg(64)->Arg(1024);
 // The same at 1 and 2 threads (wall-clock throughput of all threads): the control for
 // EngineVerify below, which adds only the registry lookup.
 BENCHMARK(BM_NativeVerify)
@@ -278,6 +299,65 @@ void BM_EngineSign(benchmark::State& state) {
   allocs.Report(state);
 }
 BENCHMARK(BM_EngineSign)->Threads(1)->Threads(2)->UseRealTime();
+
+// ---- Verify with a revocation list (docs/revocation.md): 100,000 entries vs none ----------
+
+// An engine whose default keyring holds `entries` revocations (half token ids of tokens signed
+// for it, half subjects), all made through Engine::RevokeToken/RevokeSubject, and a v2 token
+// with a subject and a token id that none of them matches (so Verify does both lookups and
+// answers VALID).
+struct RevokedFixture {
+  std::unique_ptr<engine::Engine> engine;
+  std::string token;
+};
+
+std::unique_ptr<RevokedFixture> MakeRevokedFixture(int entries) {
+  auto fx = std::make_unique<RevokedFixture>();
+  auto sealer = store::Sealer::New(crypto::RandomSecret(32));
+  if (!sealer.ok()) Die("Sealer::New");
+  engine::EngineOptions options;
+  options.limits.max_revocations = 100000;
+  auto e = engine::Engine::New(std::make_unique<store::MemoryStore>(), *std::move(sealer),
+                               &keyring::Clock::Real(), options);
+  if (!e.ok()) Die("Engine::New");
+  fx->engine = *std::move(e);
+  const std::string name = options.default_keyring;
+  for (int i = 0; i < entries; ++i) {
+    const std::string subject = absl::StrCat("user-", i);
+    absl::Status s;
+    if (i % 2 == 0) {
+      auto t = fx->engine->Sign(name, "p", kAudience, absl::Hours(1), nullptr, subject);
+      if (!t.ok()) Die("Engine::Sign");
+      s = fx->engine->RevokeToken("bench", name, t->token, kAudience).status();
+    } else {
+      s = fx->engine->RevokeSubject("bench", name, subject).status();
+    }
+    if (!s.ok()) Die("Engine::Revoke");
+  }
+  if (fx->engine->RevocationCount(name) != static_cast<size_t>(entries)) Die("revocation count");
+  auto t = fx->engine->Sign(name, Payload(64), kAudience, absl::Hours(1), nullptr, "user-active");
+  if (!t.ok()) Die("Engine::Sign");
+  fx->token = t->token;
+  return fx;
+}
+
+void BM_EngineVerifyRevocations(benchmark::State& state) {
+  static RevokedFixture* fixtures[2] = {nullptr, nullptr};
+  const int entries = static_cast<int>(state.range(0));
+  RevokedFixture*& f = fixtures[entries == 0 ? 0 : 1];
+  if (f == nullptr) f = MakeRevokedFixture(entries).release();
+  const std::string name = f->engine->options().default_keyring;
+  AllocCounter allocs;
+  for (auto _ : state) {
+    auto r = f->engine->Verify(name, f->token, kAudience);
+    if (!r.ok() || r->status != format::VerifyStatus::kValid) {
+      state.SkipWithError("engine verify failed");
+    }
+    benchmark::DoNotOptimize(r);
+  }
+  allocs.Report(state);
+}
+BENCHMARK(BM_EngineVerifyRevocations)->Arg(0)->Arg(100000);
 
 // ---- HMAC (crypto::Hmac) -----------------------------------------------------------------
 

@@ -600,6 +600,17 @@ def build_table(m, cfg, core, its, rounds, krss, ha=None):
             if o and t2:
                 row("core", "  verify native 64 B vs Flask's cookie verify", "",
                     f"{fmt_rate(t2)} FlaskSerializer.loads", f"{o / t2:.1f}x", "(info)", "")
+    # Revocation (docs/revocation.md): Verify of a v2 token with 100,000 active entries in
+    # the keyring's revocation list vs none, same engine code, same run.
+    r_none, r_full = core_ops("EngineVerifyRevocations/0"), core_ops("EngineVerifyRevocations/100000")
+    if core and (r_none or r_full):
+        ratio = r_full / r_none if (r_none and r_full) else None
+        ok = ratio >= 0.95 if ratio else None
+        row("core", "verify v2 64 B with 100,000 revocation entries vs none (engine, 1 thread)",
+            fmt_rate(r_full), f"{fmt_rate(r_none)} with none",
+            f"{ratio * 100:.1f}%" if ratio else "n/a", ">= 95%", verdict(ok))
+        targets.append(("verify with 100,000 revocation entries >= 95% of none", verdict(ok),
+                        f"{ratio * 100:.1f}%" if ratio else "n/a"))
     diag = []  # (measure, value, note)
     for name, label in (
             ("NativeVerifyMT/64/real_time/threads:1", "keyring verify 64 B, 1 thread"),
@@ -608,6 +619,10 @@ def build_table(m, cfg, core, its, rounds, krss, ha=None):
             ("EngineVerify/real_time/threads:2", "engine verify 64 B, 2 threads"),
             ("EngineSign/real_time/threads:1", "engine sign 64 B, 1 thread"),
             ("EngineSign/real_time/threads:2", "engine sign 64 B, 2 threads"),
+            ("NativeSignSealed/64", "keyring sign 64 B, sealed payload (AES-256-GCM)"),
+            ("NativeVerifySealed/64", "keyring verify 64 B, sealed payload (AES-256-GCM)"),
+            ("NativeSignSealed/1024", "keyring sign 1 KiB, sealed payload"),
+            ("NativeVerifySealed/1024", "keyring verify 1 KiB, sealed payload"),
             ("NativeCodecVerify/64", "codec only: ParseNative + CheckNativeMac 64 B"),
             ("NativeCodecSign/64", "codec only: SignNative 64 B"),
             ("HmacSha256", "HMAC-SHA256 via crypto::Hmac (99 B message)"),

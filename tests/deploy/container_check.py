@@ -35,8 +35,9 @@ IMAGE_CMAKE_DIRS = ["server", "client/cpp", "cmake"]
 
 
 def cmake_debian_packages():
-    """{find_package line: [Debian packages]} over the CMake files the image builds; a
-    find_package without a `# Debian:` comment on its line or the line above maps to []."""
+    """{find_package/pkg_check_modules line: [Debian packages]} over the CMake files the
+    image builds; one without a `# Debian:` comment on its line or the line above maps
+    to []."""
     files = [os.path.join(REPO, "CMakeLists.txt")]
     for d in IMAGE_CMAKE_DIRS:
         for root, _, names in os.walk(os.path.join(REPO, d)):
@@ -47,7 +48,7 @@ def cmake_debian_packages():
         with open(path) as f:
             lines = f.read().splitlines()
         for i, line in enumerate(lines):
-            if not re.match(r"\s*find_package\(", line):
+            if not re.match(r"\s*(find_package|pkg_check_modules)\(", line):
                 continue
             note = re.search(r"# Debian: (.*)$", line) or (
                 i > 0 and re.match(r"\s*# Debian: (.*)$", lines[i - 1]))

@@ -13,6 +13,7 @@
 Needs SESSIONTOKEN_SERVER, SESSIONTOKEN_PROBE (tests/e2e/balancing_probe.cc),
 SESSIONTOKEN_PY_STUBS, SESSIONTOKEN_NODE (CTest sets them)."""
 
+import base64
 import json
 import os
 import subprocess
@@ -31,20 +32,32 @@ import harness  # noqa: E402 (tests/integration/harness.py: the real server on l
 PROBE = os.environ.get("SESSIONTOKEN_PROBE", "")
 NODE = os.environ.get("SESSIONTOKEN_NODE", "node")
 CALLS = 12
+MAX_CALLS = 5000  # and 20 s: how long a client may take to reach both servers
 
 NODE_SCRIPT = r"""
 const { Client } = require(process.argv[1]);
 (async () => {
-  const token = process.argv[4] || undefined;
+  const [count, max] = [Number(process.argv[3]), Number(process.argv[4])];
+  const token = process.argv[5] || undefined;
   const c = new Client({ address: process.argv[2], keyring: 'default', token });
   const tokens = [];
-  for (let i = 0; i < Number(process.argv[3]); i++) {
-    tokens.push((await c.sign({ payload: Buffer.from('node ' + i), ttlSeconds: 600 })).token);
+  const keyIds = new Set();
+  const deadline = Date.now() + 20000;
+  for (let i = 0; i < max; i++) {
+    if (i >= count && (keyIds.size >= 2 || Date.now() > deadline)) break;
+    const t = (await c.sign({ payload: Buffer.from('node ' + i), ttlSeconds: 600 })).token;
+    keyIds.add(Buffer.from(t.split('.')[1].slice(0, 8), 'base64url').toString('hex', 0, 4));
+    tokens.push(t);
   }
   c.close();
   console.log(JSON.stringify(tokens));
 })().catch((e) => { console.error(e); process.exit(1); });
 """
+
+
+def key_id(token):
+    """The key id of a native token: the first 4 bytes of its body (docs/token-format.md)."""
+    return base64.urlsafe_b64decode(token.split(".", 1)[1][:8])[:4]
 
 
 class TwoServers:
@@ -111,50 +124,58 @@ class ClientBalancingTest(unittest.TestCase):
         return count
 
     def assert_spread(self, tokens, who):
-        self.assertEqual(len(tokens), CALLS, who)
+        self.assertGreaterEqual(len(tokens), CALLS, who)
+        self.assertLessEqual(len(tokens), MAX_CALLS, who)
         count = self.signed_by(tokens)
         self.assertGreater(count["a"], 0, f"{who}: no call reached 127.0.0.1 ({count})")
         self.assertGreater(count["b"], 0, f"{who}: no call reached 127.0.0.2 ({count})")
 
     # --- the Python client -----------------------------------------------------------------
-    def python_sign(self, target, n):
+    def python_sign(self, target, n, most):
+        """n tokens, then more (up to `most` and 20 s) until they carry two key ids."""
+        tokens, key_ids, deadline = [], set(), time.monotonic() + 20
         with self.sessiontoken.Client(target) as c:
-            return [c.sign(f"py {i}", 600).token for i in range(n)]
+            while len(tokens) < most:
+                if len(tokens) >= n and (len(key_ids) >= 2 or time.monotonic() > deadline):
+                    break
+                tokens.append(c.sign(f"py {len(tokens)}", 600).token)
+                key_ids.add(key_id(tokens[-1]))
+        return tokens
 
     def test_python_round_robin(self):
-        self.assert_spread(self.python_sign(self.both, CALLS), "python")
+        self.assert_spread(self.python_sign(self.both, CALLS, MAX_CALLS), "python")
 
     def test_python_dns_target(self):
-        tokens = self.python_sign(f"dns:///localhost:{self.two.port}", 3)
+        tokens = self.python_sign(f"dns:///localhost:{self.two.port}", 3, 3)
         self.assertEqual(self.signed_by(tokens)["a"], 3)  # localhost is 127.0.0.1
 
     # --- the Node client -------------------------------------------------------------------
-    def node_sign(self, target, n):
+    def node_sign(self, target, n, most):
         p = subprocess.run([NODE, "-e", NODE_SCRIPT, os.path.join(REPO, "client", "node"),
-                            target, str(n), ""], capture_output=True, text=True, timeout=60,
+                            target, str(n), str(most), ""], capture_output=True, text=True, timeout=60,
                            env=harness.child_env())
         self.assertEqual(p.returncode, 0, p.stderr)
         return json.loads(p.stdout)
 
     def test_node_round_robin(self):
-        self.assert_spread(self.node_sign(self.both, CALLS), "node")
+        self.assert_spread(self.node_sign(self.both, CALLS, MAX_CALLS), "node")
 
     def test_node_dns_target(self):
-        tokens = self.node_sign(f"dns:///localhost:{self.two.port}", 3)
+        tokens = self.node_sign(f"dns:///localhost:{self.two.port}", 3, 3)
         self.assertEqual(self.signed_by(tokens)["a"], 3)
 
     # --- the C++ client (library of the CLI) -----------------------------------------------
-    def cpp_sign(self, target, n):
-        p = subprocess.run([PROBE, target, str(n)], capture_output=True, text=True, timeout=60,
+    def cpp_sign(self, target, n, most):
+        p = subprocess.run([PROBE, target, str(n), str(most)], capture_output=True, text=True, timeout=60,
                            env=harness.child_env())
         self.assertEqual(p.returncode, 0, p.stderr)
         return p.stdout.split()
 
     def test_cpp_round_robin(self):
-        self.assert_spread(self.cpp_sign(self.both, CALLS), "c++")
+        self.assert_spread(self.cpp_sign(self.both, CALLS, MAX_CALLS), "c++")
 
     def test_cpp_dns_target(self):
-        tokens = self.cpp_sign(f"dns:///localhost:{self.two.port}", 3)
+        tokens = self.cpp_sign(f"dns:///localhost:{self.two.port}", 3, 3)
         self.assertEqual(self.signed_by(tokens)["a"], 3)
         rc, out, err = harness.cli(f"dns:///localhost:{self.two.port}", "health")
         self.assertEqual(rc, 0, err)
@@ -200,7 +221,7 @@ class ApiTokenTest(unittest.TestCase):
     def test_node_token(self):
         def run(token):
             return subprocess.run([NODE, "-e", NODE_SCRIPT, os.path.join(REPO, "client", "node"),
-                                   self.dns, "2", token], capture_output=True, text=True,
+                                   self.dns, "2", "2", token], capture_output=True, text=True,
                                   timeout=60, env=harness.child_env())
         ok = run(self.token)
         self.assertEqual(ok.returncode, 0, ok.stderr)

@@ -17,13 +17,17 @@ set(_st_go_env
   "SESSIONTOKEN_VECTORS=${CMAKE_SOURCE_DIR}/tests/vectors/native_v1.json"
   "GOCACHE=${_st_go_dir}/cache")
 
-# go_build: every package and test compiles. go_lint: gofmt and go vet. go_client: the st1 parser against tests/vectors, the shared
+# go_build: every package and test compiles. go_lint: gofmt and go vet. go_client: the st1 and st2 parser against tests/vectors, the shared
 # service config, Client against the server (results, error codes, 5 attempts for Verify and 1
-# for Rotate when the service is down). go_session_unit: cookie attributes, when a cookie is
-# written, kept or deleted (refresh, fail closed), options. go_session_e2e: a real net/http
+# for Rotate when the service is down), Revoke by token and by subject (REVOKED, the requests
+# sent). go_session_unit: cookie attributes, when a cookie is
+# written, kept or deleted (refresh, fail closed), options, the subject and Revoke requests of
+# SubjectKey, Logout and LogoutEverywhere. go_session_e2e: a real net/http
 # server over HTTP with the real service: login, persistence, rotation and re-issue under the
 # new key id, tampered/foreign cookies, too large, logout, service down fails closed, nothing
-# secret logged; RefreshAfter re-signs an unchanged session once its token is that old.
+# secret logged; RefreshAfter re-signs an unchanged session once its token is that old;
+# revocation (SubjectKey, Logout, LogoutEverywhere): two devices, a replayed logged-out cookie,
+# logout with the service down.
 function(sessiontoken_go_test name)
   add_test(NAME ${name}
     COMMAND sh "${CMAKE_SOURCE_DIR}/client/go/test.sh" "${_st_go_dir}/${name}" ${ARGN})
@@ -41,5 +45,5 @@ sessiontoken_go_test(go_build -run "^$" sessiontoken sessiontoken/session sessio
 set_tests_properties(go_build PROPERTIES FIXTURES_SETUP go_cache)
 sessiontoken_go_test(go_lint --lint)
 sessiontoken_go_test(go_client sessiontoken)
-sessiontoken_go_test(go_session_unit -run "Decide|Cookie|Secure|Options|SessionJSON" sessiontoken/session)
-sessiontoken_go_test(go_session_e2e -run "TestJourney|TestRefreshAfter" -v sessiontoken/session)
+sessiontoken_go_test(go_session_unit -run "Decide|Cookie|Secure|Options|SessionJSON|LogoutRequests" sessiontoken/session)
+sessiontoken_go_test(go_session_e2e -run "TestJourney|TestRefreshAfter|TestRevocationJourney" -v sessiontoken/session)

@@ -1,5 +1,6 @@
 # PHP client (client/php, over the HTTP/JSON gateway) end-to-end journey with PHP's built-in
-# web server; included by tests/e2e/CMakeLists.txt.   ctest -L php --output-on-failure
+# web server, and its revocation journey (subjectKey, logout, logoutEverywhere); included by
+# tests/e2e/CMakeLists.txt.   ctest -L php --output-on-failure
 find_program(SESSIONTOKEN_PHP php)
 if(NOT SESSIONTOKEN_PHP)
   message(WARNING "php not found (Debian: php-cli php-curl); the PHP tests are not registered")

@@ -49,9 +49,12 @@ set(_st_py_env
 #   SESSION_COOKIE_PARTITIONED, a forking WSGI server.
 # test_flask_large_session: a 3,000-byte session on a Flask-format keyring: compressed cookie
 #   under 4 KB, loaded by real Flask; an incompressible one refused naming the payload.
+# test_flask_revocation_e2e: log out everywhere on one of two devices, the other cookie is
+#   refused; logout revokes the current token (a replayed cookie is refused).
 # test_flask_migration: an existing Flask SECRET_KEY imported (ImportKey, CreateKeyring,
 #   PromoteKey, BatchVerify); skipped (exit 77) only where the server says UNIMPLEMENTED.
-foreach(_t token_vectors client flask_e2e flask_sessions_e2e flask_migration flask_large_session)
+foreach(_t token_vectors client flask_e2e flask_sessions_e2e flask_migration flask_large_session
+        flask_revocation_e2e)
   add_test(NAME python_${_t}
     COMMAND ${SESSIONTOKEN_PY_INTERPRETER} "${SESSIONTOKEN_PY_TESTS_DIR}/test_${_t}.py")
   set_tests_properties(python_${_t} PROPERTIES

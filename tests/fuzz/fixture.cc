@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "server/crypto/aead.h"
 #include "server/crypto/secret_bytes.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -129,7 +130,8 @@ uint64_t Be(absl::string_view b) {
 bool SameResult(const format::VerifyResult& a, const format::VerifyResult& b) {
   return a.status == b.status && a.key_id == b.key_id && a.issued_at == b.issued_at &&
          a.expires_at == b.expires_at && a.payload == b.payload &&
-         a.refresh_recommended == b.refresh_recommended;
+         a.refresh_recommended == b.refresh_recommended && a.subject == b.subject &&
+         a.token_id == b.token_id;
 }
 
 std::string Describe(const format::VerifyResult& r) {
@@ -149,7 +151,7 @@ format::VerifyResult ExpectedVerify(absl::string_view token, absl::string_view a
   if (__builtin_add_overflow(now, skew, &latest_iat)) latest_iat = INT64_MAX;
   format::VerifyResult e;
   e.status = VerifyStatus::kMalformed;
-  if (absl::StartsWith(token, "st1.")) {
+  if (absl::StartsWith(token, "st1.") || absl::StartsWith(token, "st2.")) {
     std::optional<ModelNativeToken> t = ModelParseNative(token);
     if (!t) return e;
     e.key_id = t->key_id;
@@ -166,7 +168,7 @@ format::VerifyResult ExpectedVerify(absl::string_view token, absl::string_view a
       e.status = VerifyStatus::kBadSignature;
       return e;
     }
-    if (ModelNativeMac(*NativeMac(k->id), audience, t->signed_part) != t->mac) {
+    if (ModelNativeMac(*NativeMac(k->id), audience, t->signed_part, token.substr(0, 4)) != t->mac) {
       uint8_t digest[32];
       crypto::Sha256(audience, digest);
       e.status = absl::string_view(reinterpret_cast<char*>(digest), 4) == t->audience_tag
@@ -176,14 +178,20 @@ format::VerifyResult ExpectedVerify(absl::string_view token, absl::string_view a
     }
     e.issued_at = t->issued_at;
     e.expires_at = t->expires_at;
+    if (t->version == 2) {
+      e.subject = t->subject;
+      e.token_id = ModelBase64UrlEncode(t->token_id);
+    }
     if (t->issued_at > latest_iat) {
       e.status = VerifyStatus::kNotYetValid;
     } else if (now >= t->expires_at) {
       e.status = VerifyStatus::kExpired;
     } else {
-      e.status = VerifyStatus::kValid;
-      e.payload = t->payload;
-      e.refresh_recommended = k->state != v1::PRIMARY;
+      std::optional<std::string> plain =
+          t->sealed ? ModelOpenSealed(k->material, audience, *t) : t->payload;
+      e.status = plain.has_value() ? VerifyStatus::kValid : VerifyStatus::kBadSignature;
+      e.payload = plain.value_or("");
+      e.refresh_recommended = plain.has_value() && k->state != v1::PRIMARY;
     }
     return e;
   }
@@ -274,11 +282,11 @@ const crypto::Hmac& FlaskSigner(const FixtureKey& key, absl::string_view salt) {
 }
 
 std::string ModelNativeMac(const crypto::Hmac& mac, absl::string_view audience,
-                           absl::string_view signed_part) {
+                           absl::string_view signed_part, absl::string_view prefix) {
   char len[4];
   for (int i = 0; i < 4; ++i) len[i] = static_cast<char>(audience.size() >> (24 - 8 * i));
   uint8_t tag[32];
-  mac.Compute({"st1.", absl::string_view(len, 4), audience, signed_part}, tag);
+  mac.Compute({prefix, absl::string_view(len, 4), audience, signed_part}, tag);
   return std::string(reinterpret_cast<char*>(tag), sizeof(tag));
 }
 
@@ -290,19 +298,63 @@ bool ModelBase64UrlDecode(absl::string_view in, std::string* out) {
 
 std::string ModelBase64UrlEncode(absl::string_view in) { return absl::WebSafeBase64Escape(in); }
 
+// The v2 fields (flags, token id, subject) of body `b` into *t; false when malformed.
+bool ModelParseV2(absl::string_view b, ModelNativeToken* t) {
+  if (b.size() < 74) return false;
+  const uint8_t flags = static_cast<uint8_t>(b[24]);
+  if (flags > 1) return false;
+  t->sealed = flags == 1;
+  t->token_id = std::string(b.substr(25, 16));
+  const size_t subject_len = static_cast<uint8_t>(b[41]);
+  if (subject_len > 128 || b.size() < 74 + subject_len + (t->sealed ? 28 : 0)) return false;
+  t->subject = std::string(b.substr(42, subject_len));
+  t->header = std::string(b.substr(0, 42 + subject_len));
+  t->payload = std::string(b.substr(42 + subject_len, b.size() - 32 - 42 - subject_len));
+  return true;
+}
+
+std::optional<std::string> ModelOpenSealed(absl::string_view material, absl::string_view audience,
+                                           const ModelNativeToken& t) {
+  // HKDF-SHA256 (RFC 5869) with an empty salt: PRK = HMAC(zeros, ikm); OKM = HMAC(PRK, info|1).
+  auto extract = crypto::Hmac::New(crypto::HashFunction::kSha256, std::string(32, '\0'));
+  FUZZ_CHECK(extract.ok());
+  uint8_t prk[32], okm[32];
+  (*extract)->Compute({material}, prk);
+  auto expand = crypto::Hmac::New(crypto::HashFunction::kSha256,
+                                  absl::string_view(reinterpret_cast<char*>(prk), 32));
+  FUZZ_CHECK(expand.ok());
+  (*expand)->Compute({"sessiontoken st2 payload seal", absl::string_view("\x01", 1)}, okm);
+  auto aead = crypto::Aes256Gcm::New(absl::string_view(reinterpret_cast<char*>(okm), 32));
+  FUZZ_CHECK(aead.ok());
+  char len[4];
+  for (int i = 0; i < 4; ++i) len[i] = static_cast<char>(audience.size() >> (24 - 8 * i));
+  const std::string aad = absl::StrCat("st2.", absl::string_view(len, 4), audience, t.header);
+  auto plain = (*aead)->Open(absl::string_view(t.payload).substr(0, 12),
+                             absl::string_view(t.payload).substr(12), aad);
+  if (!plain.ok()) return std::nullopt;
+  return std::string(plain->view());
+}
+
 std::optional<ModelNativeToken> ModelParseNative(absl::string_view token) {
-  if (token.size() > 4095 || !absl::StartsWith(token, "st1.")) return std::nullopt;
+  const bool v2 = absl::StartsWith(token, "st2.");
+  if (token.size() > 4095 || !(v2 || absl::StartsWith(token, "st1."))) return std::nullopt;
   std::string body;
   if (!ModelBase64UrlDecode(token.substr(4), &body)) return std::nullopt;
-  if (body.size() < 56 || body.size() - 56 > 3000) return std::nullopt;
   ModelNativeToken t;
   absl::string_view b(body);
+  if (v2) {
+    t.version = 2;
+    if (!ModelParseV2(b, &t)) return std::nullopt;
+  } else if (body.size() < 56 || body.size() - 56 > 3000) {
+    return std::nullopt;
+  } else {
+    t.payload = std::string(b.substr(24, b.size() - 56));
+  }
   t.key_id = static_cast<uint32_t>(Be(b.substr(0, 4)));
   t.issued_at = static_cast<int64_t>(Be(b.substr(4, 8)));
   t.expires_at = static_cast<int64_t>(Be(b.substr(12, 8)));
   if (t.issued_at < 0 || t.expires_at < t.issued_at) return std::nullopt;
   t.audience_tag = std::string(b.substr(20, 4));
-  t.payload = std::string(b.substr(24, b.size() - 56));
   t.signed_part = std::string(b.substr(0, b.size() - 32));
   t.mac = std::string(b.substr(b.size() - 32));
   return t;

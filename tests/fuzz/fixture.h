@@ -53,17 +53,28 @@ bool ModelBase64UrlDecode(absl::string_view in, std::string* out);
 std::string ModelBase64UrlEncode(absl::string_view in);
 
 // The native MAC as docs/token-format.md states it:
-// HMAC-SHA256(key, "st1." | be32(len(audience)) | audience | signed_part).
+// HMAC-SHA256(key, prefix | be32(len(audience)) | audience | signed_part), prefix "st1." or
+// "st2.".
 std::string ModelNativeMac(const crypto::Hmac& mac, absl::string_view audience,
-                           absl::string_view signed_part);
+                           absl::string_view signed_part, absl::string_view prefix = "st1.");
 
-// docs/token-format.md, "Strict parsing".
+// docs/token-format.md, "Strict parsing" (v1) and the v2 layout.
 struct ModelNativeToken {
+  int version = 1;
   uint32_t key_id = 0;
   int64_t issued_at = 0;
   int64_t expires_at = 0;
-  std::string audience_tag, payload, signed_part, mac;
+  bool sealed = false;                                  // v2
+  std::string token_id, subject;                        // v2
+  std::string header;                                   // v2: the body before the payload section
+  std::string audience_tag, payload, signed_part, mac;  // payload: as carried (sealed or not)
 };
+
+// A v2 sealed payload opened as docs/token-format.md states it: AES-256-GCM under
+// HKDF-SHA256(material, "", "sessiontoken st2 payload seal") (HKDF computed with crypto::Hmac,
+// not the code under test), associated data "st2." | be32(len(aud)) | aud | header.
+std::optional<std::string> ModelOpenSealed(absl::string_view material, absl::string_view audience,
+                                           const ModelNativeToken& t);
 std::optional<ModelNativeToken> ModelParseNative(absl::string_view token);
 
 // server/token/flask.h, ParseFlask's contract; with require_payload = false,

@@ -77,6 +77,9 @@ def main():
               "two-bytes", "max-payload"]:
         write("native", n, native[n]["token"])
     write("native", "flask-small", flask["small"]["cookie"])
+    # st2 (tests/vectors/native_v2.json): subject, token id, clear and sealed payloads.
+    for n, v in vectors("native_v2.json").items():
+        write("native", "v2-" + n, v["token"])
 
     # flask: plain, compressed, other salt, odd timestamps, high ratio; plus one native token.
     for n in ["small", "empty-dict", "large-repetitive", "non-default-salt",

@@ -1,7 +1,7 @@
-// Fuzz target "native": token::ParseNative / CheckNativeMac / SignNative and
+// Fuzz target "native": token::ParseNative / CheckNativeMac / SignNative / SignNativeV2 and
 // Keyring::Verify (which routes to both formats) on a fixed keyring.
 //
-// Each input is used twice:
+// Each input is used three times:
 //  1. As a token as received from a client. Properties: ParseNative accepts exactly what
 //     the documented strict grammar accepts (an independent model built on Abseil's base64)
 //     and returns the same fields; an accepted token is the one encoding of its body; a
@@ -12,6 +12,8 @@
 //     audience, payload, one tampered character). Properties: it parses back to the same
 //     claims, verifies with its audience only, Keyring::Verify agrees with the model, and
 //     any one-character change is never VALID.
+//  3. As the parameters of a v2 token (subject, token id, clear or sealed payload): see
+//     CheckSignedTokenV2.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -36,6 +38,26 @@ using format::VerifyStatus;
 // The key used for tokens naming an unknown key id.
 constexpr uint32_t kDefaultKeyId = 3735928559u;
 
+// Re-signs a parsed token whose MAC checked under `aud` (its key, or kDefaultKeyId's): v1
+// with SignNative, v2 with SignNativeV2 (a sealed payload opened, then sealed again with the
+// token's own nonce). Empty when a sealed payload does not open.
+std::string Resign(const token::ParsedNativeToken& t, absl::string_view aud) {
+  const FixtureKey* key = FindFixtureKey(t.claims.key_id);
+  if (NativeMac(t.claims.key_id) == nullptr) key = FindFixtureKey(kDefaultKeyId);
+  const crypto::Hmac& mac = *NativeMac(key->id);
+  if (t.version == 1) return token::SignNative(mac, t.claims, aud, t.payload());
+  const token::NativeSession session{t.token_id(), t.subject()};
+  if (!t.sealed()) {
+    return *token::SignNativeV2(mac, t.claims, session, aud, t.payload(), nullptr);
+  }
+  auto aead = token::DeriveSealKey(key->material);
+  FUZZ_CHECK(aead.ok());
+  absl::StatusOr<crypto::SecretBytes> plain = token::OpenSealedPayload(**aead, t, aud);
+  if (!plain.ok()) return "";
+  const token::PayloadSeal seal{aead->get(), t.payload().substr(0, 12)};
+  return *token::SignNativeV2(mac, t.claims, session, aud, plain->view(), &seal);
+}
+
 void CheckReceivedToken(absl::string_view tok) {
   std::optional<token::ParsedNativeToken> parsed = token::ParseNative(tok);
   std::optional<ModelNativeToken> model = ModelParseNative(tok);
@@ -44,9 +66,9 @@ void CheckReceivedToken(absl::string_view tok) {
   if (parsed.has_value()) {
     FUZZ_CHECK(tok.size() <= token::kMaxTokenSize);
     // Exactly one encoding per body: re-encoding gives the input back.
-    FUZZ_CHECK(absl::StrCat(token::kNativePrefix, token::Base64UrlEncode(absl::string_view(
-                                                      parsed->body.data(), parsed->body.size()))) ==
-               tok);
+    FUZZ_CHECK(absl::StrCat(parsed->prefix(), token::Base64UrlEncode(parsed->view())) == tok);
+    FUZZ_CHECK(parsed->version == model->version && parsed->sealed() == model->sealed);
+    FUZZ_CHECK(parsed->token_id() == model->token_id && parsed->subject() == model->subject);
     FUZZ_CHECK(parsed->claims.key_id == model->key_id);
     FUZZ_CHECK(parsed->claims.issued_at == model->issued_at);
     FUZZ_CHECK(parsed->claims.expires_at == model->expires_at);
@@ -65,17 +87,18 @@ void CheckReceivedToken(absl::string_view tok) {
     if (mac == nullptr) mac = NativeMac(kDefaultKeyId);
     for (const std::string& aud : FixtureAudiences()) {
       const bool ok = token::CheckNativeMac(*mac, *parsed, aud);
-      FUZZ_CHECK(ok == (ModelNativeMac(*mac, aud, parsed->signed_part()) == parsed->mac()));
+      FUZZ_CHECK(ok == (ModelNativeMac(*mac, aud, parsed->signed_part(), parsed->prefix()) ==
+                        parsed->mac()));
       if (ok) {
         mac_checked = true;
-        // A genuine token is exactly what SignNative makes of its claims.
-        FUZZ_CHECK(token::SignNative(*mac, parsed->claims, aud, parsed->payload()) == tok);
+        // A genuine token is exactly what the codec makes of its claims.
+        FUZZ_CHECK(Resign(*parsed, aud) == tok);
         FUZZ_CHECK(token::AudienceTag(aud) == parsed->audience_tag());
       }
     }
   }
 
-  if (absl::StartsWith(tok, token::kNativePrefix)) {
+  if (token::HasNativePrefix(tok)) {
     for (const std::string& aud : FixtureAudiences()) {
       CheckVerify(tok, aud, kFixtureNow);
       // Also at the token's own issue time, where a genuine token is VALID.
@@ -158,6 +181,51 @@ void CheckSignedToken(const uint8_t* data, size_t size) {
   }
 }
 
+// A v2 token the service signs itself: any subject, token id, audience and payload, clear or
+// sealed (fresh nonce from the input). Properties: it parses back to the same claims and
+// session; Keyring::Verify agrees with the model (which opens sealed payloads on its own);
+// a sealed token never carries its payload in clear; any one-character change is never VALID
+// and never yields a payload.
+void CheckSignedTokenV2(const uint8_t* data, size_t size) {
+  FuzzedDataProvider p(data, size);
+  const FixtureKey& key = *FindFixtureKey(kDefaultKeyId);  // the PRIMARY native key
+  const bool sealed = p.ConsumeBool();
+  const std::string token_id = p.ConsumeBytesAsString(token::kTokenIdSize);
+  const std::string nonce = p.ConsumeBytesAsString(12);
+  const size_t tamper_pos = p.ConsumeIntegral<size_t>();
+  const char tamper_char = p.ConsumeIntegral<char>();
+  const std::string subject = p.ConsumeRandomLengthString(token::kMaxSubjectSize);
+  const std::string audience = p.ConsumeRandomLengthString(token::kMaxAudienceSize);
+  const std::string payload = p.ConsumeRandomLengthString(2048);
+  if (token_id.size() != token::kTokenIdSize || nonce.size() != 12) return;
+  const token::NativeClaims claims{key.id, kFixtureNow - 10, kFixtureNow + 3600};
+  auto aead = token::DeriveSealKey(key.material);
+  FUZZ_CHECK(aead.ok());
+  const token::PayloadSeal seal{aead->get(), nonce};
+  auto tok = token::SignNativeV2(*NativeMac(key.id), claims, {token_id, subject}, audience, payload,
+                                 sealed ? &seal : nullptr);
+  FUZZ_CHECK(tok.ok());
+  FUZZ_CHECK(tok->size() == token::NativeV2TokenSize(subject.size(), payload.size(), sealed));
+  FUZZ_CHECK(tok->size() <= token::kMaxTokenSize);
+  std::optional<token::ParsedNativeToken> parsed = token::ParseNative(*tok);
+  FUZZ_CHECK(parsed.has_value() && parsed->version == 2 && parsed->sealed() == sealed);
+  FUZZ_CHECK(parsed->token_id() == token_id && parsed->subject() == subject);
+  FUZZ_CHECK(parsed->claims.issued_at == claims.issued_at);
+  // Not in clear after the header (the header carries the subject and token id in clear by
+  // design: a payload that repeats part of the subject is found there, and that is no leak).
+  if (sealed && payload.size() >= 16) {
+    FUZZ_CHECK(!absl::StrContains(parsed->view().substr(parsed->header_size), payload));
+  }
+  format::VerifyResult r = CheckVerify(*tok, audience, kFixtureNow);
+  FUZZ_CHECK(r.status == VerifyStatus::kValid && r.payload == payload && r.subject == subject);
+  std::string tampered = *tok;
+  tampered[tamper_pos % tampered.size()] = tamper_char;
+  if (tampered != *tok) {
+    format::VerifyResult t = CheckVerify(tampered, audience, kFixtureNow);
+    FUZZ_CHECK(t.status != VerifyStatus::kValid && t.payload.empty());
+  }
+}
+
 }  // namespace
 }  // namespace sessiontoken::fuzz
 
@@ -170,5 +238,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   sessiontoken::fuzz::CheckReceivedToken(
       absl::string_view(reinterpret_cast<const char*>(data), size));
   sessiontoken::fuzz::CheckSignedToken(data, size);
+  sessiontoken::fuzz::CheckSignedTokenV2(data, size);
   return 0;
 }

@@ -83,9 +83,10 @@ bool CheckOpen(const std::string& name, absl::string_view blob) {
   absl::StatusOr<std::shared_ptr<const keyring::Keyring>> kr = F().sealer->Open(name, blob);
   if (!kr.ok()) {
     const absl::string_view magic = blob.substr(0, 4);
-    const bool other_kek = blob.size() >= 12 &&
-                           (magic == "STK1" || magic == "STK2" || magic == "STM1") &&
-                           blob.substr(4, 8) != F().fingerprint;
+    const bool other_kek =
+        blob.size() >= 12 &&
+        (magic == "STK1" || magic == "STK2" || magic == "STM1" || magic == "STR1") &&
+        blob.substr(4, 8) != F().fingerprint;
     FUZZ_CHECK(other_kek ? absl::IsFailedPrecondition(kr.status()) : absl::IsDataLoss(kr.status()));
     return false;
   }
@@ -122,6 +123,10 @@ bool CheckOpen(const std::string& name, absl::string_view blob) {
   FUZZ_CHECK(signer.ok());
   absl::StatusOr<format::SignResult> signed_token =
       (*signer)->Sign("fuzz-payload", audience, now, absl::Hours(1));
+  if (flask && k.policy().seal_payloads()) {  // Flask keys cannot seal: refused, never clear
+    FUZZ_CHECK(signed_token.status().code() == absl::StatusCode::kFailedPrecondition);
+    return true;
+  }
   FUZZ_CHECK(signed_token.ok());
   format::VerifyResult v = (*signer)->Verify(signed_token->token, audience, now);
   FUZZ_CHECK(v.status == format::VerifyStatus::kValid && v.payload == "fuzz-payload");

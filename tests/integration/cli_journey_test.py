@@ -221,7 +221,8 @@ class CliJourneyTest(unittest.TestCase):
             self.assertIn(field, out, f"sign --json lacks {field}: {out}")
         self.assertIsInstance(out["key_id"], int)
         self.assertNotEqual(out["key_id"], 0)
-        self.assertTrue(out["token"].startswith("st1."), out["token"])
+        self.assertTrue(out["token"].startswith("st2."), out["token"])
+        self.assertEqual(len(out.get("token_id", "")), 22, out)
         return out
 
     def verify(self, token, audience="web", keyring=None):
@@ -266,7 +267,7 @@ class CliJourneyTest(unittest.TestCase):
         plain_lines = r.stdout.splitlines()
         self.assertEqual(len(plain_lines), 1, f"plain sign must print only the token: {r.stdout!r}")
         plain_token = plain_lines[0]
-        self.assertTrue(plain_token.startswith("st1."), plain_token)
+        self.assertTrue(plain_token.startswith("st2."), plain_token)
 
         list0 = self.keys_list()
         old_key = list0["primary_key_id"]
@@ -350,7 +351,7 @@ class CliJourneyTest(unittest.TestCase):
 
         # Tampered token: one base64url character in the middle replaced by another.
         i = len(token) // 2
-        self.assertGreater(i, len("st1."))
+        self.assertGreater(i, len("st2."))
         c = token[i]
         self.assertIn(c, B64URL)
         tampered = token[:i] + B64URL[(B64URL.index(c) + 1) % 64] + token[i + 1:]

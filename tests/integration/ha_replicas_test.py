@@ -35,7 +35,6 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -45,6 +44,7 @@ import urllib.request
 
 import harness
 from harness import cli, cli_json
+from localproc import free_ports
 
 ETCD_BIN = os.environ.get("ETCD_BIN", "/usr/bin/etcd")
 PROBE_BIN = os.environ.get("SESSIONTOKEN_HA_PROBE", "")
@@ -56,19 +56,6 @@ MIN_ROTATIONS = 50
 LIVENESS = 15.0       # generous bound for anything that must happen "soon"
 # Every child dies with the test, even when CTest kills it.
 PDEATHSIG = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
-
-
-def free_ports(n):
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def wait_for(what, predicate, timeout=LIVENESS, interval=0.05):

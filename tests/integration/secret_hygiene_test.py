@@ -270,9 +270,10 @@ def b64url_decode(s):
 
 
 def native_mac_ok(material, token, audience):
-    body = b64url_decode(token[len("st1."):])
+    """Either native version: the prefix ("st1." or "st2.") is part of the MAC input."""
+    body = b64url_decode(token[4:])
     aud = audience.encode()
-    msg = b"st1." + struct.pack(">I", len(aud)) + aud + body[:-32]
+    msg = token[:4].encode() + struct.pack(">I", len(aud)) + aud + body[:-32]
     return hmac.compare_digest(hmac.new(material, msg, hashlib.sha256).digest(), body[-32:])
 
 
@@ -910,7 +911,7 @@ class SecretHygieneTest(unittest.TestCase):
         # Every token the server issued has the MAC of the key the decrypted file holds.
         checked = 0
         for kr_name, kid, tok, aud in signed:
-            if tok.startswith("st1."):
+            if tok.startswith(("st1.", "st2.")):
                 if kid is None:
                     kid = struct.unpack(">I", b64url_decode(tok[4:])[:4])[0]
                 self.assertTrue(native_mac_ok(by_id[(kr_name, kid)], tok, aud), tok)

@@ -12,8 +12,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -24,21 +26,41 @@
 namespace sessiontoken::testing {
 namespace {
 
-// A port the kernel just handed out on 127.0.0.1 (free unless someone races us for it).
-int FreePort() {
+// The first port of the range the kernel hands out for outgoing connections and bind(0).
+int EphemeralStart() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  return in >> low ? low : 32768;
+}
+
+// Whether a TCP port on 127.0.0.1 can be bound right now (0: the kernel picks; *port says).
+bool Bindable(int* port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(static_cast<uint16_t>(*port));
   socklen_t len = sizeof(addr);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
   ::close(fd);
-  return port;
+  if (ok) *port = ntohs(addr.sin_port);
+  return ok;
+}
+
+// A port nothing listens on, for etcd to listen on. Taken below the ephemeral range: a port
+// from bind(0) is closed before etcd binds it, and in that window any outgoing connection on
+// the machine (other tests' clients) may take it as its local port, so etcd would exit with
+// "address already in use" (scripts/localproc.py does the same for the Python tests).
+int FreePort() {
+  thread_local std::mt19937 random(std::random_device{}());
+  const int low = EphemeralStart();
+  for (int attempt = 0; attempt < 100 && low > 11000; ++attempt) {
+    int port = std::uniform_int_distribution<int>(10000, low - 1)(random);
+    if (Bindable(&port)) return port;
+  }
+  int port = 0;
+  return Bindable(&port) ? port : 0;
 }
 
 std::string EtcdBinary() {
@@ -51,6 +73,12 @@ std::string ReadAll(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The end of a log file, for error messages (the cluster's directory goes with the cluster).
+std::string LogTail(const std::string& path) {
+  const std::string all = ReadAll(path);
+  return all.size() <= 600 ? all : all.substr(all.size() - 600);
 }
 
 std::shared_ptr<grpc::ChannelCredentials> Credentials(const EtcdTlsFiles& tls) {
@@ -105,11 +133,17 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(const EtcdCluste
   if (options.tls) {
     if (absl::Status s = c->MakePki(); !s.ok()) return s;
   }
+  absl::flat_hash_set<int> taken;  // FreePort's ports are free, not reserved: no repeats
+  auto port = [&taken] {
+    int p = FreePort();
+    while (p != 0 && !taken.insert(p).second) p = FreePort();
+    return p;
+  };
   for (int i = 0; i < members; ++i) {
     Member m;
     m.name = absl::StrCat("m", i);
-    m.client_port = FreePort();
-    m.peer_port = FreePort();
+    m.client_port = port();
+    m.peer_port = port();
     c->members_.push_back(m);
   }
   for (int i = 0; i < members; ++i) {
@@ -259,8 +293,9 @@ absl::Status EtcdCluster::WaitHealthy(absl::Duration timeout) {
       if (members_[i].pid <= 0) continue;
       if (::waitpid(members_[i].pid, nullptr, WNOHANG) == members_[i].pid) {
         members_[i].pid = -1;
-        return absl::InternalError(absl::StrCat("etcd member ", members_[i].name, " exited; see ",
-                                                dir_, "/", members_[i].name, ".log"));
+        const std::string log = absl::StrCat(dir_, "/", members_[i].name, ".log");
+        return absl::InternalError(absl::StrCat("etcd member ", members_[i].name, " exited; ", log,
+                                                " ends: ", LogTail(log)));
       }
       absl::StatusOr<etcdserverpb::StatusResponse> s = MemberStatus(endpoint(i), tls_);
       all = s.ok() && s->leader() != 0;

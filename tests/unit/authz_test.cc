@@ -280,6 +280,44 @@ TEST_F(AuthzTest, EveryRpcTimesEveryIdentityTimesKeyring) {
               combinations, allowed, denied, denial_events);
 }
 
+// Revoke is allowed with SIGN (the frontend that issues the sessions) or ADMIN on the
+// keyring; VERIFY alone is not enough. A refusal of both is audited once, as Revoke.
+TEST_F(AuthzTest, RevokeNeedsSignOrAdmin) {
+  int allowed = 0;
+  for (const Identity& id : identities_) {
+    for (const std::string keyring : {"shop", "blog"}) {
+      SCOPED_TRACE(id.name + " " + keyring);
+      const size_t events_before = audit_.events.size();
+      auto ctx = Ctx(id);
+      v1::RevokeRequest r;
+      r.set_keyring(keyring);
+      r.set_subject("user-1");
+      v1::RevokeResponse o;
+      const grpc::Status s = tstub_->Revoke(ctx.get(), r, &o);
+      auto has = [&](Role role) {
+        auto g = id.grants.find(role);
+        return g != id.grants.end() && (g->second.contains(keyring) || g->second.contains("*"));
+      };
+      if (id.token.empty() || id.name == "bad-token") {
+        EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+      } else if (has(R::SIGN) || has(R::ADMIN)) {
+        EXPECT_TRUE(s.ok()) << s.error_message();
+        EXPECT_GT(o.drop_after().seconds(), o.revoked_at().seconds());
+        ASSERT_EQ(audit_.events.size(), events_before + 1);
+        EXPECT_EQ(audit_.events.back().operation, "revoke_subject");
+        EXPECT_TRUE(absl::StrContains(audit_.events.back().caller, id.name));
+        ++allowed;
+      } else {
+        EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+        EXPECT_TRUE(absl::StrContains(s.error_message(), "needs SIGN or ADMIN"));
+        ASSERT_EQ(audit_.events.size(), events_before + 1);
+        EXPECT_EQ(audit_.events.back().operation, "denied:Revoke");
+      }
+    }
+  }
+  EXPECT_EQ(allowed, 6);  // signer-shop, frontend-shop, admin-shop (shop); admin-all x2; signer-blog
+}
+
 TEST_F(AuthzTest, ListKeyringsShowsOnlyAdministeredKeyrings) {
   auto list = [&](const std::string& who) {
     for (const Identity& id : identities_) {
@@ -297,6 +335,43 @@ TEST_F(AuthzTest, ListKeyringsShowsOnlyAdministeredKeyrings) {
   EXPECT_EQ(list("admin-shop").second, (std::vector<std::string>{"shop"}));
   EXPECT_TRUE(list("frontend-shop").second.empty());
   EXPECT_EQ(list("anonymous").first, grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// Issue 14: rewrap and backup act on every keyring: ADMIN on "*" only (an admin of one
+// keyring is refused, audited), and each is audited when it runs.
+TEST_F(AuthzTest, RewrapAndBackupNeedAdminOnEveryKeyring) {
+  for (const Identity& id : identities_) {
+    v1::RewrapKeyringsResponse rw;
+    v1::ExportBackupResponse bk;
+    const grpc::StatusCode rewrap = astub_->RewrapKeyrings(Ctx(id).get(), {}, &rw).error_code();
+    const grpc::StatusCode backup = astub_->ExportBackup(Ctx(id).get(), {}, &bk).error_code();
+    const grpc::StatusCode want = id.name == "admin-all" ? grpc::StatusCode::OK
+                                  : id.name == "anonymous" || id.name == "bad-token"
+                                      ? grpc::StatusCode::UNAUTHENTICATED
+                                      : grpc::StatusCode::PERMISSION_DENIED;
+    EXPECT_EQ(rewrap, want) << id.name;
+    EXPECT_EQ(backup, want) << id.name;
+    if (want == grpc::StatusCode::OK) {
+      EXPECT_EQ(rw.keyrings(), 3);  // default, shop, blog
+      EXPECT_EQ(rw.remaining_count(), 0);
+      EXPECT_EQ(bk.keyrings(), 3);
+      EXPECT_FALSE(bk.backup().empty());
+    }
+  }
+  int denied = 0, ran = 0;
+  for (const engine::AuditEvent& e : audit_.events) {
+    if (e.operation == "rewrap_keyrings" || e.operation == "export_backup") {
+      ++ran;
+      EXPECT_EQ(e.caller, "token:admin-all");
+    }
+    if (e.outcome.find("PERMISSION_DENIED") != std::string::npos &&
+        (e.operation.find("Rewrap") != std::string::npos ||
+         e.operation.find("ExportBackup") != std::string::npos)) {
+      ++denied;
+    }
+  }
+  EXPECT_EQ(ran, 2);
+  EXPECT_GE(denied, 2);
 }
 
 TEST_F(AuthzTest, FrontendCanOnlySignAndVerifyItsOwnKeyring) {

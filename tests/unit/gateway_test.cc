@@ -1,6 +1,7 @@
 // gateway::JsonGateway without a network: routes onto the SessionTokensService calls,
-// protobuf's JSON mapping both ways, bearer authentication and per-keyring authorization,
-// the keyring of the URL, JSON errors with the gRPC code name and HTTP status, health.
+// protobuf's JSON mapping both ways, bearer and client-certificate identities, per-keyring
+// authorization, the keyring of the URL, JSON errors with the gRPC code name and HTTP
+// status, health.
 // (tests/integration/http_gateway_test.py covers the same over real HTTP.)
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
@@ -37,6 +38,10 @@ class GatewayTest : public ::testing::Test {
     rule->add_keyrings("shop");
     rule->add_roles(v1::AuthConfig::SIGN);
     rule->add_roles(v1::AuthConfig::VERIFY);
+    auto* cert_rule = cfg.add_rules();
+    cert_rule->set_identity("uri:spiffe://t/shop");
+    cert_rule->add_keyrings("shop");
+    cert_rule->add_roles(v1::AuthConfig::SIGN);
     auto policy = service::AccessPolicy::New(cfg, false);
     ASSERT_TRUE(policy.ok()) << policy.status();
     auto engine = engine::Engine::New(std::make_unique<store::MemoryStore>(),
@@ -51,8 +56,10 @@ class GatewayTest : public ::testing::Test {
   }
 
   HttpResponse Post(absl::string_view path, absl::string_view body,
-                    std::optional<absl::string_view> auth = "Bearer tok-web") {
+                    std::optional<absl::string_view> auth = "Bearer tok-web",
+                    std::string certificate_identity = "") {
     HttpRequest r;
+    r.certificate_identity = std::move(certificate_identity);
     r.method = "POST";
     r.path = path;
     r.body = body;
@@ -79,7 +86,8 @@ class GatewayTest : public ::testing::Test {
 
 TEST_F(GatewayTest, SignThenVerifyInProtobufsJsonMapping) {
   HttpResponse signed_r =
-      Post("/v1/keyrings/shop:sign", R"({"payload": "aGVsbG8=", "ttl": "60s", "audience": "a"})");
+      Post("/v1/keyrings/shop:sign",
+           R"({"payload": "aGVsbG8=", "ttl": "60s", "audience": "a", "subject": "u-7"})");
   ASSERT_EQ(signed_r.status, 200) << signed_r.body;
   v1::SignResponse sign;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(signed_r.body, &sign).ok());
@@ -91,6 +99,10 @@ TEST_F(GatewayTest, SignThenVerifyInProtobufsJsonMapping) {
   EXPECT_THAT(v.body, HasSubstr(R"("result":"VALID")"));
   EXPECT_THAT(v.body, HasSubstr(R"("payload":"aGVsbG8=")"));
   EXPECT_THAT(v.body, HasSubstr(R"("refreshRecommended":false)"));
+  EXPECT_EQ(sign.token_id().size(), 22u);
+  EXPECT_THAT(signed_r.body, HasSubstr(absl::StrCat(R"("tokenId":")", sign.token_id(), "\"")));
+  EXPECT_THAT(v.body, HasSubstr(absl::StrCat(R"("tokenId":")", sign.token_id(), "\"")));
+  EXPECT_THAT(v.body, HasSubstr(R"("subject":"u-7")"));
 }
 
 TEST_F(GatewayTest, AuthenticationAndAuthorization) {
@@ -106,6 +118,26 @@ TEST_F(GatewayTest, AuthenticationAndAuthorization) {
   r = Post("/v1/keyrings/blog:sign", body);
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(ErrorCode(r), "PERMISSION_DENIED");
+}
+
+TEST_F(GatewayTest, ClientCertificateIdentityUnlessABearerTokenIsPresented) {
+  const std::string body = R"({"payload": "", "ttl": "60s"})";
+  HttpResponse r = Post("/v1/keyrings/shop:sign", body, std::nullopt, "uri:spiffe://t/shop");
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = Post("/v1/keyrings/blog:sign", body, std::nullopt, "uri:spiffe://t/shop");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("uri:spiffe://t/shop may not"));
+  // The kind is part of the identity: a DNS SAN of the same text has no rule.
+  EXPECT_EQ(Post("/v1/keyrings/shop:sign", body, std::nullopt, "dns:spiffe://t/shop").status, 403);
+  r = Post("/v1/keyrings/shop:verify", R"({"token": "x"})", std::nullopt, "uri:spiffe://t/shop");
+  EXPECT_EQ(r.status, 403);  // SIGN only
+  // A presented token is the identity (as on the gRPC port), even a wrong one.
+  EXPECT_EQ(Post("/v1/keyrings/shop:sign", body, "Bearer tok-wrong", "uri:spiffe://t/shop").status,
+            401);
+  EXPECT_EQ(
+      Post("/v1/keyrings/shop:verify", R"({"token": "x"})", "Bearer tok-web", "uri:spiffe://t/shop")
+          .status,
+      200);
 }
 
 TEST_F(GatewayTest, BadBodiesAndTheUrlsKeyring) {

@@ -11,6 +11,7 @@
 #include <new>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/crypto/aead.h"
@@ -22,9 +23,11 @@
 #include "server/keyring/policy.h"
 #include "server/keyring/stored_form.h"
 #include "server/service/admin_service.h"
+#include "server/service/tokens_service.h"
 #include "server/store/sealer.h"
 #include "server/token/base64url.h"
 #include "server/token/flask.h"
+#include "server/token/native.h"
 #include "tests/testing/memory_store.h"
 #include "tests/testing/signer.h"
 #include "tests/unit/test_util.h"
@@ -192,7 +195,7 @@ TEST(HygieneTest, EveryMacCheckIsConstantTime) {
   std::string body;
   ASSERT_TRUE(token::Base64UrlDecodeStrict(absl::string_view(native).substr(4), &body));
   body.back() ^= 1;
-  const std::string bad_native = "st1." + token::Base64UrlEncode(body);
+  const std::string bad_native = native.substr(0, 4) + token::Base64UrlEncode(body);
   // A Flask cookie whose payload section changed (still well-formed, signature now wrong).
   std::string bad_flask = flask;
   bad_flask[1] = bad_flask[1] == 'A' ? 'B' : 'A';
@@ -308,6 +311,77 @@ TEST(HygieneTest, ImportKeyRequestSecretIsWipedAfterUse) {
     EXPECT_FALSE(freed.Contains(secret.view().substr(16, 16))) << c.keyring;
     EXPECT_EQ(req.secret(), std::string(32, '\0')) << c.keyring;
   }
+}
+
+// A sealed payload appears in clear nowhere but in a VALID Verify's answer: not in the token
+// (text or decoded body), not in any failed Verify, not in any error message of Sign or
+// Verify; and the sealing key is not the MAC key (the key material does not open it).
+TEST(HygieneTest, SealedPayloadsNeverAppearInClear) {
+  auto engine = *engine::Engine::New(std::make_unique<store::MemoryStore>(),
+                                     *store::Sealer::New(crypto::RandomSecret(32)),
+                                     &keyring::Clock::Real(), {});
+  v1::KeyringPolicy sealed;
+  sealed.set_seal_payloads(true);
+  ASSERT_TRUE(engine->SetPolicy("t", "default", sealed).ok());
+  service::SessionTokensService tokens(engine.get());
+  const std::string marker = "card=4111-1111-1111-1111;cvv=737";
+  v1::SignRequest sreq;
+  sreq.set_keyring("default");
+  sreq.set_payload(marker);
+  sreq.set_audience("web");
+  sreq.set_subject("u1");
+  sreq.mutable_ttl()->set_seconds(60);
+  v1::SignResponse signed_token;
+  ASSERT_TRUE(tokens.DoSign(sreq, &signed_token).ok());
+  const std::string& tok = signed_token.token();
+  std::string body;
+  ASSERT_TRUE(token::Base64UrlDecodeStrict(absl::string_view(tok).substr(4), &body));
+  for (size_t i = 0; i + 8 <= marker.size(); i += 4) {
+    EXPECT_EQ(body.find(marker.substr(i, 8)), std::string::npos) << i;
+    EXPECT_EQ(tok.find(token::Base64UrlEncode(marker.substr(i, 6))), std::string::npos) << i;
+  }
+  // The key material itself (the MAC key) does not open the payload.
+  auto kr = *engine->Get("default");
+  auto parsed = token::ParseNative(tok);
+  ASSERT_TRUE(parsed.has_value() && parsed->sealed());
+  auto mac_key_aead = crypto::Aes256Gcm::New(kr->primary().material());
+  ASSERT_TRUE(mac_key_aead.ok());
+  absl::string_view section = parsed->payload();
+  EXPECT_FALSE((*mac_key_aead)
+                   ->Open(section.substr(0, 12), section.substr(12),
+                          absl::StrCat("st2.", std::string("\0\0\0\3", 4), "web", parsed->header()))
+                   .ok());
+  // Failed verifications (wrong audience, flipped bits, a bad request) and failed signs.
+  std::vector<v1::VerifyRequest> bad(4);
+  for (auto& r : bad) r.set_keyring("default");
+  bad[0].set_token(tok);
+  bad[0].set_audience("api");
+  std::string flipped = body;
+  flipped[flipped.size() - 40] ^= 1;  // in the GCM tag
+  bad[1].set_token("st2." + token::Base64UrlEncode(flipped));
+  bad[1].set_audience("web");
+  bad[2].set_token(tok);
+  bad[2].set_audience(std::string(300, 'a'));  // INVALID_ARGUMENT
+  bad[3].set_token(tok + "=");
+  bad[3].set_audience("web");
+  for (const auto& r : bad) {
+    v1::VerifyResponse resp;
+    grpc::Status s = tokens.DoVerify(r, &resp);
+    EXPECT_EQ(s.error_message().find("4111"), std::string::npos);
+    EXPECT_NE(resp.result(), v1::VerifyResponse::VALID);
+    EXPECT_EQ(resp.payload(), "");
+    EXPECT_EQ(resp.DebugString().find("4111"), std::string::npos);
+  }
+  sreq.set_subject(std::string(200, 's'));
+  grpc::Status s = tokens.DoSign(sreq, &signed_token);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.error_message().find("4111"), std::string::npos) << s.error_message();
+  // The one place it appears: a VALID answer.
+  v1::VerifyRequest good = bad[0];
+  good.set_audience("web");
+  v1::VerifyResponse ok;
+  ASSERT_TRUE(tokens.DoVerify(good, &ok).ok());
+  EXPECT_EQ(ok.payload(), marker);
 }
 
 }  // namespace

@@ -159,6 +159,133 @@ TEST(KeyringVerifyTest, MalformedTokenTable) {
   }
 }
 
+// A v2 token signed directly with a key's material: any subject, token id, sealed or not.
+std::string SignV2With(char fill, uint32_t id, int64_t iat, int64_t exp, absl::string_view aud,
+                       absl::string_view subject, absl::string_view payload, bool sealed) {
+  const std::string material(32, fill);
+  auto mac = crypto::Hmac::New(crypto::HashFunction::kSha256, material);
+  auto aead = token::DeriveSealKey(material);
+  const std::string token_id(token::kTokenIdSize, '\x5a'), nonce(12, '\x01');
+  token::PayloadSeal seal{aead->get(), nonce};
+  auto t = token::SignNativeV2(**mac, {id, iat, exp}, {token_id, subject}, aud, payload,
+                               sealed ? &seal : nullptr);
+  EXPECT_THAT(t, IsOk());
+  return t.ok() ? *t : std::string();
+}
+
+// Flips bit `bit` of decoded body byte `offset` (negative: from the end) of a v2 token.
+std::string FlipV2(const std::string& t, int offset, int bit = 0) {
+  std::string body;
+  EXPECT_TRUE(token::Base64UrlDecodeStrict(absl::string_view(t).substr(4), &body));
+  size_t i = offset >= 0 ? static_cast<size_t>(offset) : body.size() + offset;
+  body[i] ^= static_cast<char>(1 << bit);
+  return "st2." + token::Base64UrlEncode(body);
+}
+
+// A v2 token whose decoded body lost its last `n` bytes (re-encoded canonically).
+std::string Truncated(const std::string& t, size_t n) {
+  std::string body;
+  EXPECT_TRUE(token::Base64UrlDecodeStrict(absl::string_view(t).substr(4), &body));
+  return "st2." + token::Base64UrlEncode(body.substr(0, body.size() - n));
+}
+
+std::vector<Case> MalformedV2Table() {
+  constexpr absl::string_view kSecret = "card=4111111111111111;role=admin";
+  const std::string clear =
+      SignV2With('p', kPrimaryId, kNow - 5, kNow + 3600, "web", "u-42", "user=42", false);
+  const std::string sealed =
+      SignV2With('p', kPrimaryId, kNow - 5, kNow + 3600, "web", "u-42", kSecret, true);
+  const int header = static_cast<int>(token::kV2FixedHeaderSize) + 4;  // subject "u-42"
+  const int flags = static_cast<int>(token::kNativeHeaderSize);
+  const int nonce = header, ciphertext = header + 12, tag = -32 - 16;
+  return {
+      {"v2 valid", clear, "web", VerifyStatus::kValid},
+      {"v2 sealed valid", sealed, "web", VerifyStatus::kValid},
+      {"v2 sealed, active key", SignV2With('a', kActiveId, kNow, kNow + 9, "web", "", "x", true),
+       "web", VerifyStatus::kValid},
+      {"v2 sealed, key disabled",
+       SignV2With('d', kDisabledId, kNow, kNow + 9, "web", "", "x", true), "web",
+       VerifyStatus::kKeyDisabled},
+      {"v2 sealed, expired", SignV2With('p', kPrimaryId, 1000, 2000, "web", "", "x", true), "web",
+       VerifyStatus::kExpired},
+      {"v2 sealed, wrong audience", sealed, "api", VerifyStatus::kWrongAudience},
+      {"v2 sealed, other material",
+       SignV2With('q', kPrimaryId, kNow, kNow + 9, "web", "", "x", true), "web",
+       VerifyStatus::kBadSignature},
+      {"v2 unknown version", "st3." + clear.substr(4), "web", VerifyStatus::kMalformed},
+      {"v2 unknown flag", FlipV2(clear, flags, 1), "web", VerifyStatus::kMalformed},
+      {"v2 sealed flag cleared", FlipV2(sealed, flags), "web", VerifyStatus::kBadSignature},
+      {"v2 sealed flag set on a short clear token", FlipV2(clear, flags), "web",
+       VerifyStatus::kMalformed},
+      {"v2 truncated by 3 bytes", Truncated(sealed, 3), "web", VerifyStatus::kBadSignature},
+      // 32-byte sealed payload: cutting 73 bytes leaves less than a nonce and a tag.
+      {"v2 sealed, too short for nonce and tag", Truncated(sealed, 73), "web",
+       VerifyStatus::kMalformed},
+      {"v2 flipped bit in key id", FlipV2(sealed, 3), "web", VerifyStatus::kUnknownKey},
+      {"v2 flipped bit in issued-at", FlipV2(sealed, 11), "web", VerifyStatus::kBadSignature},
+      {"v2 flipped bit in expiry", FlipV2(sealed, 19), "web", VerifyStatus::kBadSignature},
+      {"v2 flipped bit in audience tag", FlipV2(sealed, 20), "web", VerifyStatus::kWrongAudience},
+      {"v2 flipped bit in token id", FlipV2(sealed, flags + 1), "web", VerifyStatus::kBadSignature},
+      {"v2 flipped bit in subject length", FlipV2(sealed, header - 5), "web",
+       VerifyStatus::kBadSignature},
+      {"v2 flipped bit in subject", FlipV2(sealed, header - 1), "web", VerifyStatus::kBadSignature},
+      {"v2 flipped bit in nonce (first)", FlipV2(sealed, nonce), "web",
+       VerifyStatus::kBadSignature},
+      {"v2 flipped bit in nonce (last)", FlipV2(sealed, nonce + 11, 7), "web",
+       VerifyStatus::kBadSignature},
+      {"v2 flipped bit in ciphertext", FlipV2(sealed, ciphertext), "web",
+       VerifyStatus::kBadSignature},
+      {"v2 flipped bit in ciphertext (last)", FlipV2(sealed, tag - 1, 7), "web",
+       VerifyStatus::kBadSignature},
+      {"v2 flipped bit in GCM tag (first)", FlipV2(sealed, tag), "web",
+       VerifyStatus::kBadSignature},
+      {"v2 flipped bit in GCM tag (last)", FlipV2(sealed, -33, 7), "web",
+       VerifyStatus::kBadSignature},
+      {"v2 flipped bit in MAC", FlipV2(sealed, -1), "web", VerifyStatus::kBadSignature},
+  };
+}
+
+// Sealed tokens with a flipped bit anywhere give BAD_SIGNATURE or MALFORMED (or the
+// header's diagnoses), never a payload; valid ones give the plaintext, which the token
+// never carries in clear.
+TEST(KeyringVerifyTest, MalformedV2TokenTable) {
+  auto kr = TestKeyring();
+  const std::vector<Case> table = MalformedV2Table();
+  for (const Case& c : table) {
+    VerifyResult r = Signer(kr)->Verify(c.token, c.audience, absl::FromUnixSeconds(kNow));
+    EXPECT_EQ(VerifyStatusName(r.status), VerifyStatusName(c.expected)) << c.name;
+    if (r.status == VerifyStatus::kValid) {
+      EXPECT_FALSE(r.payload.empty()) << c.name;
+      EXPECT_EQ(r.token_id, token::Base64UrlEncode(std::string(16, '\x5a'))) << c.name;
+    } else {
+      EXPECT_TRUE(r.payload.empty()) << c.name << ": payload must not leak on failure";
+      EXPECT_FALSE(r.refresh_recommended) << c.name;
+    }
+  }
+  VerifyResult r = Signer(kr)->Verify(table[1].token, "web", absl::FromUnixSeconds(kNow));
+  EXPECT_EQ(r.payload, "card=4111111111111111;role=admin");
+  EXPECT_EQ(r.subject, "u-42");
+  EXPECT_EQ(r.issued_at, kNow - 5);
+  EXPECT_EQ(table[1].token.find(token::Base64UrlEncode("card=4111")), std::string::npos);
+}
+
+// Every single-bit flip of a sealed token (all bytes, all bits) is refused without a payload.
+TEST(KeyringVerifyTest, EveryBitFlipOfASealedTokenIsRefused) {
+  auto kr = TestKeyring();
+  const std::string sealed =
+      SignV2With('p', kPrimaryId, kNow - 5, kNow + 3600, "web", "u-42", "secret-payload", true);
+  std::string body;
+  ASSERT_TRUE(token::Base64UrlDecodeStrict(absl::string_view(sealed).substr(4), &body));
+  auto signer = Signer(kr);
+  for (int i = 0; i < static_cast<int>(body.size()); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      VerifyResult r = signer->Verify(FlipV2(sealed, i, bit), "web", absl::FromUnixSeconds(kNow));
+      EXPECT_NE(r.status, VerifyStatus::kValid) << i << "/" << bit;
+      EXPECT_TRUE(r.payload.empty()) << i << "/" << bit;
+    }
+  }
+}
+
 TEST(KeyringVerifyTest, RefreshRecommendedOnlyForNonPrimaryKeys) {
   auto kr = TestKeyring();
   auto t1 = SignWith('p', kPrimaryId, kNow, kNow + 60, "", "a");
@@ -203,7 +330,20 @@ TEST(KeyringSignTest, SignsWithPrimaryAndBindsTimes) {
   EXPECT_EQ(s->key_id, kPrimaryId);
   EXPECT_EQ(s->issued_at, kNow);
   EXPECT_EQ(s->expires_at, kNow + 300);
-  EXPECT_EQ(s->token, SignWith('p', kPrimaryId, kNow, kNow + 300, "web", "data"));
+  // A v2 token: the claims and a fresh 128-bit token id, MACed with the primary's material.
+  auto parsed = token::ParseNative(s->token);
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->version, 2);
+  EXPECT_EQ(parsed->claims.key_id, kPrimaryId);
+  EXPECT_EQ(parsed->claims.issued_at, kNow);
+  EXPECT_EQ(parsed->claims.expires_at, kNow + 300);
+  EXPECT_FALSE(parsed->sealed());
+  EXPECT_EQ(parsed->payload(), "data");
+  EXPECT_EQ(s->token_id, token::Base64UrlEncode(parsed->token_id()));
+  auto mac = crypto::Hmac::New(crypto::HashFunction::kSha256, std::string(32, 'p'));
+  EXPECT_TRUE(token::CheckNativeMac(**mac, *parsed, "web"));
+  auto again = Signer(kr)->Sign("data", "web", absl::FromUnixSeconds(kNow), absl::Minutes(5));
+  EXPECT_NE(again->token_id, s->token_id);
   EXPECT_EQ(Signer(kr)->Verify(s->token, "web", absl::FromUnixSeconds(kNow + 299)).status,
             VerifyStatus::kValid);
   EXPECT_EQ(Signer(kr)->Verify(s->token, "web", absl::FromUnixSeconds(kNow + 300)).status,

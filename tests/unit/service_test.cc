@@ -45,6 +45,9 @@ TEST_F(ServiceTest, SignVerifyRotateListTranslateFaithfully) {
   EXPECT_EQ(v.payload(), "hi");
   EXPECT_EQ(v.key_id(), s.key_id());
   EXPECT_FALSE(v.refresh_recommended());
+  EXPECT_EQ(s.token_id().size(), 22u);
+  EXPECT_EQ(v.token_id(), s.token_id());
+  EXPECT_EQ(v.subject(), "");
 
   grpc::ServerContext ctx;
   v1::RotateRequest rr;
@@ -70,6 +73,34 @@ TEST_F(ServiceTest, SignVerifyRotateListTranslateFaithfully) {
   EXPECT_EQ(list.keys(1).state(), v1::ACTIVE);
   // KeyInfo has no field that could carry material.
   EXPECT_EQ(v1::KeyInfo::descriptor()->field_count(), 5);
+}
+
+// The subject given at Sign comes back from Verify with the token id; never on a failure.
+TEST_F(ServiceTest, SubjectAndTokenIdTranslate) {
+  SessionTokensService tokens(engine_.get());
+  v1::SignRequest req = SignReq("hi");
+  req.set_subject("user-42");
+  v1::SignResponse s;
+  ASSERT_TRUE(tokens.DoSign(req, &s).ok());
+  v1::VerifyRequest vr;
+  vr.set_keyring("default");
+  vr.set_token(s.token());
+  vr.set_audience("web");
+  v1::VerifyResponse v;
+  ASSERT_TRUE(tokens.DoVerify(vr, &v).ok());
+  EXPECT_EQ(v.result(), v1::VerifyResponse::VALID);
+  EXPECT_EQ(v.subject(), "user-42");
+  EXPECT_EQ(v.token_id(), s.token_id());
+  vr.set_audience("api");
+  v1::VerifyResponse bad;
+  ASSERT_TRUE(tokens.DoVerify(vr, &bad).ok());
+  EXPECT_NE(bad.result(), v1::VerifyResponse::VALID);
+  EXPECT_EQ(bad.subject(), "");
+  EXPECT_EQ(bad.token_id(), "");
+  req.set_subject(std::string(129, 's'));
+  grpc::Status too_long = tokens.DoSign(req, &s);
+  EXPECT_EQ(too_long.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(too_long.error_message().rfind("subject:", 0), 0u) << too_long.error_message();
 }
 
 TEST_F(ServiceTest, InvalidTokensAreResultsNotErrors) {

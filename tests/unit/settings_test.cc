@@ -83,6 +83,17 @@ TEST(SettingsTest, EmptyDefaultKeyringOnlyFromTheCommandLine) {
   EXPECT_EQ(ResolveSettings(Config("default_keyring: \"web\""), {})->default_keyring, "web");
 }
 
+TEST(SettingsTest, PreviousKekFilesFromTheFileUnlessTheCommandLineGivesThem) {
+  const v1::ServerConfig file =
+      Config("previous_kek_files: \"/k/old1\" previous_kek_files: \"/k/old2\"");
+  EXPECT_EQ(ResolveSettings(file, {})->previous_kek_files,
+            (std::vector<std::string>{"/k/old1", "/k/old2"}));
+  CommandLine cl;
+  cl.given.add_previous_kek_files("/k/other");
+  EXPECT_EQ(ResolveSettings(file, cl)->previous_kek_files, std::vector<std::string>{"/k/other"});
+  EXPECT_TRUE(ResolveSettings({}, {})->previous_kek_files.empty());
+}
+
 TEST(SettingsTest, RefusesOutOfRangeLimitsNamingTheSetting) {
   CommandLine cl;
   cl.given = Config("limits { max_payload_bytes: 3001 }");

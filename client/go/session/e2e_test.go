@@ -82,7 +82,24 @@ func app(mw *session.Middleware) http.Handler {
 		session.Get(r).Destroy()
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("/logout-here", func(w http.ResponseWriter, r *http.Request) {
+		res, err := session.Get(r).Logout(r.Context())
+		revoked(w, res, err)
+	})
+	mux.HandleFunc("/logout-everywhere", func(w http.ResponseWriter, r *http.Request) {
+		res, err := session.Get(r).LogoutEverywhere(r.Context())
+		revoked(w, res, err)
+	})
 	return mw.Handler(mux)
+}
+
+// revoked answers a logout: {"revoked": bool, "error": the gRPC code if the revocation failed}.
+func revoked(w http.ResponseWriter, res *sessiontoken.RevokeResult, err error) {
+	out := map[string]any{"revoked": res != nil && !res.RevokedAt.IsZero()}
+	if err != nil {
+		out["error"] = sessiontoken.Code(err).String()
+	}
+	json.NewEncoder(w).Encode(out)
 }
 
 // response is what the browser sees: status, body and the session's Set-Cookie (if any).
@@ -147,8 +164,10 @@ func tokenOf(t *testing.T, r response) sessiontoken.NativeToken {
 // cookie would (the payload is readable, not encrypted).
 func forgePayload(token, payload string) string {
 	body, _ := base64.RawURLEncoding.DecodeString(token[4:])
-	forged := append(append(append([]byte(nil), body[:24]...), payload...), body[len(body)-32:]...)
-	return "st1." + base64.RawURLEncoding.EncodeToString(forged)
+	parsed, _ := sessiontoken.ParseNativeToken(token)
+	header := len(body) - 32 - len(parsed.Payload) // st1: 24 bytes; st2: with subject and token id
+	forged := append(append(append([]byte(nil), body[:header]...), payload...), body[len(body)-32:]...)
+	return token[:4] + base64.RawURLEncoding.EncodeToString(forged)
 }
 
 func TestJourney(t *testing.T) {
@@ -342,5 +361,134 @@ func TestRefreshAfter(t *testing.T) {
 	}
 	if tok := tokenOf(t, r); tok.IssuedAt < issued.Unix()+int64(after/time.Second) {
 		t.Errorf("re-issued token issued at %d, want >= %d", tok.IssuedAt, issued.Unix()+3)
+	}
+}
+
+// stopBeforeRevoke is the client, except that the service goes away just before Revoke.
+type stopBeforeRevoke struct {
+	*sessiontoken.Client
+	stop func()
+}
+
+func (s stopBeforeRevoke) Revoke(ctx context.Context, r sessiontoken.RevokeRequest) (sessiontoken.RevokeResult, error) {
+	s.stop()
+	return s.Client.Revoke(ctx, r)
+}
+
+// Revocation with SubjectKey: log in as the same user on two devices (and as another user on a
+// third), log out everywhere on one: the other device's cookie is refused on its next request,
+// the other user is untouched and a new login works; logout revokes the current cookie (a
+// replayed copy is refused); with the service down, logout still deletes the cookie.
+func TestRevocationJourney(t *testing.T) {
+	srv := sessiontest.Start(t)
+	client, err := sessiontoken.New(sessiontoken.Options{Address: srv.Address, Keyring: keyring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	logs := &syncBuffer{}
+	mw, err := session.New(session.Options{Client: client, Keyring: keyring, Audience: audience,
+		TTL: ttl, SubjectKey: "user", Logger: log.New(logs, "", 0), Debug: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := httptest.NewServer(app(mw))
+	defer web.Close()
+	ctx := context.Background()
+	login := func(user string) string {
+		t.Helper()
+		r := do(t, web.URL, "/login?user="+user, "")
+		if tok := tokenOf(t, r); string(tok.Subject) != user || tok.Version != 2 {
+			t.Fatalf("login token: version %d, subject %q, want %q", tok.Version, tok.Subject, user)
+		}
+		return r.value
+	}
+	user := func(cookie string) any {
+		t.Helper()
+		s, _, _ := whoami(t, web.URL, cookie)
+		return s["user"]
+	}
+
+	phone, laptop, other := login("alice"), login("alice"), login("bob")
+	if v, err := client.Verify(ctx, sessiontoken.VerifyRequest{Token: laptop, Audience: audience}); err != nil ||
+		!v.Valid || v.Subject != "alice" {
+		t.Fatalf("laptop cookie: %+v %v", v, err)
+	}
+	r := do(t, web.URL, "/logout-everywhere", phone)
+	if r.body != "{\"revoked\":true}\n" || !strings.HasPrefix(r.setCookie, "session=; Max-Age=0; ") {
+		t.Fatalf("logout everywhere: %q, Set-Cookie %q", r.body, r.setCookie)
+	}
+	s, unverified, r := whoami(t, web.URL, laptop)
+	if len(s) != 0 || unverified || r.setCookie != "" {
+		t.Errorf("the other device after logout everywhere: session %v, unverified %v, Set-Cookie %q", s, unverified, r.setCookie)
+	}
+	if v, _ := client.Verify(ctx, sessiontoken.VerifyRequest{Token: laptop, Audience: audience}); v.Result != "REVOKED" {
+		t.Errorf("laptop cookie after logout everywhere: %s", v.Result)
+	}
+	if !strings.Contains(logs.String(), "rejected: REVOKED") {
+		t.Errorf("log lacks the rejection:\n%s", logs.String())
+	}
+	if user(other) != "bob" {
+		t.Error("another user's session was revoked")
+	}
+	time.Sleep(1100 * time.Millisecond) // whole seconds: a token of the cutoff second is revoked
+	if again := login("alice"); user(again) != "alice" {
+		t.Error("a login after logout everywhere is refused")
+	}
+
+	// Logout revokes this cookie: the same value replayed (stolen) gives an empty session.
+	carol := login("carol")
+	r = do(t, web.URL, "/logout-here", carol)
+	if r.body != "{\"revoked\":true}\n" || !strings.HasPrefix(r.setCookie, "session=; Max-Age=0; ") {
+		t.Fatalf("logout: %q, Set-Cookie %q", r.body, r.setCookie)
+	}
+	if s, _, _ := whoami(t, web.URL, carol); len(s) != 0 {
+		t.Errorf("a logged-out cookie replayed: session %v", s)
+	}
+	// Logout without a valid cookie revokes nothing; log out everywhere without a subject fails
+	// and changes nothing.
+	if r = do(t, web.URL, "/logout-here", ""); r.body != "{\"revoked\":false}\n" {
+		t.Errorf("logout without a cookie: %q", r.body)
+	}
+	counter := do(t, web.URL, "/counter", "").value
+	if r = do(t, web.URL, "/logout-everywhere", counter); r.body != "{\"error\":\"Unknown\",\"revoked\":false}\n" || r.setCookie != "" {
+		t.Errorf("logout everywhere without a subject: %q, Set-Cookie %q", r.body, r.setCookie)
+	}
+
+	// The service goes down between Verify and Revoke: the cookie is deleted anyway, the
+	// handler gets the error, it is logged without the cookie's value.
+	down := sessiontest.Start(t)
+	downClient, err := sessiontoken.New(sessiontoken.Options{Address: down.Address, Keyring: keyring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer downClient.Close()
+	downLogs := &syncBuffer{}
+	downMw, err := session.New(session.Options{Client: stopBeforeRevoke{downClient, down.Stop}, Keyring: keyring,
+		Audience: audience, TTL: ttl, SubjectKey: "user", Deadline: 3 * time.Second, Logger: log.New(downLogs, "", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	downWeb := httptest.NewServer(app(downMw))
+	defer downWeb.Close()
+	dave := do(t, downWeb.URL, "/login?user=dave", "").value
+	r = do(t, downWeb.URL, "/logout-here", dave)
+	var got struct {
+		Revoked bool
+		Error   string
+	}
+	json.Unmarshal([]byte(r.body), &got)
+	if got.Revoked || (got.Error != "Unavailable" && got.Error != "DeadlineExceeded") ||
+		!strings.HasPrefix(r.setCookie, "session=; Max-Age=0; ") {
+		t.Errorf("logout, service down: %q, Set-Cookie %q", r.body, r.setCookie)
+	}
+	if out := downLogs.String(); !strings.Contains(out, "error: sessiontoken.session[session]: logout: not revoked (the cookie is deleted anyway)") ||
+		strings.Contains(out, dave[4:24]) {
+		t.Errorf("logout, service down: log:\n%s", out)
+	}
+	for _, c := range []string{phone, laptop, carol} {
+		if strings.Contains(logs.String(), c[4:24]) {
+			t.Errorf("a cookie value was logged:\n%s", logs.String())
+		}
 	}
 }

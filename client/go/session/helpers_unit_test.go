@@ -20,6 +20,10 @@ func (dummyService) Verify(context.Context, sessiontoken.VerifyRequest) (session
 	return sessiontoken.VerifyResult{}, errors.New("not called in these tests")
 }
 
+func (dummyService) Revoke(context.Context, sessiontoken.RevokeRequest) (sessiontoken.RevokeResult, error) {
+	return sessiontoken.RevokeResult{}, errors.New("not called in these tests")
+}
+
 type logPrinter struct{ b *strings.Builder }
 
 func (l logPrinter) Printf(format string, v ...any) { fmt.Fprintf(l.b, format+"\n", v...) }

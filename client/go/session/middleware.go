@@ -14,7 +14,14 @@
 //   - a session over MaxPayloadBytes (or that Sign refuses as too large) is not saved: the
 //     error is logged and, if it was changed, the cookie is deleted. Any other Sign failure
 //     of a changed session does the same;
-//   - cookie values are never logged.
+//   - cookie values are never logged;
+//   - revocation (the service's Revoke): with SubjectKey (e.g. "user_id"), every token is
+//     signed with the session's value of that key as its subject. Session.Logout revokes the
+//     token the request came with and deletes the cookie; Session.LogoutEverywhere revokes
+//     every session of the subject issued until now ("log out everywhere": the cookies of
+//     other devices are REVOKED on their next request) and deletes the cookie. Both delete
+//     the cookie even when the revocation fails; the error is then logged and returned. A
+//     REVOKED cookie gives an empty session, like a tampered one.
 //
 // The cookie is set when the response starts (the handler's first WriteHeader, Write or
 // Flush, or when it returns without writing): Sign runs then, in the handler's goroutine.
@@ -44,6 +51,7 @@ const DefaultMaxPayloadBytes = 2048
 type Service interface {
 	Sign(ctx context.Context, r sessiontoken.SignRequest) (sessiontoken.SignResult, error)
 	Verify(ctx context.Context, r sessiontoken.VerifyRequest) (sessiontoken.VerifyResult, error)
+	Revoke(ctx context.Context, r sessiontoken.RevokeRequest) (sessiontoken.RevokeResult, error)
 }
 
 // Logger receives the middleware's messages ("error: ...", "warning: ...", "debug: ...").
@@ -65,6 +73,10 @@ type Options struct {
 	MaxPayloadBytes int           // default DefaultMaxPayloadBytes; -1: no limit here
 	Deadline        time.Duration // of each Sign/Verify; default: the client's
 	Cookie          CookieOptions
+	// SubjectKey names the session key holding the user id (e.g. "user_id"; a string or a
+	// number): tokens are signed with its value as their subject, which LogoutEverywhere
+	// revokes. "" (default): tokens carry no subject.
+	SubjectKey string
 
 	Logger Logger // default log.Default()
 	Debug  bool   // also log why a cookie was rejected (never its value)
@@ -134,6 +146,7 @@ type loaded struct {
 	refresh    bool // re-issue even if unchanged
 	hadCookie  bool
 	unverified bool
+	token      string // the valid token the request came with (what Logout revokes)
 }
 
 // load reads and verifies the request's cookie.
@@ -167,7 +180,7 @@ func (m *Middleware) load(r *http.Request) loaded {
 	}
 	refresh := v.RefreshRecommended ||
 		(m.o.RefreshAfter > 0 && !v.IssuedAt.IsZero() && time.Since(v.IssuedAt) >= m.o.RefreshAfter)
-	return loaded{values: values, refresh: refresh, hadCookie: true}
+	return loaded{values: values, refresh: refresh, hadCookie: true, token: c.Value}
 }
 
 // Handler returns next wrapped: it runs with the session in its request's context.
@@ -179,7 +192,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		}
 		l := m.load(r)
 		initial, _, _ := (&Session{values: l.values}).snapshot()
-		s := &Session{values: l.values, unverified: l.unverified}
+		s := &Session{values: l.values, unverified: l.unverified, m: m, token: l.token}
 		rw := &writer{ResponseWriter: w, m: m, r: r, s: s, l: l, initial: initial}
 		next.ServeHTTP(rw, r.WithContext(withSession(r.Context(), s)))
 		if !rw.started {
@@ -216,8 +229,9 @@ func decide(l loaded, initial, now string, regenerated bool) action {
 	return keep
 }
 
-// setCookie signs json and returns the Set-Cookie value to add ("" for none).
-func (m *Middleware) setCookie(r *http.Request, l loaded, json string, refreshOnly, secure bool) string {
+// setCookie signs json (with subject, "" for none) and returns the Set-Cookie value to add
+// ("" for none).
+func (m *Middleware) setCookie(r *http.Request, l loaded, json, subject string, refreshOnly, secure bool) string {
 	var err error
 	if m.maxPayload >= 0 && len(json) > m.maxPayload {
 		err = fmt.Errorf("session too large (%d bytes, limit %d)", len(json), m.maxPayload)
@@ -225,7 +239,7 @@ func (m *Middleware) setCookie(r *http.Request, l loaded, json string, refreshOn
 		ctx, cancel := m.callContext(r.Context())
 		var res sessiontoken.SignResult
 		res, err = m.o.Client.Sign(ctx, sessiontoken.SignRequest{Keyring: m.o.Keyring,
-			Payload: []byte(json), TTL: m.o.TTL, Audience: m.o.Audience})
+			Payload: []byte(json), TTL: m.o.TTL, Audience: m.o.Audience, Subject: subject})
 		cancel()
 		if err == nil {
 			var c string
@@ -249,6 +263,20 @@ func (m *Middleware) setCookie(r *http.Request, l loaded, json string, refreshOn
 	// A changed session that cannot be stored must not leave the previous state behind.
 	m.logf("error", "session not saved, cookie deleted: %v", err)
 	return m.o.Cookie.clearCookie(m.o.CookieName, secure)
+}
+
+// revoke runs a logout's Revoke; the session is already destroyed (its cookie is deleted
+// whatever the service answers). A failure is logged (never the token) and returned.
+func (m *Middleware) revoke(ctx context.Context, what string, r sessiontoken.RevokeRequest) (*sessiontoken.RevokeResult, error) {
+	r.Keyring = m.o.Keyring
+	ctx, cancel := m.callContext(ctx)
+	defer cancel()
+	res, err := m.o.Client.Revoke(ctx, r)
+	if err != nil {
+		m.logf("error", "%s: not revoked (the cookie is deleted anyway): %v", what, err)
+		return nil, err
+	}
+	return &res, nil
 }
 
 func (m *Middleware) secureFor(r *http.Request) bool {

@@ -7,8 +7,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"sync"
+
+	"sessiontoken"
 )
 
 type ctxKey struct{}
@@ -20,6 +24,8 @@ type Session struct {
 	values      map[string]any
 	regenerated bool // Regenerate or Destroy: a login or logout, saved even if unverified
 	unverified  bool
+	m           *Middleware
+	token       string // the valid token the request came with, "" if none
 }
 
 // Get returns the session of a request that passed through the middleware, or nil.
@@ -91,6 +97,55 @@ func (s *Session) Regenerate() {
 // Destroy empties the session and deletes the cookie (call it at logout), even one the
 // middleware could not verify.
 func (s *Session) Destroy() { s.Regenerate() }
+
+// Logout revokes the token the request came with (a copy of the cookie, replayed, is then
+// REVOKED) and destroys the session: the cookie is deleted even when the revocation fails,
+// which is then logged and returned so that the handler can tell the user. It returns nil
+// and no error when the request had no valid token (nothing to revoke).
+func (s *Session) Logout(ctx context.Context) (*sessiontoken.RevokeResult, error) {
+	s.Destroy()
+	s.mu.Lock()
+	token, m := s.token, s.m
+	s.mu.Unlock()
+	if token == "" || m == nil {
+		return nil, nil
+	}
+	return m.revoke(ctx, "logout", sessiontoken.RevokeRequest{Token: token, Audience: m.o.Audience})
+}
+
+// LogoutEverywhere revokes every session of this session's subject (its Options.SubjectKey
+// value) issued until now, on every device, and destroys the session (the cookie is deleted
+// even when the revocation fails, which is then logged and returned). It fails without
+// changing anything when the session has no subject.
+func (s *Session) LogoutEverywhere(ctx context.Context) (*sessiontoken.RevokeResult, error) {
+	if s.m == nil || s.m.o.SubjectKey == "" {
+		return nil, errors.New("session: LogoutEverywhere needs Options.SubjectKey")
+	}
+	subject := s.subject(s.m.o.SubjectKey)
+	if subject == "" {
+		return nil, fmt.Errorf("session: LogoutEverywhere: the session has no %q", s.m.o.SubjectKey)
+	}
+	s.Destroy()
+	return s.m.revoke(ctx, "logout everywhere", sessiontoken.RevokeRequest{Subject: subject})
+}
+
+// subject returns the session's value of key as a string ("" if key is "" or the value is
+// absent or null).
+func (s *Session) subject(key string) string {
+	if key == "" {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch v := s.values[key].(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	default:
+		return fmt.Sprint(v)
+	}
+}
 
 // Unverified reports whether the request's cookie could not be checked (the service was
 // unreachable or failed): the session is empty and nothing the handler writes into it is

@@ -1,15 +1,19 @@
 package session
 
 // Cookie and refresh rules without a server: what decide() does for each case, the
-// Set-Cookie values, option checks and the JSON round trip of a session.
+// Set-Cookie values, option checks, the JSON round trip of a session and the Sign/Revoke
+// requests of the revocation calls.
 
 import (
+	"context"
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"sessiontoken"
 )
 
 func TestDecide(t *testing.T) {
@@ -141,5 +145,101 @@ func TestSessionJSON(t *testing.T) {
 	s.Set("ch", make(chan int))
 	if _, _, err := s.snapshot(); err == nil {
 		t.Error("a channel was serialised")
+	}
+}
+
+// recorder is a Service that verifies every cookie as Valid (payload `{"user":42}`, or Result
+// REVOKED for the cookie "revoked") and records what Sign and Revoke are sent.
+type recorder struct {
+	signs   []sessiontoken.SignRequest
+	revokes []sessiontoken.RevokeRequest
+}
+
+func (f *recorder) Sign(_ context.Context, r sessiontoken.SignRequest) (sessiontoken.SignResult, error) {
+	f.signs = append(f.signs, r)
+	return sessiontoken.SignResult{Token: "signed"}, nil
+}
+
+func (f *recorder) Verify(_ context.Context, r sessiontoken.VerifyRequest) (sessiontoken.VerifyResult, error) {
+	if r.Token == "revoked" {
+		return sessiontoken.VerifyResult{Result: "REVOKED"}, nil
+	}
+	return sessiontoken.VerifyResult{Result: "VALID", Valid: true, Payload: []byte(`{"user":42}`)}, nil
+}
+
+func (f *recorder) Revoke(_ context.Context, r sessiontoken.RevokeRequest) (sessiontoken.RevokeResult, error) {
+	f.revokes = append(f.revokes, r)
+	return sessiontoken.RevokeResult{RevokedAt: time.Unix(1, 0)}, nil
+}
+
+// serve runs handler behind m with the cookie "session=cookie" ("" for none) and returns the
+// Set-Cookie header.
+func serve(m *Middleware, cookie string, handler func(*Session)) string {
+	req := httptest.NewRequest("GET", "/", nil)
+	if cookie != "" {
+		req.Header.Set("Cookie", "session="+cookie)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler(Get(r)) })).ServeHTTP(rec, req)
+	return rec.Header().Get("Set-Cookie")
+}
+
+// What the middleware sends: the SubjectKey value as Sign's subject (none without SubjectKey),
+// Logout's Revoke of the request's token with the audience, LogoutEverywhere's Revoke of the
+// subject; a REVOKED cookie gives an empty session.
+func TestLogoutRequests(t *testing.T) {
+	f := &recorder{}
+	m, err := New(Options{Client: f, Keyring: "k", Audience: "a", SubjectKey: "user", Logger: logPrinter{&strings.Builder{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(m, "", func(s *Session) { s.Set("user", "alice") })
+	serve(m, "tok1", func(s *Session) { s.Set("n", 1) }) // user 42 from the cookie, a number
+	serve(m, "", func(s *Session) { s.Set("n", 1) })
+	if len(f.signs) != 3 || f.signs[0].Subject != "alice" || f.signs[1].Subject != "42" || f.signs[2].Subject != "" ||
+		f.signs[0].Keyring != "k" || f.signs[0].Audience != "a" {
+		t.Errorf("Sign requests: %+v", f.signs)
+	}
+
+	var res *sessiontoken.RevokeResult
+	if c := serve(m, "tok1", func(s *Session) { res, err = s.Logout(context.Background()) }); err != nil || res == nil ||
+		!strings.HasPrefix(c, "session=; Max-Age=0") {
+		t.Errorf("Logout: %v %v, Set-Cookie %q", res, err, c)
+	}
+	if c := serve(m, "tok2", func(s *Session) { res, err = s.LogoutEverywhere(context.Background()) }); err != nil || res == nil ||
+		!strings.HasPrefix(c, "session=; Max-Age=0") {
+		t.Errorf("LogoutEverywhere: %v %v, Set-Cookie %q", res, err, c)
+	}
+	want := []sessiontoken.RevokeRequest{{Keyring: "k", Token: "tok1", Audience: "a"}, {Keyring: "k", Subject: "42"}}
+	if len(f.revokes) != 2 || f.revokes[0] != want[0] || f.revokes[1] != want[1] {
+		t.Errorf("Revoke requests: %+v, want %+v", f.revokes, want)
+	}
+
+	// Nothing to revoke: no valid token (Logout only deletes), no subject (LogoutEverywhere fails
+	// and changes nothing), a REVOKED cookie (an empty session, left alone).
+	f.revokes = nil
+	serve(m, "revoked", func(s *Session) {
+		if len(s.Values()) != 0 {
+			t.Errorf("REVOKED cookie: session %v", s.Values())
+		}
+		if res, err := s.Logout(context.Background()); res != nil || err != nil {
+			t.Errorf("Logout of a REVOKED cookie: %v %v", res, err)
+		}
+	})
+	serve(m, "", func(s *Session) {
+		s.Set("n", 1)
+		if _, err := s.LogoutEverywhere(context.Background()); err == nil || len(s.Values()) != 1 {
+			t.Errorf("LogoutEverywhere without a subject: %v, session %v", err, s.Values())
+		}
+	})
+	noKey, _ := New(Options{Client: f, Keyring: "k"})
+	serve(noKey, "tok3", func(s *Session) {
+		if _, err := s.LogoutEverywhere(context.Background()); err == nil || len(s.Values()) != 1 {
+			t.Errorf("LogoutEverywhere without SubjectKey: %v, session %v", err, s.Values())
+		}
+		s.Set("n", 2)
+	})
+	if len(f.revokes) != 0 || f.signs[len(f.signs)-1].Subject != "" {
+		t.Errorf("revoked without a token or subject: %+v; last Sign %+v", f.revokes, f.signs[len(f.signs)-1])
 	}
 }

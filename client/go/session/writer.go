@@ -43,7 +43,8 @@ func (w *writer) start() {
 		w.Header().Add("Set-Cookie", w.m.o.Cookie.clearCookie(w.m.o.CookieName, w.m.secureFor(w.r)))
 	case sign:
 		refreshOnly := now == w.initial && !regenerated
-		if c := w.m.setCookie(w.r, w.l, now, refreshOnly, w.m.secureFor(w.r)); c != "" {
+		subject := w.s.subject(w.m.o.SubjectKey)
+		if c := w.m.setCookie(w.r, w.l, now, subject, refreshOnly, w.m.secureFor(w.r)); c != "" {
 			w.Header().Add("Set-Cookie", c)
 		}
 	}

@@ -95,8 +95,14 @@ function policyToProto(policy) {
     const d = requireSeconds(policy[js], `policy.${js}`, { optional: true });
     if (d) out[pb] = d;
   }
+  if (policy.sealPayloads !== undefined) {
+    if (typeof policy.sealPayloads !== 'boolean') throw new TypeError('policy.sealPayloads must be a boolean');
+    out.seal_payloads = policy.sealPayloads;
+  }
   for (const k of Object.keys(policy)) {
-    if (!POLICY_FIELDS.some(([js]) => js === k)) throw new TypeError(`policy.${k}: unknown field`);
+    if (k !== 'sealPayloads' && !POLICY_FIELDS.some(([js]) => js === k)) {
+      throw new TypeError(`policy.${k}: unknown field`);
+    }
   }
   return out;
 }
@@ -104,6 +110,7 @@ function policyToProto(policy) {
 function policyFromProto(p) {
   const out = {};
   for (const [js, pb] of POLICY_FIELDS) out[js] = toSeconds(p && p[pb]);
+  out.sealPayloads = Boolean(p && p.seal_payloads);
   return out;
 }
 
@@ -135,6 +142,7 @@ function signResult(r) {
     keyId: r.key_id,
     issuedAt: toDate(r.issued_at),
     expiresAt: toDate(r.expires_at),
+    tokenId: r.token_id || '',
   };
 }
 
@@ -149,6 +157,8 @@ function verifyResult(r) {
     issuedAt: toDate(r.issued_at),
     expiresAt: toDate(r.expires_at),
     refreshRecommended: valid && Boolean(r.refresh_recommended),
+    subject: valid ? r.subject || '' : null,
+    tokenId: valid ? r.token_id || '' : null,
   };
 }
 
@@ -265,6 +275,7 @@ class Client {
       payload: toBytes(o.payload === undefined ? Buffer.alloc(0) : o.payload, 'payload'),
       ttl: requireSeconds(o.ttlSeconds, 'ttlSeconds'),
       audience: requireString(o.audience ?? '', 'audience', { allowEmpty: true }),
+      subject: requireString(o.subject ?? '', 'subject', { allowEmpty: true }),
     };
   }
 
@@ -304,6 +315,27 @@ class Client {
     if (!Array.isArray(items)) throw new TypeError('batchVerify: an array of verify options required');
     const r = await this._call(TOKENS, 'BatchVerify', { items: items.map((i) => this._verifyRequest(i)) }, callOptions);
     return batchItems(`${TOKENS}.BatchVerify`, r, items.length, verifyResult);
+  }
+
+  /**
+   * Revokes one session ({token, audience}: the token must verify) or every session of a
+   * subject issued until now ({subject}: "log out everywhere"). Verify then answers REVOKED.
+   * Resolves to {revokedAt, dropAfter}; rejects with a SessionTokenError (e.g.
+   * RESOURCE_EXHAUSTED when the keyring's revocation list is full).
+   */
+  async revoke(options, callOptions) {
+    if (!options || typeof options !== 'object') throw new TypeError('revoke: options object required');
+    if ((options.token === undefined) === (options.subject === undefined)) {
+      throw new TypeError('revoke: give exactly one of token or subject');
+    }
+    const req = {
+      keyring: this._keyring(options.keyring),
+      audience: requireString(options.audience ?? '', 'audience', { allowEmpty: true }),
+    };
+    if (options.token !== undefined) req.token = requireString(options.token, 'token');
+    else req.subject = requireString(options.subject, 'subject');
+    const r = await this._call(TOKENS, 'Revoke', req, callOptions);
+    return { revokedAt: toDate(r.revoked_at), dropAfter: toDate(r.drop_after) };
   }
 
   // ---- KeyAdmin ----

@@ -22,6 +22,14 @@
 //     was changed, the cookie is deleted (the previous state is not left behind). Any other
 //     Sign failure of a changed session does the same (as the Flask interface does).
 //
+//   * revocation (the service's Revoke): with subjectKey (e.g. 'user_id'), every token is
+//     signed with the subject req.session[subjectKey] (when set). req.session.logout()
+//     revokes the request's token and deletes the cookie; req.session.logoutEverywhere()
+//     revokes every session of that subject issued until now ("log out everywhere": other
+//     devices' cookies are REVOKED on their next request) and deletes the cookie. Both
+//     return a Promise (and take an optional callback); the cookie is deleted even when the
+//     revocation fails, which then rejects so the app can tell the user.
+//
 // When the session is saved: Sign is asynchronous, but cookies must be set before the
 // response headers go out. The middleware wraps the calls that start a response
 // (res.writeHead, res.write, res.end, res.flushHeaders). At the first of them it looks at
@@ -46,7 +54,7 @@ const DEFAULT_MAX_PAYLOAD_BYTES = 2048;
 
 const OPTIONS = new Set([
   'client', 'keyring', 'audience', 'cookieName', 'ttlSeconds', 'maxAgeSeconds', 'deadlineMs',
-  'cookie', 'logger', 'refreshAfterSeconds', 'maxPayloadBytes',
+  'cookie', 'logger', 'refreshAfterSeconds', 'maxPayloadBytes', 'subjectKey',
 ]);
 // Options of express-session / cookie-session that mean something else here.
 const HINTS = {
@@ -120,6 +128,10 @@ function session(options) {
   }
   const maxPayloadBytes = options.maxPayloadBytes === undefined ? DEFAULT_MAX_PAYLOAD_BYTES
     : positiveInteger(options.maxPayloadBytes, 'maxPayloadBytes', { nullable: true });
+  const subjectKey = options.subjectKey ?? null;
+  if (subjectKey !== null && (typeof subjectKey !== 'string' || subjectKey === '')) {
+    throw new TypeError('session: subjectKey must be a non-empty string (the session key holding the user id)');
+  }
   const cookieOpts = normalizeCookieOptions({ ...(options.cookie || {}) });
   const callOptions = options.deadlineMs ? { deadlineMs: options.deadlineMs } : undefined;
   const logger = { ...defaultLogger, ...(options.logger || {}) };
@@ -180,7 +192,28 @@ function session(options) {
     if (refreshAfterSeconds !== null && r.issuedAt instanceof Date) {
       refresh = refresh || (Date.now() - r.issuedAt.getTime()) / 1000 >= refreshAfterSeconds;
     }
-    return { data, refresh, hadCookie: true };
+    return { data, refresh, hadCookie: true, token };
+  }
+
+  // The subject of a session (its subjectKey value as a string), or '' when none.
+  function subjectOf(data) {
+    if (subjectKey === null || !data || typeof data !== 'object') return '';
+    const v = data[subjectKey];
+    return v === undefined || v === null ? '' : String(v);
+  }
+
+  // Revokes with `target` ({token, audience} or {subject}) after the session is destroyed.
+  function revokeThenDestroy(req, st, target, cb) {
+    st.regenerated = true;
+    delete req.session;  // the cookie is deleted whatever the service answers
+    const p = target === null ? Promise.resolve(null)
+      : client.revoke({ keyring, ...target }, callOptions);
+    const done = p.then((r) => r, (err) => {
+      logger.error(`${tag}: revocation failed (the cookie is deleted anyway): ${describe(err)}`);
+      throw err;
+    });
+    if (typeof cb === 'function') done.then((r) => cb(undefined, r), (err) => cb(err));
+    return done;
   }
 
   // The JSON of `value` if it is a savable session, else an Error.
@@ -246,6 +279,18 @@ function session(options) {
         later(cb);
         return this;
       },
+      logout(cb) {  // revokes this request's token, deletes the cookie
+        return revokeThenDestroy(req, state, state.token ? { token: state.token, audience } : null, cb);
+      },
+      logoutEverywhere(cb) {  // revokes every session of this subject, deletes the cookie
+        const subject = subjectOf(req.session);
+        if (!subject) {
+          const err = new TypeError(`logoutEverywhere: the session has no ${subjectKey === null ? 'subjectKey option' : subjectKey}`);
+          if (typeof cb === 'function') { setImmediate(cb, err); return Promise.resolve(null); }
+          return Promise.reject(err);
+        }
+        return revokeThenDestroy(req, state, { subject }, cb);
+      },
       reload(cb) {  // back to what the request's cookie held
         req.session = attach(req, state, JSON.parse(state.initial));
         later(cb);
@@ -263,7 +308,10 @@ function session(options) {
     let err = tooLarge(json);
     if (!err) {
       try {
-        const signed = await client.sign({ keyring, payload: json, ttlSeconds, audience }, callOptions);
+        const req = { keyring, payload: json, ttlSeconds, audience };
+        const subject = subjectOf(JSON.parse(json));
+        if (subject) req.subject = subject;
+        const signed = await client.sign(req, callOptions);
         return serializeCookie(cookieName, signed.token, cookieOpts, secure);
       } catch (e) {
         err = e;
@@ -381,6 +429,7 @@ function session(options) {
       refresh: loaded.refresh,
       hadCookie: loaded.hadCookie,
       unverified: Boolean(loaded.unverified),
+      token: loaded.token,  // the valid token this request came with (logout revokes it)
       regenerated: false,
       saved: undefined,
     };

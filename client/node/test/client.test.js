@@ -22,7 +22,8 @@ after(async () => {
 test('sign and verify: typed results, Buffer and string payloads', async () => {
   const now = Date.now();
   const s = await client.sign({ payload: Buffer.from([0, 1, 2, 255]), ttlSeconds: 120, audience: 'web' });
-  assert.match(s.token, /^st1\.[A-Za-z0-9_-]+$/);
+  assert.match(s.token, /^st2\.[A-Za-z0-9_-]+$/);
+  assert.match(s.tokenId, /^[A-Za-z0-9_-]{22}$/);
   assert.equal(typeof s.keyId, 'number');
   assert.ok(s.issuedAt instanceof Date && s.expiresAt instanceof Date);
   assert.equal(s.expiresAt - s.issuedAt, 120000);
@@ -45,6 +46,45 @@ test('sign and verify: typed results, Buffer and string payloads', async () => {
   const u = await client.sign({ keyring: 'default', payload: 'héllo', ttlSeconds: 60 });
   const uv = await client.verify({ keyring: 'default', token: u.token });  // audience '' both times
   assert.equal(uv.payload.toString('utf8'), 'héllo');
+});
+
+test('subject and token id: bound at sign, returned by verify', async () => {
+  const s = await client.sign({ payload: 'cart=3', ttlSeconds: 60, audience: 'web', subject: 'user-42' });
+  assert.match(s.tokenId, /^[A-Za-z0-9_-]{22}$/);
+  const parsed = sessiontoken.parseNativeToken(s.token);
+  assert.equal(parsed.version, 'st2');
+  assert.equal(parsed.subject.toString(), 'user-42');
+  assert.equal(parsed.tokenId, s.tokenId);
+  const v = await client.verify({ token: s.token, audience: 'web' });
+  assert.equal(v.result, 'VALID');
+  assert.equal(v.subject, 'user-42');
+  assert.equal(v.tokenId, s.tokenId);
+  const other = await client.sign({ payload: 'cart=3', ttlSeconds: 60, audience: 'web' });
+  assert.notEqual(other.tokenId, s.tokenId);
+  assert.equal((await client.verify({ token: other.token, audience: 'web' })).subject, '');
+  const wrong = await client.verify({ token: s.token, audience: 'api' });
+  assert.equal(wrong.subject, null);
+  assert.equal(wrong.tokenId, null);
+  await assert.rejects(client.sign({ payload: 'x', ttlSeconds: 60, subject: 's'.repeat(129) }),
+    (e) => e.codeName === 'INVALID_ARGUMENT' && /subject/.test(e.details));
+});
+
+test('sealed keyring: payload encrypted in the token, plaintext from verify', async () => {
+  const secret = '{"user":42,"iban":"DE89370400440532013000"}';
+  const info = await client.createKeyring({ name: 'sealed-node', policy: { sealPayloads: true } });
+  assert.equal(info.policy.sealPayloads, true);
+  const s = await client.sign({ keyring: 'sealed-node', payload: secret, ttlSeconds: 60, subject: 'u42' });
+  const parsed = sessiontoken.parseNativeToken(s.token);
+  assert.equal(parsed.sealed, true);
+  assert.equal(parsed.payload.indexOf('DE89'), -1);
+  const v = await client.verify({ keyring: 'sealed-node', token: s.token });
+  assert.equal(v.payload.toString(), secret);
+  assert.equal(v.subject, 'u42');
+  const off = await client.setPolicy({ keyring: 'sealed-node', policy: { sealPayloads: false } });
+  assert.equal(off.policy.sealPayloads, false);
+  assert.equal((await client.verify({ keyring: 'sealed-node', token: s.token })).payload.toString(), secret);
+  assert.throws(() => client._signRequest({ ttlSeconds: 1, subject: 5 }), TypeError);
+  await assert.rejects(client.setPolicy({ keyring: 'sealed-node', policy: { sealPayloads: 'yes' } }), TypeError);
 });
 
 test('getKeyUsage counts the verifications of each key on this replica', async () => {
@@ -86,7 +126,7 @@ test('verify results that are not VALID carry no payload', async () => {
 
   const body = Buffer.from(s.token.slice(4), 'base64url');
   body[body.length - 1] ^= 1;  // last MAC byte
-  const bad = await client.verify({ token: 'st1.' + body.toString('base64url'), audience: 'web' });
+  const bad = await client.verify({ token: s.token.slice(0, 4) + body.toString('base64url'), audience: 'web' });
   assert.equal(bad.result, 'BAD_SIGNATURE');
   assert.equal(bad.payload, null);
   assert.equal(bad.keyId, s.keyId);
@@ -252,7 +292,7 @@ test('the same client reaches a restarted server again', async () => {
     srv = await startServer({ port, dir: srv.dir });
     await late.waitForReady(10000);
     const s = await late.sign({ payload: 'late', ttlSeconds: 60 });
-    assert.match(s.token, /^st1\./);
+    assert.match(s.token, /^st2\./);
   } finally {
     late.close();
     await srv?.stop();

@@ -93,17 +93,35 @@ async function startServer(options = {}) {
   return { address: `${LOOPBACK}:${port}`, port, dir, dataDir, proc, stop, logText, exited };
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (for "server comes up later" tests). */
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago (for "server comes up later" tests).
+ * Taken below the ephemeral range (as scripts/localproc.py): a port from listen(0) is free
+ * again once closed, and any outgoing connection on the machine may take it before the
+ * server binds it.
+ */
 async function freePort() {
   const net = require('node:net');
-  return new Promise((resolve, reject) => {
+  let low = 32768;
+  try {
+    low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: the default range's start
+  }
+  const tryPort = (port) => new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, LOOPBACK, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+    s.once('error', () => resolve(null));
+    s.listen(port, LOOPBACK, () => {
+      const bound = s.address().port;
+      s.close(() => resolve(bound));
     });
   });
+  for (let attempt = 0; attempt < 100 && low > 11000; attempt++) {
+    const port = await tryPort(10000 + Math.floor(Math.random() * (low - 10000)));
+    if (port !== null) return port;
+  }
+  const port = await tryPort(0);
+  if (port === null) throw new Error('no free port on 127.0.0.1');
+  return port;
 }
 
 /** A logger that records what the middleware logs: {entries, error, warn, debug, find(re)}. */

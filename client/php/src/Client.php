@@ -1,6 +1,6 @@
 <?php
-// Client of the sessiontoken HTTP/JSON gateway (sessiontoken-server --http_listen): Sign and
-// Verify over HTTP with php-curl. Bodies are protobuf's JSON mapping of the service's
+// Client of the sessiontoken HTTP/JSON gateway (sessiontoken-server --http_listen): Sign,
+// Verify and Revoke over HTTP with php-curl. Bodies are protobuf's JSON mapping of the service's
 // messages (docs/http-gateway.md). Deadline per call; one retry when the service is
 // unavailable (no answer, or 503), as the gRPC clients' service config does.
 declare(strict_types=1);
@@ -13,15 +13,23 @@ final class Client
     private ?string $bearerToken;
     private int $timeoutMs;
     private int $attempts;
+    /** @var array<int, mixed> curl TLS options (CA file, client certificate) */
+    private array $tlsOptions = [];
     /** @var \CurlHandle|null reused: keeps the connection alive across calls */
     private $curl = null;
 
     /**
-     * @param string $baseUrl e.g. "http://127.0.0.1:8080" (the server's --http_listen)
-     * @param array{token?: ?string, timeoutMs?: int, attempts?: int} $options
+     * @param string $baseUrl e.g. "http://127.0.0.1:8080" (the server's --http_listen), or
+     *   "https://host:port" when the server has TLS (--tls_cert/--tls_key)
+     * @param array{token?: ?string, timeoutMs?: int, attempts?: int, caFile?: ?string,
+     *              certFile?: ?string, keyFile?: ?string} $options
      *   token: API token sent as "Authorization: Bearer <token>" (the server's auth.api_tokens);
      *   timeoutMs: deadline of one attempt (default 1000); attempts: at most this many tries
-     *   when the service is unavailable (default 2).
+     *   when the service is unavailable (default 2);
+     *   caFile: PEM CA bundle that signed the server's certificate (https; default: the
+     *   system's); certFile + keyFile: PEM client certificate and key, for a server with
+     *   client certificates (--tls_client_ca, mTLS). The server's certificate and host name
+     *   are always verified.
      */
     public function __construct(string $baseUrl, array $options = [])
     {
@@ -32,32 +40,82 @@ final class Client
         $this->bearerToken = $options['token'] ?? null;
         $this->timeoutMs = (int)($options['timeoutMs'] ?? 1000);
         $this->attempts = max(1, (int)($options['attempts'] ?? 2));
+        $this->tlsOptions = self::tlsOptions($options);
+    }
+
+    /** @return array<int, mixed> */
+    private static function tlsOptions(array $options): array
+    {
+        $tls = [CURLOPT_SSL_VERIFYPEER => true, CURLOPT_SSL_VERIFYHOST => 2];
+        foreach (['caFile' => CURLOPT_CAINFO, 'certFile' => CURLOPT_SSLCERT,
+                  'keyFile' => CURLOPT_SSLKEY] as $name => $opt) {
+            $file = $options[$name] ?? null;
+            if ($file === null) {
+                continue;
+            }
+            if (!is_readable((string)$file)) {
+                throw new \InvalidArgumentException("sessiontoken: $name: cannot read $file");
+            }
+            $tls[$opt] = (string)$file;
+        }
+        if (isset($tls[CURLOPT_SSLCERT]) !== isset($tls[CURLOPT_SSLKEY])) {
+            throw new \InvalidArgumentException('sessiontoken: certFile and keyFile go together');
+        }
+        return $tls;
     }
 
     /**
-     * Signs $payload (bytes) with the keyring's primary key.
-     * @return array{token: string, keyId: int, issuedAt: int, expiresAt: int}
+     * Signs $payload (bytes) with the keyring's primary key. $subject: whose session it is
+     * (e.g. the user id): returned by verify, what revoke(subject: ...) matches.
+     * @return array{token: string, keyId: int, issuedAt: int, expiresAt: int, tokenId: string}
      * @throws ServiceError
      */
-    public function sign(string $keyring, string $payload, int $ttlSeconds, string $audience = ''): array
+    public function sign(string $keyring, string $payload, int $ttlSeconds, string $audience = '',
+                         string $subject = ''): array
     {
-        $r = $this->call($keyring, 'sign', [
-            'payload' => base64_encode($payload),
-            'ttl' => $ttlSeconds . 's',
-            'audience' => $audience,
-        ]);
+        $body = ['payload' => base64_encode($payload), 'ttl' => $ttlSeconds . 's', 'audience' => $audience];
+        if ($subject !== '') {
+            $body['subject'] = $subject;
+        }
+        $r = $this->call($keyring, 'sign', $body);
         return [
             'token' => (string)($r['token'] ?? ''),
             'keyId' => (int)($r['keyId'] ?? 0),
             'issuedAt' => self::seconds($r['issuedAt'] ?? null),
             'expiresAt' => self::seconds($r['expiresAt'] ?? null),
+            'tokenId' => (string)($r['tokenId'] ?? ''),
         ];
     }
 
     /**
-     * Checks a token. An invalid token is a normal answer (valid false, result says why).
+     * Revokes one session ($token, with the $audience it was signed for) or every session of
+     * $subject issued until now ("log out everywhere"); exactly one of them. Verify then
+     * answers REVOKED. A token that does not verify is INVALID_ARGUMENT; revoking a token
+     * again succeeds. Unix times: revokedAt, and dropAfter (when the entry is dropped).
+     * @return array{revokedAt: int, dropAfter: int}
+     * @throws ServiceError
+     */
+    public function revoke(string $keyring, ?string $token = null, string $audience = '', ?string $subject = null): array
+    {
+        $token = $token === '' ? null : $token;
+        $subject = $subject === '' ? null : $subject;
+        if (($token === null) === ($subject === null)) {
+            throw new \InvalidArgumentException('sessiontoken: revoke needs exactly one of token and subject');
+        }
+        $body = $token !== null ? ['token' => $token, 'audience' => $audience] : ['subject' => $subject];
+        $r = $this->call($keyring, 'revoke', $body);
+        return [
+            'revokedAt' => self::seconds($r['revokedAt'] ?? null),
+            'dropAfter' => self::seconds($r['dropAfter'] ?? null),
+        ];
+    }
+
+    /**
+     * Checks a token. An invalid token is a normal answer (valid false, result says why:
+     * MALFORMED, BAD_SIGNATURE, EXPIRED..., REVOKED for a revoked session). payload and
+     * subject are set only when valid; tokenId for v2 tokens.
      * @return array{valid: bool, result: string, payload: string, keyId: int, issuedAt: int,
-     *               expiresAt: int, refreshRecommended: bool}
+     *               expiresAt: int, refreshRecommended: bool, subject: string, tokenId: string}
      * @throws ServiceError
      */
     public function verify(string $keyring, string $token, string $audience = '', ?int $maxAgeSeconds = null): array
@@ -76,6 +134,8 @@ final class Client
             'issuedAt' => self::seconds($r['issuedAt'] ?? null),
             'expiresAt' => self::seconds($r['expiresAt'] ?? null),
             'refreshRecommended' => (bool)($r['refreshRecommended'] ?? false),
+            'subject' => $result === 'VALID' ? (string)($r['subject'] ?? '') : '',
+            'tokenId' => (string)($r['tokenId'] ?? ''),
         ];
     }
 
@@ -128,7 +188,7 @@ final class Client
             CURLOPT_CONNECTTIMEOUT_MS => $this->timeoutMs,
             CURLOPT_NOSIGNAL => true,
             CURLOPT_PROXY => '',  // never through an HTTP proxy from the environment
-        ]);
+        ] + $this->tlsOptions);
         $out = curl_exec($h);
         if ($out === false) {
             $what = curl_errno($h) === CURLE_OPERATION_TIMEDOUT ? 'DEADLINE_EXCEEDED' : 'UNAVAILABLE';

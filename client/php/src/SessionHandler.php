@@ -20,7 +20,14 @@
 //     session_regenerate_id() (a login) or session_destroy() (a logout);
 //   * a session larger than maxPayloadBytes, or one Sign refuses, is not saved (logged); if
 //     it was changed, the cookie is deleted so that the previous state is not left behind;
-//   * cookie attributes are configurable; cookie values are never logged.
+//   * cookie attributes are configurable; cookie values are never logged;
+//   * revocation (the service's Revoke): with subjectKey (e.g. 'user_id'), every token is
+//     signed with $_SESSION[subjectKey] (a string or number) as its subject. logout()
+//     revokes the token the request came with and destroys the session (the cookie is
+//     deleted); logoutEverywhere() revokes every session of the subject issued until now
+//     ("log out everywhere": the cookies of other devices are REVOKED on their next request)
+//     and destroys the session. Both delete the cookie even when the revocation fails; the
+//     ServiceError is then logged and thrown. A REVOKED cookie gives an empty session.
 // Changes made to $_SESSION after the headers went out cannot reach the browser: they are
 // logged as a warning (call session_write_close() or finish with the session before output).
 declare(strict_types=1);
@@ -46,6 +53,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
     private array $cookie;
     /** @var callable(string, string): void */
     private $logger;
+    private ?string $subjectKey;
 
     // Per-request state.
     private bool $loaded = false;
@@ -58,6 +66,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
     private ?string $written = null;   // last data PHP asked to write (php_serialize)
     private bool $emitted = false;     // the response headers are decided
     private ?string $emittedJson = null;
+    private ?string $token = null;     // the valid token the request came with (what logout revokes)
 
     /**
      * @param array $options keyring (required), audience (required, may be ''),
@@ -65,12 +74,13 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
      *   refreshAfterSeconds (null: re-sign an unchanged session only on refresh_recommended),
      *   maxPayloadBytes (2048; null: no local check), cookie: [path '/', domain '',
      *   secure 'auto'|true|false, httponly true, samesite 'Lax', maxAge null (a browser-session
-     *   cookie) or seconds], logger: callable(string $level, string $message).
+     *   cookie) or seconds], logger: callable(string $level, string $message),
+     *   subjectKey (null: off; the $_SESSION key holding the user id, sent as Sign's subject).
      */
     public function __construct(Client $client, array $options)
     {
         $known = ['keyring', 'audience', 'cookieName', 'ttlSeconds', 'maxAgeSeconds',
-            'refreshAfterSeconds', 'maxPayloadBytes', 'cookie', 'logger'];
+            'refreshAfterSeconds', 'maxPayloadBytes', 'cookie', 'logger', 'subjectKey'];
         foreach (array_keys($options) as $k) {
             if (!in_array($k, $known, true)) {
                 throw new \InvalidArgumentException("sessiontoken: unknown option '$k'");
@@ -105,6 +115,10 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
         );
         if (!in_array($this->cookie['samesite'], ['Lax', 'Strict', 'None', ''], true)) {
             throw new \InvalidArgumentException('sessiontoken: cookie.samesite must be Lax, Strict, None or empty');
+        }
+        $this->subjectKey = $options['subjectKey'] ?? null;
+        if ($this->subjectKey !== null && (!is_string($this->subjectKey) || $this->subjectKey === '')) {
+            throw new \InvalidArgumentException('sessiontoken: subjectKey must be a non-empty string');
         }
         $this->logger = $options['logger'] ?? static function (string $level, string $message): void {
             if ($level !== 'debug') {
@@ -239,11 +253,78 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
             $this->log('warning', 'valid token whose payload is not a JSON object; using an empty session');
             return [];
         }
+        $this->token = $token;
         $this->refresh = $r['refreshRecommended'];
         if ($this->refreshAfterSeconds !== null && $r['issuedAt'] > 0) {
             $this->refresh = $this->refresh || time() - $r['issuedAt'] >= $this->refreshAfterSeconds;
         }
         return $data;
+    }
+
+    /** The subject of session data: its subjectKey value as a string, '' when none. */
+    private function subjectOf(mixed $session): string
+    {
+        if ($this->subjectKey === null || !is_array($session)) {
+            return '';
+        }
+        $v = $session[$this->subjectKey] ?? null;
+        return is_string($v) || is_int($v) || is_float($v) ? (string)$v : '';
+    }
+
+    /**
+     * Revokes the token this request came with (a copy of the cookie, replayed, is then
+     * REVOKED) and destroys the session: the cookie is deleted even when the revocation
+     * fails; the ServiceError is then logged and thrown. Returns null when the request had
+     * no valid token (nothing to revoke), else revokedAt and dropAfter.
+     * @return array{revokedAt: int, dropAfter: int}|null
+     * @throws ServiceError
+     */
+    public function logout(): ?array
+    {
+        $token = $this->token;
+        $this->destroySession();
+        if ($token === null) {
+            return null;
+        }
+        return $this->revoke('logout', fn () => $this->client->revoke($this->keyring, token: $token, audience: $this->audience));
+    }
+
+    /**
+     * Revokes every session of this session's subject ($_SESSION[subjectKey]) issued until
+     * now, on every device, and destroys the session (the cookie is deleted even when the
+     * revocation fails; the ServiceError is then logged and thrown).
+     * \LogicException, changing nothing, when the session has no subject.
+     * @return array{revokedAt: int, dropAfter: int}
+     * @throws ServiceError
+     */
+    public function logoutEverywhere(): array
+    {
+        $subject = $this->subjectOf($_SESSION ?? null);
+        if ($subject === '') {
+            throw new \LogicException('sessiontoken: logoutEverywhere: the session has no ' . ($this->subjectKey ?? 'subjectKey option'));
+        }
+        $this->destroySession();
+        return $this->revoke('logout everywhere', fn () => $this->client->revoke($this->keyring, subject: $subject));
+    }
+
+    private function destroySession(): void
+    {
+        if (session_status() === PHP_SESSION_ACTIVE) {
+            session_destroy();
+        }
+        $_SESSION = [];
+        $this->destroyed = true;
+        $this->token = null;
+    }
+
+    private function revoke(string $what, callable $call): array
+    {
+        try {
+            return $call();
+        } catch (\Throwable $e) {
+            $this->log('error', "$what: not revoked (the cookie is deleted anyway): " . $e->getMessage());
+            throw $e;
+        }
     }
 
     /** The JSON of a session array, or null when it holds objects (not JSON data). */
@@ -328,7 +409,8 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
             $error = 'session too large: ' . strlen($json) . " bytes of JSON, limit {$this->maxPayloadBytes}";
         } else {
             try {
-                $signed = $this->client->sign($this->keyring, $json, $this->ttlSeconds, $this->audience);
+                $subject = $this->subjectOf(json_decode($json, true));
+                $signed = $this->client->sign($this->keyring, $json, $this->ttlSeconds, $this->audience, $subject);
                 $this->setCookie($signed['token']);
                 return;
             } catch (\Throwable $e) {

@@ -4,7 +4,15 @@ gateway. Login, the session persists and changes, an unchanged session sets no c
 rotation re-issues the cookie under the new key id, a tampered cookie is rejected and left
 alone, objects are refused, logout deletes the cookie, and with the service down the request
 fails closed (empty session, cookie untouched, error logged). Cookie values never reach the
-log. Standard library only; needs php-cli and php-curl."""
+log.
+
+PhpRevocation (subjectKey 'user', SessionHandler::logout/logoutEverywhere): two devices of one
+user, log out everywhere on one, the other's cookie is refused on its next request; logout
+revokes the current cookie (replayed: an empty session); the service down during a logout:
+the cookie is deleted anyway and the error is logged. The app reaches the real gateway through
+a recording relay here, which checks the Sign and Revoke bodies the PHP client sends and, on
+request, stops the real server just before forwarding a revoke. Standard library only; needs
+php-cli and php-curl."""
 
 import base64
 import http.client
@@ -15,8 +23,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
@@ -25,12 +35,6 @@ import harness  # noqa: E402
 
 APP = os.path.normpath(os.path.join(HERE, "..", "testing", "app.php"))
 PHP = shutil.which("php")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def gateway_verify(port, token, audience="php-e2e"):
@@ -43,27 +47,20 @@ def gateway_verify(port, token, audience="php-e2e"):
     return body
 
 
-class PhpSessionJourney(unittest.TestCase):
+class PhpApp:
+    """The PHP app under php -S, its log and HTTP helpers (shared by both test classes)."""
+
     @classmethod
-    def setUpClass(cls):
-        harness.require_binaries()
-        if PHP is None:
-            raise unittest.SkipTest("php not installed (Debian: php-cli php-curl)")
-        cls.tmp = tempfile.TemporaryDirectory()
+    def start_php(cls, gateway):
         d = cls.tmp.name
-        cls.server = harness.Server(os.path.join(d, "data"),
-                                    harness.write_kek(os.path.join(d, "kek")),
-                                    os.path.join(d, "server.log"),
-                                    ["--http_listen=127.0.0.1:0", "--scheduler_interval=0"])
-        cls.http_port = cls.server.http_port()
         cls.php_log = os.path.join(d, "php-app.log")
         open(cls.php_log, "w").close()
         env = harness.child_env()
-        env["SESSIONTOKEN_GATEWAY"] = f"http://127.0.0.1:{cls.http_port}"
+        env["SESSIONTOKEN_GATEWAY"] = gateway
         env["SESSIONTOKEN_LOG"] = cls.php_log
         cls.php_stderr = open(os.path.join(d, "php-server.log"), "wb")
         for _ in range(5):  # a free port may be taken between the probe and php's bind
-            cls.php_port = free_port()
+            cls.php_port = harness.free_port()
             cls.php = subprocess.Popen(
                 [PHP, "-d", "display_errors=stderr", "-S", f"127.0.0.1:{cls.php_port}", APP],
                 cwd=os.path.dirname(APP), env=env, stdin=subprocess.DEVNULL,
@@ -118,6 +115,23 @@ class PhpSessionJourney(unittest.TestCase):
     def log(self):
         with open(self.php_log) as f:
             return f.read()
+
+
+
+class PhpSessionJourney(PhpApp, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        harness.require_binaries()
+        if PHP is None:
+            raise unittest.SkipTest("php not installed (Debian: php-cli php-curl)")
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = cls.tmp.name
+        cls.server = harness.Server(os.path.join(d, "data"),
+                                    harness.write_kek(os.path.join(d, "kek")),
+                                    os.path.join(d, "server.log"),
+                                    ["--http_listen=127.0.0.1:0", "--scheduler_interval=0"])
+        cls.http_port = cls.server.http_port()
+        cls.start_php(f"http://127.0.0.1:{cls.http_port}")
 
     def test_journey(self):
         seen_tokens = []
@@ -208,6 +222,144 @@ class PhpSessionJourney(unittest.TestCase):
         for t in seen_tokens + [tampered]:
             self.assertNotIn(t, log)
             self.assertNotIn(t.split(".")[-1], log)
+
+
+class Relay:
+    """A loopback HTTP relay to the real gateway that records each request (path, JSON body);
+    with stop_before_revoke set, it stops the real server before forwarding a revoke (the
+    forward then fails and the relay closes the connection unanswered)."""
+
+    def __init__(self, gateway_port, server):
+        self.requests = []
+        self.stop_before_revoke = False
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                relay.requests.append((self.path, json.loads(body)))
+                if relay.stop_before_revoke and self.path.endswith(":revoke") and server.proc.poll() is None:
+                    server.stop()
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", gateway_port, timeout=10)
+                    conn.request("POST", self.path, body=body,
+                                 headers={"Content-Type": "application/json"})
+                    resp = conn.getresponse()
+                    out = resp.read()
+                    conn.close()
+                except OSError:
+                    self.close_connection = True  # no answer: the client sees the service down
+                    return
+                self.send_response(resp.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def bodies(self, verb):
+        return [b for path, b in self.requests if path == f"/v1/keyrings/default:{verb}"]
+
+
+class PhpRevocation(PhpApp, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        harness.require_binaries()
+        if PHP is None:
+            raise unittest.SkipTest("php not installed (Debian: php-cli php-curl)")
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = cls.tmp.name
+        cls.server = harness.Server(os.path.join(d, "data"),
+                                    harness.write_kek(os.path.join(d, "kek")),
+                                    os.path.join(d, "server.log"),
+                                    ["--http_listen=127.0.0.1:0", "--scheduler_interval=0"])
+        cls.http_port = cls.server.http_port()
+        cls.relay = Relay(cls.http_port, cls.server)
+        cls.start_php(f"http://127.0.0.1:{cls.relay.port}")
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.relay.close()
+
+    def test_client_revoke_arguments(self):
+        # Exactly one of token and subject, checked before anything is sent.
+        script = ("require $argv[1]; $c = new SessionToken\\Client($argv[2]);"
+                  "foreach ([[], ['token' => 't', 'subject' => 's']] as $a) {"
+                  "  try { $c->revoke('default', ...$a); echo \"sent\\n\"; }"
+                  "  catch (InvalidArgumentException $e) { echo \"refused\\n\"; } }")
+        n = len(self.relay.requests)
+        out = subprocess.run([PHP, "-r", script, os.path.join(os.path.dirname(APP), "..", "src", "autoload.php"),
+                              f"http://127.0.0.1:{self.relay.port}"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.stdout, "refused\nrefused\n", out.stderr)
+        self.assertEqual(len(self.relay.requests), n)
+
+    def login(self, user):
+        body, sc = self.get(f"/login?user={user}")
+        self.assertEqual(body["user"], user)
+        self.assertIsNotNone(sc)
+        # The PHP client sent the session's user as Sign's subject.
+        self.assertEqual(self.relay.bodies("sign")[-1]["subject"], user)
+        return self.value(sc)
+
+    def test_revocation(self):
+        # Log out everywhere: alice on two devices, bob on a third.
+        phone, laptop, other = self.login("alice"), self.login("alice"), self.login("bob")
+        v = gateway_verify(self.http_port, laptop)
+        self.assertEqual((v["result"], v["subject"]), ("VALID", "alice"))
+        body, sc = self.get("/logout-everywhere", phone)
+        self.assertEqual(body, {"revoked": True})
+        self.assertIsNotNone(sc, "the device that logged out keeps no cookie")
+        self.assertIn("expires=thu, 01 jan 1970", sc.lower())
+        self.assertEqual(self.relay.bodies("revoke")[-1], {"subject": "alice"})
+        # The other device: refused on its next request (an empty session, cookie left alone).
+        body, sc = self.get("/visit", laptop)
+        self.assertEqual(body, {"user": None, "visits": None})
+        self.assertIsNone(sc)
+        self.assertEqual(gateway_verify(self.http_port, laptop)["result"], "REVOKED")
+        self.assertIn("session cookie rejected: REVOKED", self.log())
+        self.assertEqual(self.get("/", other)[0]["user"], "bob")
+        time.sleep(1.1)  # whole seconds: a token of the cutoff second is revoked
+        self.assertEqual(self.get("/", self.login("alice"))[0]["user"], "alice")
+
+        # Logout revokes the current token: the cookie, replayed, gives an empty session.
+        stolen = self.login("carol")
+        body, sc = self.get("/logout-here", stolen)
+        self.assertEqual(body, {"revoked": True})
+        self.assertIsNotNone(sc)
+        self.assertEqual(self.relay.bodies("revoke")[-1], {"token": stolen, "audience": "php-e2e"})
+        self.assertEqual(self.get("/", stolen)[0], {"user": None, "visits": None})
+        # Nothing to revoke without a valid cookie; no subject: log out everywhere fails.
+        n = len(self.relay.bodies("revoke"))
+        self.assertEqual(self.get("/logout-here")[0], {"revoked": False})
+        body, sc = self.get("/logout-everywhere")
+        self.assertFalse(body["revoked"])
+        self.assertIn("the session has no user", body["error"])
+        self.assertEqual(len(self.relay.bodies("revoke")), n)
+
+        # The service goes down between Verify and Revoke: the cookie is deleted anyway, the
+        # app hears the error, it is logged without the cookie's value.
+        dave = self.login("dave")
+        self.relay.stop_before_revoke = True
+        body, sc = self.get("/logout-here", dave)
+        self.assertEqual(body, {"revoked": False, "error": "UNAVAILABLE"})
+        self.assertIsNotNone(sc, "the cookie is deleted even so")
+        self.assertIn("expires=thu, 01 jan 1970", sc.lower())
+        self.assertIn("logout: not revoked (the cookie is deleted anyway)", self.log())
+        log = self.log()
+        for t in (phone, laptop, stolen, dave):
+            self.assertNotIn(t.split(".")[-1][:20], log)
 
 
 if __name__ == "__main__":

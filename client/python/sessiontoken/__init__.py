@@ -34,6 +34,7 @@ from .client import (  # noqa: E402,F401
     KeyState,
     KeyUsage,
     Result,
+    RevokeResult,
     RotateResult,
     ServiceError,
     SignItem,
@@ -49,6 +50,6 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_KEYRING", "Algorithm", "BatchItem", "Client", "ImportResult", "KeyInfo",
     "KeyringInfo", "KeyringPolicy", "KeyringSummary", "KeyringUsage", "KeyUsage", "KeyState", "MalformedToken",
-    "NativeHeader", "Result", "RotateResult", "ServiceError", "SignItem", "SignResult",
+    "NativeHeader", "Result", "RevokeResult", "RotateResult", "ServiceError", "SignItem", "SignResult",
     "VerifyItem", "VerifyResult", "WeakSecretWarning", "parse_native_header",
 ]

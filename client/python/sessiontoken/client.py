@@ -78,6 +78,7 @@ class SignResult:
     key_id: int
     issued_at: Optional[_dt.datetime]
     expires_at: Optional[_dt.datetime]
+    token_id: str = ""             # the token's random id ("" for Flask-format cookies)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,10 +89,18 @@ class VerifyResult:
     issued_at: Optional[_dt.datetime]
     expires_at: Optional[_dt.datetime]
     refresh_recommended: bool      # valid, but not signed by the primary: re-issue it
+    subject: str = ""              # VALID st2 tokens: the subject given at Sign
+    token_id: str = ""             # VALID st2 tokens: the token's random id
 
     @property
     def valid(self) -> bool:
         return self.result == Result.VALID
+
+
+@dataclasses.dataclass(frozen=True)
+class RevokeResult:
+    revoked_at: Optional[_dt.datetime]  # a subject's cutoff: its sessions issued until then
+    drop_after: Optional[_dt.datetime]  # the server drops the entry after this
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +109,7 @@ class SignItem:
     ttl: Seconds
     audience: str = ""
     keyring: Optional[str] = None
+    subject: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +142,9 @@ class KeyringPolicy:
     destroy_after: _dt.timedelta = _dt.timedelta(0)
     max_token_ttl: _dt.timedelta = _dt.timedelta(0)
     tombstone_retention: _dt.timedelta = _dt.timedelta(0)
+    # New tokens carry their payload encrypted (AES-256-GCM); verify() still returns it in
+    # clear. Not for Flask-format keyrings (FAILED_PRECONDITION).
+    seal_payloads: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,14 +251,15 @@ def _ts(msg, field: str) -> Optional[_dt.datetime]:
 
 def _sign_result(r) -> SignResult:
     return SignResult(token=r.token, key_id=r.key_id, issued_at=_ts(r, "issued_at"),
-                      expires_at=_ts(r, "expires_at"))
+                      expires_at=_ts(r, "expires_at"), token_id=r.token_id)
 
 
 def _verify_result(r) -> VerifyResult:
     return VerifyResult(result=_enum(Result, r.result), payload=bytes(r.payload),
                         key_id=r.key_id, issued_at=_ts(r, "issued_at"),
                         expires_at=_ts(r, "expires_at"),
-                        refresh_recommended=bool(r.refresh_recommended))
+                        refresh_recommended=bool(r.refresh_recommended),
+                        subject=r.subject, token_id=r.token_id)
 
 
 def _key_info(k) -> KeyInfo:
@@ -255,8 +269,9 @@ def _key_info(k) -> KeyInfo:
 
 
 def _policy(p) -> KeyringPolicy:
-    return KeyringPolicy(**{f.name: _dt.timedelta(seconds=getattr(p, f.name).seconds)
-                            for f in dataclasses.fields(KeyringPolicy)})
+    return KeyringPolicy(seal_payloads=bool(p.seal_payloads),
+                         **{f.name: _dt.timedelta(seconds=getattr(p, f.name).seconds)
+                            for f in dataclasses.fields(KeyringPolicy) if f.name != "seal_payloads"})
 
 
 def _keyring_info(r) -> KeyringInfo:
@@ -437,11 +452,11 @@ class Client:
 
     # --- SessionTokens -------------------------------------------------------------------
 
-    def _sign_request(self, payload, ttl, audience, keyring):
+    def _sign_request(self, payload, ttl, audience, keyring, subject=""):
         if isinstance(payload, str):
             payload = payload.encode("utf-8")
         req = self._pb.tokens_pb2.SignRequest(keyring=self._kr(keyring), payload=bytes(payload),
-                                              audience=audience)
+                                              audience=audience, subject=subject)
         req.ttl.seconds = _seconds(ttl, "ttl")
         return req
 
@@ -453,9 +468,13 @@ class Client:
         return req
 
     def sign(self, payload: Union[bytes, str], ttl: Seconds, *, audience: str = "",
-             keyring: Optional[str] = None, timeout: Optional[float] = None) -> SignResult:
-        """Signs `payload` (bytes; str is UTF-8 encoded) with the keyring's primary key."""
-        req = self._sign_request(payload, ttl, audience, keyring)
+             keyring: Optional[str] = None, subject: str = "",
+             timeout: Optional[float] = None) -> SignResult:
+        """Signs `payload` (bytes; str is UTF-8 encoded) with the keyring's primary key.
+        `subject` (e.g. the user id, at most 128 bytes) is bound into the token and comes
+        back from verify(); revoke(subject=...) ends every session carrying it.
+        Flask-format keyrings refuse one (INVALID_ARGUMENT)."""
+        req = self._sign_request(payload, ttl, audience, keyring, subject)
         return _sign_result(self._call("Sign", self._tokens.Sign, req, timeout))
 
     def verify(self, token: str, *, audience: str = "", max_age: Optional[Seconds] = None,
@@ -469,7 +488,8 @@ class Client:
                    timeout: Optional[float] = None) -> list:
         req = self._pb.tokens_pb2.BatchSignRequest()
         for it in items:
-            req.items.append(self._sign_request(it.payload, it.ttl, it.audience, it.keyring))
+            req.items.append(self._sign_request(it.payload, it.ttl, it.audience, it.keyring,
+                                                it.subject))
         resp = self._call("BatchSign", self._tokens.BatchSign, req, timeout)
         return [BatchItem(_CODES.get(i.code, grpc.StatusCode.UNKNOWN), i.message,
                           _sign_result(i.response) if i.code == 0 else None)
@@ -490,6 +510,24 @@ class Client:
         return [BatchItem(_CODES.get(i.code, grpc.StatusCode.UNKNOWN), i.message,
                           _verify_result(i.response) if i.code == 0 else None)
                 for i in resp.items]
+
+    def revoke(self, token: Optional[str] = None, *, subject: Optional[str] = None,
+               audience: str = "", keyring: Optional[str] = None,
+               timeout: Optional[float] = None) -> RevokeResult:
+        """Revokes one session (`token`, which must verify for `audience`) or every session
+        of `subject` issued until now ("log out everywhere"). Verify then answers
+        Result.REVOKED. Needs SIGN on the keyring (or ADMIN). Raises ServiceError, e.g.
+        RESOURCE_EXHAUSTED when the keyring's revocation list is full, INVALID_ARGUMENT when
+        the token does not verify."""
+        if (token is None) == (subject is None):
+            raise ValueError("revoke: give exactly one of token or subject")
+        req = self._pb.tokens_pb2.RevokeRequest(keyring=self._kr(keyring), audience=audience)
+        if token is not None:
+            req.token = token
+        else:
+            req.subject = subject
+        r = self._call("Revoke", self._tokens.Revoke, req, timeout)
+        return RevokeResult(revoked_at=_ts(r, "revoked_at"), drop_after=_ts(r, "drop_after"))
 
     # --- KeyAdmin ------------------------------------------------------------------------
 
@@ -576,7 +614,10 @@ class Client:
     def _policy_proto(self, policy: KeyringPolicy):
         p = self._pb.common_pb2.KeyringPolicy()
         for f in dataclasses.fields(KeyringPolicy):
-            getattr(p, f.name).seconds = _seconds(getattr(policy, f.name), f.name)
+            if f.name == "seal_payloads":
+                p.seal_payloads = bool(policy.seal_payloads)
+            else:
+                getattr(p, f.name).seconds = _seconds(getattr(policy, f.name), f.name)
         return p
 
     def create_keyring(self, name: str, *, policy: Optional[KeyringPolicy] = None,

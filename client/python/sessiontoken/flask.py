@@ -23,6 +23,13 @@ computed by the service:
   older than that), or when Verify says refresh_recommended (the cookie was signed by a
   key that is no longer primary): it is then re-issued under the current primary key.
 
+Revocation (the service's Revoke): with `subject_key` (e.g. "user_id"), each token is signed
+with the subject session[subject_key] (when set). `logout()` revokes the token the request
+came with and clears the session (the cookie is deleted); `logout_everywhere()` revokes every
+session of the subject issued until now ("log out everywhere": the cookies of other devices
+are REVOKED on their next request) and clears the session. Both clear the session even when
+the service cannot be reached, and then raise the ServiceError so the view can tell the user.
+
 Fails closed: when the service is unreachable or returns an error, the request gets a new,
 empty session marked `unverified` and an error is logged (logger "sessiontoken.flask"); an
 unverified cookie is never accepted and the request does not fail. An unverified session is
@@ -51,7 +58,7 @@ from flask.sessions import SecureCookieSession, SessionInterface, session_json_s
 from werkzeug.http import dump_cookie
 
 from . import FORK_SUPPORT
-from .client import Client, Result, ServiceError
+from .client import Client, Result, RevokeResult, ServiceError
 
 log = logging.getLogger("sessiontoken.flask")
 
@@ -83,6 +90,8 @@ class TokenSession(SecureCookieSession):
     #: The cookie could not be checked (service error or timeout): this empty session is
     #: never saved, so the browser's cookie is neither replaced nor deleted.
     unverified = False
+    #: The valid token this request came with (what logout() revokes); None otherwise.
+    token: Optional[str] = None
 
 
 def _seconds_or_none(value, what: str) -> Optional[int]:
@@ -105,7 +114,8 @@ class SessionTokenInterface(SessionInterface):
                  audience: Optional[str] = None,
                  session_ttl: Optional[_dt.timedelta] = None,
                  refresh_after: Union[_dt.timedelta, int, None] = None,
-                 max_payload_bytes: Optional[int] = DEFAULT_MAX_PAYLOAD_BYTES):
+                 max_payload_bytes: Optional[int] = DEFAULT_MAX_PAYLOAD_BYTES,
+                 subject_key: Optional[str] = None):
         """`client`: a Client, or a factory returning one (fork-safe: called once per
         process, on first use).
         `session_ttl`: token lifetime of non-permanent (browser-session) cookies; default
@@ -115,7 +125,9 @@ class SessionTokenInterface(SessionInterface):
         SESSION_REFRESH_EACH_REQUEST's re-sign on every response). Default: off.
         `max_payload_bytes`: sessions whose serialized form is larger are not sent to Sign
         (SessionTooLarge); default the service's default limit. None: leave the check to
-        the service (e.g. a Flask-format keyring, whose limit is the compressed cookie)."""
+        the service (e.g. a Flask-format keyring, whose limit is the compressed cookie).
+        `subject_key`: the session key holding the user id (e.g. "user_id"): tokens are
+        signed with it as their subject, which logout_everywhere() revokes."""
         if callable(client) and not hasattr(client, "verify"):
             self._factory, self._client = client, None
         else:
@@ -133,6 +145,9 @@ class SessionTokenInterface(SessionInterface):
             raise ValueError("max_payload_bytes: a positive int or None expected")
         self.max_payload_bytes = None if max_payload_bytes is None else int(max_payload_bytes)
         self._fork_warned = False
+        if subject_key is not None and (not isinstance(subject_key, str) or not subject_key):
+            raise ValueError("subject_key: a non-empty str expected")
+        self.subject_key = subject_key
 
     @property
     def client(self) -> Client:
@@ -194,6 +209,7 @@ class SessionTokenInterface(SessionInterface):
                       type(e).__name__)
             return self.session_class()
         session = self.session_class(data)
+        session.token = val
         session.refresh_recommended = r.refresh_recommended
         if self.refresh_after is not None and r.issued_at is not None:
             age = _dt.datetime.now(_dt.timezone.utc) - r.issued_at
@@ -228,11 +244,48 @@ class SessionTokenInterface(SessionInterface):
         if self.max_payload_bytes is not None and len(payload) > self.max_payload_bytes:
             raise SessionTooLarge(len(payload), self.max_payload_bytes)
         try:
+            subject = self.subject_of(session)
+            extra = {"subject": subject} if subject else {}
             return self.client.sign(payload, self._ttl(app, session), audience=self.salt,
-                                    keyring=self.keyring)
+                                    keyring=self.keyring, **extra)
         except ServiceError as e:
             if e.code == grpc.StatusCode.INVALID_ARGUMENT and e.details.startswith("payload:"):
                 raise SessionTooLarge(len(payload), None, e.details) from None
+            raise
+
+    # --- revocation --------------------------------------------------------------------
+
+    def subject_of(self, session) -> str:
+        """The session's subject (session[subject_key] as a str), or "" when none."""
+        if self.subject_key is None:
+            return ""
+        value = session.get(self.subject_key)
+        return "" if value is None else str(value)
+
+    def logout(self, session) -> Optional[RevokeResult]:
+        """Revokes the token this request came with and clears the session (its cookie is
+        deleted). Returns None when there was no valid token to revoke."""
+        token = getattr(session, "token", None)
+        session.clear()
+        if not token:
+            return None
+        try:
+            return self.client.revoke(token, audience=self.salt, keyring=self.keyring)
+        except ServiceError as e:
+            log.error("logout: the session token was not revoked (the cookie is deleted): %s", e)
+            raise
+
+    def logout_everywhere(self, session) -> RevokeResult:
+        """Revokes every session of this session's subject issued until now (all devices)
+        and clears the session. ValueError when the session has no subject."""
+        subject = self.subject_of(session)
+        if not subject:
+            raise ValueError(f"logout_everywhere: the session has no {self.subject_key or 'subject_key'}")
+        session.clear()
+        try:
+            return self.client.revoke(subject=subject, keyring=self.keyring)
+        except ServiceError as e:
+            log.error("logout_everywhere: not revoked (the cookie is deleted): %s", e)
             raise
 
     def save_session(self, app, session, response) -> None:
@@ -284,3 +337,17 @@ class SessionTokenInterface(SessionInterface):
                 delete_cookie()
             return
         write(signed.token, expires=self.get_expiration_time(app, session))
+
+
+def logout() -> Optional[RevokeResult]:
+    """In a request of an app using SessionTokenInterface: revokes the current session's
+    token and clears the session (see SessionTokenInterface.logout)."""
+    from flask import current_app, session
+    return current_app.session_interface.logout(session)
+
+
+def logout_everywhere() -> RevokeResult:
+    """In a request: revokes every session of the current session's subject (all devices)
+    and clears the session (see SessionTokenInterface.logout_everywhere)."""
+    from flask import current_app, session
+    return current_app.session_interface.logout_everywhere(session)

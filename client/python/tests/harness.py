@@ -39,6 +39,8 @@ os.environ["no_proxy"] = os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 
 if PKG_ROOT not in sys.path:
     sys.path.insert(0, PKG_ROOT)
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+from localproc import free_port  # noqa: E402,F401 (for tests that pick a server's port)
 _default_stubs = os.path.join(REPO, "build", "dev", "python")
 if "SESSIONTOKEN_PY_STUBS" not in os.environ and os.path.isdir(
         os.path.join(_default_stubs, "sessiontoken", "v1")):

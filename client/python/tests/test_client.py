@@ -8,7 +8,6 @@ import copy
 import datetime
 import json
 import os
-import socket
 import subprocess
 import sys
 import shutil
@@ -25,14 +24,6 @@ import sessiontoken
 from sessiontoken import Algorithm, KeyState, Result
 from sessiontoken import _stubs
 from sessiontoken import token as tk
-
-
-def free_port():
-    s = socket.socket()
-    s.bind((harness.LOOPBACK, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Typed(unittest.TestCase):
@@ -68,6 +59,40 @@ class Typed(unittest.TestCase):
         self.assertFalse(w.valid)
         self.assertEqual(w.payload, b"")
         self.assertIs(c.verify("st1.AAAA", audience="web").result, Result.MALFORMED)
+
+    def test_subject_and_token_id(self):
+        c = self.client
+        s = c.sign("cart=3", 60, audience="web", subject="user-42")
+        self.assertEqual(len(s.token_id), 22)
+        h = tk.parse_native_header(s.token)
+        self.assertEqual((h.version, h.subject, h.token_id), (2, b"user-42", s.token_id))
+        v = c.verify(s.token, audience="web")
+        self.assertIs(v.result, Result.VALID)
+        self.assertEqual((v.subject, v.token_id), ("user-42", s.token_id))
+        self.assertNotEqual(c.sign("cart=3", 60, audience="web").token_id, s.token_id)
+        w = c.verify(s.token, audience="api")
+        self.assertEqual((w.subject, w.token_id), ("", ""))
+        with self.assertRaises(sessiontoken.ServiceError) as cm:
+            c.sign("x", 60, subject="s" * 129)
+        self.assertEqual(cm.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("subject", cm.exception.details)
+
+    def test_sealed_keyring(self):
+        c = self.client
+        secret = b'{"user":42,"iban":"DE89370400440532013000"}'
+        info = c.create_keyring("sealed-typed",
+                                policy=sessiontoken.KeyringPolicy(seal_payloads=True))
+        self.assertTrue(info.policy.seal_payloads)
+        s = c.sign(secret, 60, keyring="sealed-typed", subject="u42")
+        h = tk.parse_native_header(s.token)
+        self.assertTrue(h.sealed)
+        self.assertNotIn(b"DE89", h.payload)
+        v = c.verify(s.token, keyring="sealed-typed")
+        self.assertEqual((v.result, v.payload, v.subject), (Result.VALID, secret, "u42"))
+        # Switching sealing off keeps the sealed token verifying; new tokens are in clear.
+        c.set_policy(sessiontoken.KeyringPolicy(seal_payloads=False), "sealed-typed")
+        self.assertEqual(c.verify(s.token, keyring="sealed-typed").payload, secret)
+        self.assertFalse(tk.parse_native_header(c.sign(secret, 60, keyring="sealed-typed").token).sealed)
 
     def test_keys_typed(self):
         info = self.client.list_keys()
@@ -288,7 +313,7 @@ class Retries(unittest.TestCase):
 
 class Restart(unittest.TestCase):
     def test_the_same_client_reaches_a_restarted_server(self):
-        port = free_port()
+        port = harness.free_port()
         server = harness.ServerProcess(port=port)
         c = sessiontoken.Client(f"{harness.LOOPBACK}:{port}")
         try:

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 # The Sinatra application of the end-to-end test: login (a new session), whoami, a counter,
-# a nested change, logout. Sessions come from Sessiontoken::RackSession, not Sinatra's own.
+# a nested change, logout, and the revocation logouts (logout here, log out everywhere). Sessions come from Sessiontoken::RackSession, not Sinatra's own.
 require 'json'
 require 'sinatra/base'
 
@@ -47,5 +47,23 @@ class ShopApp < Sinatra::Base
   post '/logout' do
     session.destroy
     status 204
+  end
+
+  # {"revoked": true/false, "error": the gRPC code name when the revocation failed}
+  post '/logout-here' do
+    revoked { session.logout }
+  end
+
+  post '/logout-everywhere' do
+    revoked { session.logout_everywhere }
+  end
+
+  def revoked
+    content_type :json
+    JSON.generate(revoked: !yield.nil?)
+  rescue Sessiontoken::Error => e
+    JSON.generate(revoked: false, error: Sessiontoken::Error.code_name(e.code))
+  rescue ArgumentError => e
+    JSON.generate(revoked: false, error: e.message)
   end
 end

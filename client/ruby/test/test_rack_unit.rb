@@ -1,8 +1,10 @@
 # frozen_string_literal: true
 
 # Cookie and refresh rules without a server: RackSession.decide for each case, the Set-Cookie
-# values, option checks, the shared service config, and the session hash's key handling.
+# values, option checks, the shared service config, the session hash's key handling, and the
+# sign subject and revoke requests of subject_key, logout and logout_everywhere.
 $LOAD_PATH.unshift(File.expand_path('../lib', __dir__))
+require 'logger'
 require 'minitest/autorun'
 require 'rack'
 require 'sessiontoken/rack_session'
@@ -96,5 +98,85 @@ class RackUnitTest < Minitest::Test
     assert_raises(ArgumentError) do
       Sessiontoken::ServiceConfig.split('{"methodConfig":[{"name":[{"service":"s"}],"timeout":"2m"}]}')
     end
+  end
+
+  # A client that verifies every cookie as valid ({"user":42}), or as REVOKED the cookie
+  # "revoked", and records what sign and revoke are sent.
+  class Recorder
+    attr_reader :signs, :revokes
+
+    def initialize
+      @signs = []
+      @revokes = []
+    end
+
+    def verify(token:, **)
+      return Struct.new(:result, :valid?).new(:REVOKED, false) if token == 'revoked'
+
+      Struct.new(:result, :valid?, :payload, :refresh_recommended, :issued_at).new(:VALID, true, '{"user":42}', false, nil)
+    end
+
+    def sign(**args)
+      @signs << args
+      Struct.new(:token).new('signed')
+    end
+
+    def revoke(**args)
+      @revokes << args
+      :revoked
+    end
+  end
+
+  # Runs block(session) behind middleware with the cookie "session=cookie" (nil: none);
+  # returns [the block's value, the Set-Cookie header].
+  def serve(middleware_options, cookie, &block)
+    result = nil
+    app = ->(env) { result = block.call(env['rack.session']); [200, {}, []] }
+    mw = RS.new(app, { keyring: 'k', audience: 'a', logger: Logger.new(nil) }.merge(middleware_options))
+    env = Rack::MockRequest.env_for('http://x/', cookie ? { 'HTTP_COOKIE' => "session=#{cookie}" } : {})
+    _, headers, = mw.call(env)
+    [result, headers['Set-Cookie']]
+  end
+
+  def test_logout_requests
+    f = Recorder.new
+    o = { client: f, subject_key: 'user' }
+    serve(o, nil) { |s| s[:user] = 'alice' }
+    serve(o, 'tok1') { |s| s[:n] = 1 } # user 42 from the cookie, a number
+    serve(o, nil) { |s| s[:n] = 1 }
+    assert_equal %w[alice 42] + [''], f.signs.map { |a| a[:subject] }
+    assert_equal %w[k a], [f.signs[0][:keyring], f.signs[0][:audience]]
+
+    r, cookie = serve(o, 'tok1', &:logout)
+    assert_equal :revoked, r
+    assert_match(/\Asession=; Max-Age=0/, cookie)
+    r, cookie = serve(o, 'tok2', &:logout_everywhere)
+    assert_equal :revoked, r
+    assert_match(/\Asession=; Max-Age=0/, cookie)
+    assert_equal [{ keyring: 'k', timeout: nil, token: 'tok1', audience: 'a' }, { keyring: 'k', timeout: nil, subject: '42' }],
+                 f.revokes
+
+    # Nothing to revoke: a REVOKED cookie (an empty session, left alone, logout only deletes),
+    # no subject or no subject_key (logout_everywhere raises and changes nothing).
+    f.revokes.clear
+    r, cookie = serve(o, 'revoked') { |s| [s.to_hash, s.logout] }
+    assert_equal [{}, nil], r
+    assert_match(/\Asession=; Max-Age=0/, cookie)
+    r, cookie = serve(o, nil) do |s|
+      s[:n] = 1
+      assert_raises(ArgumentError) { s.logout_everywhere }
+      s.to_hash
+    end
+    assert_equal({ 'n' => 1 }, r)
+    refute_nil cookie
+    r, = serve({ client: f }, 'tok3') do |s|
+      assert_raises(ArgumentError) { s.logout_everywhere }
+      s[:n] = 2
+      s.to_hash
+    end
+    assert_equal({ 'user' => 42, 'n' => 2 }, r)
+    assert_empty f.revokes
+    assert_equal '', f.signs.last[:subject], 'no subject without subject_key'
+    assert_raises(ArgumentError) { RS.new(nil, client: f, keyring: 'k', audience: 'a', subject_key: '') }
   end
 end

@@ -23,16 +23,21 @@ module Sessiontoken
     end
   end
 
-  SignResult = Struct.new(:token, :key_id, :issued_at, :expires_at, keyword_init: true)
-  # result is a Symbol (:VALID, :MALFORMED, :EXPIRED, :BAD_SIGNATURE...); payload is set only
-  # when valid; refresh_recommended: valid, but signed by a key that is no longer the primary.
+  # token_id: the v2 token's random id (what a revocation of this token names).
+  SignResult = Struct.new(:token, :key_id, :issued_at, :expires_at, :token_id, keyword_init: true)
+  # result is a Symbol (:VALID, :MALFORMED, :EXPIRED, :BAD_SIGNATURE..., :REVOKED: genuine but
+  # its session was revoked); payload and subject are set only when valid; refresh_recommended:
+  # valid, but signed by a key that is no longer the primary; token_id: of a v2 token.
   VerifyResult = Struct.new(:result, :valid, :payload, :key_id, :issued_at, :expires_at,
-                            :refresh_recommended, keyword_init: true) do
+                            :refresh_recommended, :subject, :token_id, keyword_init: true) do
     alias_method :valid?, :valid
   end
+  # A stored revocation: Verify answers REVOKED for the tokens it matches; the entry is dropped
+  # after drop_after, when none of them can be valid any more.
+  RevokeResult = Struct.new(:revoked_at, :drop_after, keyword_init: true)
   RotateResult = Struct.new(:new_key_id, :previous_primary_key_id, :revision, keyword_init: true)
 
-  # Client of the sessiontoken service: SessionTokens (sign, verify, batches) and the KeyAdmin calls an
+  # Client of the sessiontoken service: SessionTokens (sign, verify, batches, revoke) and the KeyAdmin calls an
   # application or its tests need (rotate, primary_key_id). Deadlines and retries follow the
   # service config shared by every client. Thread-safe. gRPC channels do not survive fork():
   # create a Client in each process (Sessiontoken::RackSession takes a factory for that).
@@ -46,9 +51,10 @@ module Sessiontoken
     # address: host:port. keyring: default keyring of calls that name none. timeout: seconds,
     # the deadline of every call (default: the method's timeout in the service config).
     # credentials: GRPC::Core::ChannelCredentials (default: plaintext). service_config: JSON
-    # text replacing proto/sessiontoken/v1/service_config.json.
+    # text replacing proto/sessiontoken/v1/service_config.json. interceptors: GRPC::ClientInterceptor
+    # instances, given to the stubs.
     def initialize(address = DEFAULT_ADDRESS, keyring: nil, timeout: nil, credentials: :this_channel_is_insecure,
-                   service_config: nil, channel_args: {})
+                   service_config: nil, channel_args: {}, interceptors: [])
       @address = address
       @keyring = keyring
       @timeout = timeout
@@ -60,8 +66,9 @@ module Sessiontoken
         'grpc.initial_reconnect_backoff_ms' => 200,
         'grpc.max_reconnect_backoff_ms' => 2000
       }.merge(channel_args)
-      @tokens = Sessiontoken::V1::SessionTokens::Stub.new(address, credentials, channel_args: args)
-      @admin = Sessiontoken::V1::KeyAdmin::Stub.new(address, credentials, channel_args: args)
+      @tokens = Sessiontoken::V1::SessionTokens::Stub.new(address, credentials, channel_args: args,
+                                                                                interceptors: interceptors)
+      @admin = Sessiontoken::V1::KeyAdmin::Stub.new(address, credentials, channel_args: args, interceptors: interceptors)
     end
 
     def close
@@ -69,8 +76,10 @@ module Sessiontoken
     end
 
     # Issues a token for payload (a String, sent as bytes) under the keyring's primary key.
-    def sign(payload:, ttl_seconds:, audience: '', keyring: nil, timeout: nil)
-      sign_result(call(@tokens, TOKENS, :sign, sign_request(payload, ttl_seconds, audience, keyring), timeout))
+    # subject: whose session it is (e.g. the user id): returned by verify, what
+    # revoke(subject:) matches.
+    def sign(payload:, ttl_seconds:, audience: '', subject: '', keyring: nil, timeout: nil)
+      sign_result(call(@tokens, TOKENS, :sign, sign_request(payload, ttl_seconds, audience, keyring, subject), timeout))
     end
 
     # Checks a token. Raises Sessiontoken::Error only when the call failed, never for a token
@@ -82,7 +91,9 @@ module Sessiontoken
     # Many sign calls in one round trip: items are hashes of #sign's arguments; returns, in
     # order, a SignResult or a Sessiontoken::Error (that item failed) for each.
     def batch_sign(items, timeout: nil)
-      reqs = items.map { |i| sign_request(i.fetch(:payload), i.fetch(:ttl_seconds), i.fetch(:audience, ''), i[:keyring]) }
+      reqs = items.map do |i|
+        sign_request(i.fetch(:payload), i.fetch(:ttl_seconds), i.fetch(:audience, ''), i[:keyring], i.fetch(:subject, ''))
+      end
       r = call(@tokens, TOKENS, :batch_sign, V1::BatchSignRequest.new(items: reqs), timeout)
       batch_items('SessionTokens.BatchSign', r, reqs.size) { |resp| sign_result(resp) }
     end
@@ -94,6 +105,14 @@ module Sessiontoken
       end
       r = call(@tokens, TOKENS, :batch_verify, V1::BatchVerifyRequest.new(items: reqs), timeout)
       batch_items('SessionTokens.BatchVerify', r, reqs.size) { |resp| verify_result(resp) }
+    end
+
+    # Revokes one session (token:, with the audience it was signed for) or every session of a
+    # subject issued until now (subject:, "log out everywhere"); exactly one of them. A token
+    # that does not verify is INVALID_ARGUMENT; revoking a token again succeeds.
+    def revoke(token: nil, audience: '', subject: nil, keyring: nil, timeout: nil)
+      r = call(@tokens, TOKENS, :revoke, revoke_request(token, audience, subject, keyring), timeout)
+      RevokeResult.new(revoked_at: time_of(r.revoked_at), drop_after: time_of(r.drop_after))
     end
 
     # Adds a key to the keyring (an operator's call; never retried).
@@ -111,15 +130,32 @@ module Sessiontoken
 
     private
 
-    def sign_request(payload, ttl_seconds, audience, keyring)
+    def sign_request(payload, ttl_seconds, audience, keyring, subject)
       raise ArgumentError, 'ttl_seconds must be a positive Integer' unless ttl_seconds.is_a?(Integer) && ttl_seconds.positive?
 
       V1::SignRequest.new(keyring: keyring_of(keyring), payload: payload.to_s.b,
-                          ttl: Google::Protobuf::Duration.new(seconds: ttl_seconds), audience: audience)
+                          ttl: Google::Protobuf::Duration.new(seconds: ttl_seconds), audience: audience,
+                          subject: subject.to_s)
     end
 
     def sign_result(r)
-      SignResult.new(token: r.token, key_id: r.key_id, issued_at: time_of(r.issued_at), expires_at: time_of(r.expires_at))
+      SignResult.new(token: r.token, key_id: r.key_id, issued_at: time_of(r.issued_at), expires_at: time_of(r.expires_at),
+                     token_id: r.token_id)
+    end
+
+    def revoke_request(token, audience, subject, keyring)
+      token = nil if token == ''
+      subject = nil if subject == ''
+      raise ArgumentError, 'revoke: exactly one of token: and subject:' if token.nil? == subject.nil?
+
+      req = V1::RevokeRequest.new(keyring: keyring_of(keyring))
+      if token
+        req.token = token.to_s
+        req.audience = audience.to_s
+      else
+        req.subject = subject.to_s
+      end
+      req
     end
 
     def verify_request(token, audience, max_age_seconds, keyring)
@@ -132,7 +168,8 @@ module Sessiontoken
       valid = r.result == :VALID
       VerifyResult.new(result: r.result, valid: valid, payload: valid ? r.payload : nil,
                        key_id: r.key_id.zero? ? nil : r.key_id, issued_at: time_of(r.issued_at),
-                       expires_at: time_of(r.expires_at), refresh_recommended: valid && r.refresh_recommended)
+                       expires_at: time_of(r.expires_at), refresh_recommended: valid && r.refresh_recommended,
+                       subject: valid ? r.subject : nil, token_id: r.token_id.empty? ? nil : r.token_id)
     end
 
     def batch_items(method, response, expected)

@@ -22,7 +22,14 @@ module Sessiontoken
   # * a session over max_payload_bytes (or that Sign refuses as too large) is not saved: the
   #   error is logged and, if it was changed, the cookie is deleted. Any other Sign failure
   #   of a changed session does the same;
-  # * cookie values are never logged.
+  # * cookie values are never logged;
+  # * revocation (the service's Revoke): with subject_key (e.g. 'user_id'), every token is
+  #   signed with session[subject_key] (a String or number) as its subject. session.logout
+  #   revokes the token the request came with and deletes the cookie; session.logout_everywhere
+  #   revokes every session of the subject issued until now ("log out everywhere": the cookies
+  #   of other devices are REVOKED on their next request) and deletes the cookie. Both delete
+  #   the cookie even when the revocation fails; the error is then logged and raised
+  #   (Sessiontoken::Error). A REVOKED cookie gives an empty session, like a tampered one.
   #
   #   use Sessiontoken::RackSession, client: -> { Sessiontoken::Client.new('127.0.0.1:50051') },
   #       keyring: 'default', audience: 'myapp:session'
@@ -30,14 +37,17 @@ module Sessiontoken
     DEFAULT_MAX_PAYLOAD_BYTES = 2048 # the service's default max_payload_bytes
     OPTIONS = %i[client keyring audience key ttl_seconds max_age_seconds refresh_after_seconds
                  max_payload_bytes timeout path domain secure httponly same_site expire_after
-                 partitioned logger].freeze
+                 partitioned logger subject_key].freeze
 
     # The session: a Hash with string keys (symbols are converted, as Rack's SessionHash does).
     class Session
       include Enumerable
 
-      def initialize(&loader)
+      # revoker: the middleware's #revoke_for_session; subject_key: its subject_key option.
+      def initialize(revoker = nil, subject_key = nil, &loader)
         @loader = loader
+        @revoker = revoker
+        @subject_key = subject_key
         @data = nil
         @regenerated = false
       end
@@ -93,6 +103,36 @@ module Sessiontoken
 
       def regenerated? = @regenerated
 
+      # Revokes the token the request came with (a copy of the cookie, replayed, is then
+      # REVOKED) and destroys the session (the cookie is deleted even when the revocation
+      # fails; the Sessiontoken::Error is then logged and raised). Returns the RevokeResult,
+      # or nil when the request had no valid token.
+      def logout
+        token = state[:token]
+        destroy
+        token && @revoker&.call('logout', token: token)
+      end
+
+      # Revokes every session of this session's subject (session[subject_key]) issued until
+      # now, on every device, and destroys the session (the cookie is deleted even when the
+      # revocation fails, which is then logged and raised). ArgumentError, changing nothing,
+      # when the session has no subject.
+      def logout_everywhere
+        subject = self.subject
+        raise ArgumentError, "logout_everywhere: the session has no #{@subject_key || 'subject_key option'}" if subject.empty?
+
+        destroy
+        @revoker.call('logout everywhere', subject: subject)
+      end
+
+      # session[subject_key] as a String, '' when none.
+      def subject
+        return '' if @subject_key.nil?
+
+        v = data[@subject_key]
+        v.nil? ? '' : v.to_s
+      end
+
       # Rack's options[:renew]: keep the data, but save it as a new session (a login).
       def renew!
         data
@@ -137,13 +177,16 @@ module Sessiontoken
       @timeout = options[:timeout]
       @cookie = Cookie.new(options)
       @logger = options[:logger] || Logger.new($stderr)
+      @subject_key = options[:subject_key]&.to_s
+      raise ArgumentError, 'subject_key: a non-empty String expected' if @subject_key&.empty?
+
       @tag = "sessiontoken.rack_session[#{@key}]"
       @mutex = Mutex.new
     end
 
     def call(env)
       req = Rack::Request.new(env)
-      session = Session.new { load(req) }
+      session = Session.new(method(:revoke_for_session), @subject_key) { load(req) }
       env[Rack::RACK_SESSION] = session
       env[Rack::RACK_SESSION_OPTIONS] = {}
       status, headers, body = @app.call(env)
@@ -163,6 +206,17 @@ module Sessiontoken
     end
 
     private
+
+    # A logout's revocation (target: token: or subject:), called by Session#logout and
+    # #logout_everywhere once the session is destroyed. A failure is logged (never the token)
+    # and raised.
+    def revoke_for_session(what, target)
+      target = target.merge(audience: @audience) if target[:token]
+      client.revoke(keyring: @keyring, timeout: @timeout, **target)
+    rescue StandardError => e
+      log(:error, "#{what}: not revoked (the cookie is deleted anyway): #{e.message}")
+      raise
+    end
 
     # The Client: one per process (gRPC channels do not survive fork), made by the factory.
     def client
@@ -211,7 +265,8 @@ module Sessiontoken
         return empty_state(true)
       end
       refresh = r.refresh_recommended || (@refresh_after && r.issued_at && Time.now - r.issued_at >= @refresh_after)
-      { values: values, initial: JSON.generate(values), refresh: refresh, had_cookie: true, unverified: false }
+      { values: values, initial: JSON.generate(values), refresh: refresh, had_cookie: true, unverified: false,
+        token: token }
     end
 
     def commit(req, env, headers)
@@ -238,19 +293,19 @@ module Sessiontoken
       when :clear then @cookie.add(headers, @cookie.clear_header(@key, secure))
       when :sign
         refresh_only = now == state[:initial] && !session.regenerated?
-        value = sign(state, now, refresh_only, secure)
+        value = sign(state, now, session.subject, refresh_only, secure)
         @cookie.add(headers, value) if value
       end
     end
 
     # The Set-Cookie value for json, or nil.
-    def sign(state, json, refresh_only, secure)
+    def sign(state, json, subject, refresh_only, secure)
       if @max_payload && json.bytesize > @max_payload
         err = "session too large (#{json.bytesize} bytes, limit #{@max_payload})"
       else
         begin
           token = client.sign(payload: json, ttl_seconds: @ttl, audience: @audience, keyring: @keyring,
-                              timeout: @timeout).token
+                              subject: subject, timeout: @timeout).token
           return @cookie.set_header(@key, token, secure)
         rescue Sessiontoken::Error => e
           too_large = e.code == GRPC::Core::StatusCodes::INVALID_ARGUMENT && e.details.to_s.start_with?('payload:')
