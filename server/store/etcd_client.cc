@@ -15,6 +15,7 @@ namespace {
 
 constexpr int kMaxMessageBytes = 64 << 20;  // a full load of many keyrings
 constexpr absl::Duration kRoundBackoff = absl::Milliseconds(100);
+constexpr int kMinConnectTimeoutMs = 5000;
 
 absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view what) {
   std::ifstream in(path, std::ios::binary);
@@ -52,10 +53,15 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const Etcd
 grpc::ChannelArguments ChannelArgs() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  // A member that comes back is used again within about a second.
+  // Connection attempts start again within a second of a failure, so a member that comes
+  // back (its host refusing connections meanwhile) is used again within about a second.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // gRPC's name for the shortest time one connection attempt (TCP, TLS, HTTP/2 settings) is
+  // given. At 100 ms, a busy member that had just restarted was never reached again (each
+  // attempt timed out before its SETTINGS frame, for minutes); calls do not wait for it, they
+  // have their own attempt deadline and move on to the next endpoint.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kMinConnectTimeoutMs);
   // Notice dead connections under long-lived streams (etcd allows pings every >= 5 s).
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 3000);

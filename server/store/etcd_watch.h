@@ -50,7 +50,9 @@ class EtcdWatch final : public WatchHandle {
   WatchListener* const listener_;
   const absl::Duration progress_interval_;
   int64_t next_revision_;  // watch thread only
-  bool connected_ = true;  // watch thread only: last state reported to the listener
+  // Watch thread only: the last state reported to the listener. The first stream's creation
+  // reports OK, so a listener learns the watch is live without waiting for a loss.
+  bool connected_ = false;
 
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

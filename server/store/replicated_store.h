@@ -56,8 +56,8 @@ class WatchListener {
   // History was compacted past the watch's position: changes may have been missed. The
   // watch has stopped; load a fresh StoreSnapshot and watch again from its revision + 1.
   virtual void OnResyncNeeded(int64_t compact_revision) = 0;
-  // Not OK while the watch has no working stream (it keeps retrying every endpoint); OK
-  // again once it resumed where it left off.
+  // OK once the watch's stream is created (the first time, and again after it resumed
+  // where it left off); not OK when the stream broke (it keeps retrying every endpoint).
   virtual void OnConnection(const absl::Status& status) {}
 };
 

@@ -48,6 +48,15 @@ class RecordingListener : public store::WatchListener {
     };
     return mu_.AwaitWithTimeout(absl::Condition(&cond), kTimeout);
   }
+  // Until `n` connection changes arrived (the first is the watch's first stream).
+  bool WaitForConnectionChanges(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto cond = [this, n] {
+      mu_.AssertHeld();
+      return connection_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&cond), kTimeout);
+  }
   int64_t WaitForResync() {
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(this, &RecordingListener::HasResync), kTimeout);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -17,6 +18,7 @@
 #include "server/store/etcd_presence.h"
 #include "tests/testing/etcd_cluster.h"
 #include "tests/testing/recording_listener.h"
+#include "tests/testing/slow_proxy.h"
 #include "tests/testing/status_matchers.h"
 
 namespace sessiontoken::store {
@@ -26,6 +28,7 @@ using ::sessiontoken::testing::EtcdCluster;
 using ::sessiontoken::testing::IsOk;
 using ::sessiontoken::testing::IsOkAndHolds;
 using ::sessiontoken::testing::RecordingListener;
+using ::sessiontoken::testing::SlowProxy;
 using ::sessiontoken::testing::StatusIs;
 using ::testing::ElementsAre;
 
@@ -111,6 +114,30 @@ TEST_F(EtcdStoreTest, LostCompareNamesBothRevisions) {
                                     *v1, ", found ", *v2, ")")));
   EXPECT_THAT(store_->Put("new", "x", 5),
               StatusIs(absl::StatusCode::kAborted, "expected revision 5, found 0"));
+}
+
+// A member slow to answer a new connection (busy, or just restarted on a loaded host) is
+// still reached. The client once gave a connection attempt 100 ms (1 s at most after its
+// backoff grew): a replica then stayed cut off from a restarted etcd for good.
+TEST_F(EtcdStoreTest, MemberSlowToAnswerNewConnectionsIsStillReached) {
+  const std::string member = etcd_->endpoint(0);
+  int port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(member.substr(member.rfind(':') + 1), &port));
+  // Longer than the longest reconnect backoff (1 s), well within a connection attempt (5 s).
+  auto proxy = SlowProxy::Start(port, absl::Milliseconds(1500));
+  ASSERT_THAT(proxy, IsOk());
+  EtcdOptions o;
+  o.endpoints = {(*proxy)->address()};
+  o.prefix = prefix_;
+  o.attempt_timeout = absl::Seconds(4);
+  o.request_timeout = absl::Seconds(8);
+  auto slow = EtcdStore::New(std::move(o));
+  ASSERT_THAT(slow, IsOk());
+  auto v = (*slow)->Put("shop", "over a slow connection", 0);
+  ASSERT_THAT(v, IsOk());
+  EXPECT_THAT(store_->Get("shop"), IsOk());
+  EXPECT_EQ(store_->Get("shop")->data, "over a slow connection");
+  EXPECT_GE((*proxy)->accepted(), 1);
 }
 
 TEST_F(EtcdStoreTest, NamesAndSizesAreChecked) {
