@@ -81,12 +81,14 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Reconnect quickly after the service restarts (gRPC otherwise backs off up to 120 s).
+	// Reconnect quickly after the service restarts (gRPC otherwise backs off up to 120 s),
+	// and give each connection attempt 5 s: a busy service that has just restarted can be
+	// slow to answer one, and too short a floor keeps it out of reach (seen with etcd).
 	bo := backoff.DefaultConfig
 	bo.BaseDelay, bo.MaxDelay = 200*time.Millisecond, 2*time.Second
 	dial := []grpc.DialOption{
 		grpc.WithInsecure(),
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: time.Second}),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: 5 * time.Second}),
 		grpc.WithChainUnaryInterceptor(sc.interceptor(o.Deadline)),
 	}
 	conn, err := grpc.Dial(o.Address, append(dial, o.DialOptions...)...)
