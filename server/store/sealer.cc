@@ -287,9 +287,8 @@ std::string Aad(absl::string_view magic, absl::string_view fp_raw, absl::string_
 
 bool KnownMagic(absl::string_view blob) {
   absl::string_view magic = blob.substr(0, 4);
-  return blob.size() >= 4 + kFingerprintSize &&
-         (magic == kMagic || magic == kLegacyMagic || magic == kMarkMagic ||
-          magic == kRevocationsMagic);
+  return blob.size() >= 4 + kFingerprintSize && (magic == kMagic || magic == kLegacyMagic ||
+                                                 magic == kMarkMagic || magic == kRevocationsMagic);
 }
 
 }  // namespace
@@ -321,7 +320,8 @@ bool Sealer::SealedWithCurrent(absl::string_view blob) const {
 std::string Sealer::MissingKek(absl::string_view what, absl::string_view fp_hex) const {
   std::vector<std::string> prev = previous_fingerprints();
   return absl::StrCat(what, " is sealed with a different KEK (fingerprint ", fp_hex,
-                      "), which this server does not have (current KEK: fingerprint ", fingerprint(),
+                      "), which this server does not have (current KEK: fingerprint ",
+                      fingerprint(),
                       "; previous KEKs: ", prev.empty() ? "none" : absl::StrJoin(prev, ", "),
                       "). Give the KEK of fingerprint ", fp_hex,
                       " as --kek_file, or in --previous_kek_files while a KEK rotation is in "

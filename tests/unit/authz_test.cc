@@ -315,7 +315,8 @@ TEST_F(AuthzTest, RevokeNeedsSignOrAdmin) {
       }
     }
   }
-  EXPECT_EQ(allowed, 6);  // signer-shop, frontend-shop, admin-shop (shop); admin-all x2; signer-blog
+  EXPECT_EQ(allowed,
+            6);  // signer-shop, frontend-shop, admin-shop (shop); admin-all x2; signer-blog
 }
 
 TEST_F(AuthzTest, ListKeyringsShowsOnlyAdministeredKeyrings) {
