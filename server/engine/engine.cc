@@ -296,8 +296,8 @@ AuditEvent Engine::NewAuditEvent(const Actor& caller, absl::string_view operatio
   return e;
 }
 
-absl::StatusOr<AdminOutcome> Engine::Transact(absl::Time deadline, absl::string_view name,
-                                              const Change& change) {
+absl::Status Engine::WriteWithRetries(absl::Time deadline,
+                                      const std::function<absl::Status(int attempt)>& attempt) {
   WriterGuard writer(this, deadline);
   if (!writer.status().ok()) return writer.status();
   absl::MutexLock lock(&write_mu_);
@@ -309,7 +309,18 @@ absl::StatusOr<AdminOutcome> Engine::Transact(absl::Time deadline, absl::string_
   // checked again against it); a few lost races in a row end as ABORTED.
   const int attempts = replicated_ != nullptr ? 4 : 1;
   absl::Status lost;
-  for (int attempt = 0; attempt < attempts; ++attempt) {
+  for (int i = 0; i < attempts; ++i) {
+    lost = attempt(i);
+    if (lost.ok() || !absl::IsAborted(lost)) return lost;
+  }
+  return lost;
+}
+
+absl::StatusOr<AdminOutcome> Engine::Transact(absl::Time deadline, absl::string_view name,
+                                              const Change& change) {
+  AdminOutcome result;
+  absl::Status s = WriteWithRetries(deadline, [&](int attempt) -> absl::Status {
+    write_mu_.AssertHeld();  // WriteWithRetries holds it
     if (attempt > 0) {
       if (absl::Status s = Reread(name); !s.ok()) return s;
     }
@@ -323,33 +334,28 @@ absl::StatusOr<AdminOutcome> Engine::Transact(absl::Time deadline, absl::string_
     }
     absl::StatusOr<std::shared_ptr<const keyring::Keyring>> next = change(current, &out);
     if (!next.ok()) return next.status();
-    if (*next == nullptr) return out;  // nothing to commit
-    out.keyring = *next;
-    // Making an existing key primary on a replica waits for every replica to hold it.
-    const uint32_t primary = (*next)->primary().id();
-    const bool gated = replicated_ != nullptr && current != nullptr &&
-                       primary != out.previous_primary_key_id &&
-                       current->keyring().Find(primary) != nullptr;
-    lost = Commit(name, current ? current->store_version : 0, *std::move(next), gated);
-    if (lost.ok()) return out;
-    if (!absl::IsAborted(lost)) return lost;
-  }
-  return lost;
+    if (*next != nullptr) {
+      out.keyring = *next;
+      // Making an existing key primary on a replica waits for every replica to hold it.
+      const uint32_t primary = (*next)->primary().id();
+      const bool gated = replicated_ != nullptr && current != nullptr &&
+                         primary != out.previous_primary_key_id &&
+                         current->keyring().Find(primary) != nullptr;
+      absl::Status c = Commit(name, current ? current->store_version : 0, *std::move(next), gated);
+      if (!c.ok()) return c;
+    }  // else nothing to commit
+    result = std::move(out);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return result;
 }
 
 // Revocation shards (engine_revoke.cc) change under the same writer rules as keyrings.
 absl::Status Engine::ChangeShard(absl::Time deadline, absl::string_view name, int shard,
                                  const ShardChange& change) {
-  WriterGuard writer(this, deadline);
-  if (!writer.status().ok()) return writer.status();
-  absl::MutexLock lock(&write_mu_);
-  if (!ready()) {
-    return absl::UnavailableError(
-        "this replica has not loaded its keyrings from the store yet: nothing changed");
-  }
-  const int attempts = replicated_ != nullptr ? 4 : 1;
-  absl::Status lost;
-  for (int attempt = 0; attempt < attempts; ++attempt) {
+  return WriteWithRetries(deadline, [&](int attempt) -> absl::Status {
+    write_mu_.AssertHeld();  // WriteWithRetries holds it
     const std::string record = RevocationRecordName(name, shard);
     if (attempt > 0) {  // lost a race with another replica: take its value, then retry
       absl::StatusOr<store::VersionedBlob> blob = store_->Get(record);
@@ -365,10 +371,8 @@ absl::Status Engine::ChangeShard(absl::Time deadline, absl::string_view name, in
     absl::StatusOr<std::shared_ptr<RevocationShard>> next = change(list, list.shard(shard));
     if (!next.ok()) return next.status();
     if (*next == nullptr) return absl::OkStatus();
-    lost = CommitShard(name, shard, list.shard(shard).version(), *std::move(next));
-    if (lost.ok() || !absl::IsAborted(lost)) return lost;
-  }
-  return lost;
+    return CommitShard(name, shard, list.shard(shard).version(), *std::move(next));
+  });
 }
 
 absl::StatusOr<AdminOutcome> Engine::Mutate(const Actor& caller, absl::string_view operation,

@@ -319,6 +319,12 @@ class Engine {
   // or null for "nothing to commit". May fill in the outcome's key ids.
   using Change = std::function<absl::StatusOr<std::shared_ptr<const keyring::Keyring>>(
       const Entry* current, AdminOutcome* out)>;
+  // Runs `attempt` (given its number, from 0) as the one writer: waits until `deadline`
+  // (real time) for other changes, refuses before the first load, and on a replica runs it
+  // again after a race lost to another replica (ABORTED, the store's version conflict), up
+  // to 4 times in all. Returns the last attempt's status.
+  absl::Status WriteWithRetries(absl::Time deadline,
+                                const std::function<absl::Status(int attempt)>& attempt);
   // The transaction every admin change goes through: wait (until `deadline`, real time)
   // for other changes, look the keyring up, apply `change`, commit. No audit.
   absl::StatusOr<AdminOutcome> Transact(absl::Time deadline, absl::string_view keyring,
