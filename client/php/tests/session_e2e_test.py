@@ -51,6 +51,20 @@ class PhpApp:
     """The PHP app under php -S, its log and HTTP helpers (shared by both test classes)."""
 
     @classmethod
+    def start_service(cls):
+        """The real server with its HTTP/JSON gateway, in a temporary directory."""
+        harness.require_binaries()
+        if PHP is None:
+            raise unittest.SkipTest("php not installed (Debian: php-cli php-curl)")
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = cls.tmp.name
+        cls.server = harness.Server(os.path.join(d, "data"),
+                                    harness.write_kek(os.path.join(d, "kek")),
+                                    os.path.join(d, "server.log"),
+                                    ["--http_listen=127.0.0.1:0", "--scheduler_interval=0"])
+        cls.http_port = cls.server.http_port()
+
+    @classmethod
     def start_php(cls, gateway):
         d = cls.tmp.name
         cls.php_log = os.path.join(d, "php-app.log")
@@ -121,16 +135,7 @@ class PhpApp:
 class PhpSessionJourney(PhpApp, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        harness.require_binaries()
-        if PHP is None:
-            raise unittest.SkipTest("php not installed (Debian: php-cli php-curl)")
-        cls.tmp = tempfile.TemporaryDirectory()
-        d = cls.tmp.name
-        cls.server = harness.Server(os.path.join(d, "data"),
-                                    harness.write_kek(os.path.join(d, "kek")),
-                                    os.path.join(d, "server.log"),
-                                    ["--http_listen=127.0.0.1:0", "--scheduler_interval=0"])
-        cls.http_port = cls.server.http_port()
+        cls.start_service()
         cls.start_php(f"http://127.0.0.1:{cls.http_port}")
 
     def test_journey(self):
@@ -275,16 +280,7 @@ class Relay:
 class PhpRevocation(PhpApp, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        harness.require_binaries()
-        if PHP is None:
-            raise unittest.SkipTest("php not installed (Debian: php-cli php-curl)")
-        cls.tmp = tempfile.TemporaryDirectory()
-        d = cls.tmp.name
-        cls.server = harness.Server(os.path.join(d, "data"),
-                                    harness.write_kek(os.path.join(d, "kek")),
-                                    os.path.join(d, "server.log"),
-                                    ["--http_listen=127.0.0.1:0", "--scheduler_interval=0"])
-        cls.http_port = cls.server.http_port()
+        cls.start_service()
         cls.relay = Relay(cls.http_port, cls.server)
         cls.start_php(f"http://127.0.0.1:{cls.relay.port}")
 
